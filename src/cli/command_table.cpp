@@ -1,0 +1,16 @@
+#include "cli/command_table.h"
+
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace sbx::cli {
+
+std::span<const CommandSpec* const> command_table() {
+  // One line per command; keep related commands together.
+  static const std::vector<const CommandSpec*> commands = {
+  };
+  return commands;
+}
+
+}  // namespace sbx::cli

@@ -1,0 +1,9 @@
+#pragma once
+// One CommandSpec per subcommand, each defined in its own cmd_<name>.cpp.
+#include "cli/args.h"
+
+namespace sbx::cli {
+
+// Add a declaration here and a line in command_table.cpp for each new command.
+
+}  // namespace sbx::cli

@@ -1,0 +1,107 @@
+// sbx: a thin shim over run(), which maps results to the documented exit codes.
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/command_table.h"
+#include "cli/output.h"
+#include "common/log.h"
+#include "common/text.h"
+
+namespace {
+using sbx::cli::CommandSpec;
+
+void print_overview() {
+  std::cout << "sbx " SBX_VERSION " - declarative microVM sandboxes for AI coding agents\n\n"
+               "USAGE\n    sbx COMMAND [OPTIONS] [ARGS]\n\nCOMMANDS\n";
+  for (const CommandSpec* c : sbx::cli::command_table()) {
+    std::string name(c->name);
+    std::cout << "    " << name << std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') << c->summary << '\n';
+  }
+  std::cout << "\nOPTIONS\n    -h, --help       Show this help (or a command's, after its name).\n"
+               "    -V, --version    Print the version and exit.\n\n"
+               "ENVIRONMENT\n    SBX_LOG          Log level on stderr: trace, debug, info, warn (default), error, off.\n"
+               "    SBX_STATE_DIR, SBX_CACHE_DIR, SBX_DATA_DIR, SBX_CONFIG_DIR\n"
+               "                     Override the XDG locations sbx uses.\n\n"
+               "EXIT STATUS\n    0 success; 1 the operation failed or the input is invalid; 2 usage error.\n\n"
+               "Run 'sbx COMMAND --help' for the manual of one command.\n";
+}
+
+// Longest match of the leading words against the table ("secret set" before "secret").
+const CommandSpec* find_command(const std::vector<std::string>& words, size_t& consumed) {
+  const CommandSpec* best = nullptr;
+  consumed = 0;
+  for (const CommandSpec* c : sbx::cli::command_table()) {
+    const auto parts = sbx::text::split(c->name, ' ');
+    if (parts.size() > words.size()) continue;
+    if (!std::equal(parts.begin(), parts.end(), words.begin())) continue;
+    if (parts.size() > consumed) {
+      best = c;
+      consumed = parts.size();
+    }
+  }
+  return best;
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--") return false;
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
+int run(const std::vector<std::string>& argv) {
+  if (argv.empty() || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h") {
+    if (argv.size() > 1 && argv[0] == "help") return run({argv.begin() + 1, argv.end()}) , 0;
+    print_overview();
+    return argv.empty() ? 2 : 0;
+  }
+  if (argv[0] == "--version" || argv[0] == "-V") {
+    std::cout << "sbx " SBX_VERSION "\n";
+    return 0;
+  }
+  size_t consumed = 0;
+  const CommandSpec* cmd = find_command(argv, consumed);
+  if (!cmd) {
+    // A group word alone ("sbx secret") lists the commands under it.
+    bool group = false;
+    for (const CommandSpec* c : sbx::cli::command_table())
+      if (c->name.starts_with(argv[0] + " ")) {
+        if (!group) std::cerr << "sbx " << argv[0] << ": pick one of these commands:\n";
+        group = true;
+        std::cerr << "    sbx " << c->name << "  -  " << c->summary << '\n';
+      }
+    if (group) return 2;
+    std::vector<std::string> names;
+    for (const CommandSpec* c : sbx::cli::command_table()) names.emplace_back(sbx::text::split(c->name, ' ')[0]);
+    const std::string guess = sbx::text::closest(argv[0], std::span<const std::string>(names));
+    std::cerr << "sbx: unknown command '" << argv[0] << "'\n";
+    if (!guess.empty()) std::cerr << "  hint: did you mean 'sbx " << guess << "'?\n";
+    else std::cerr << "  hint: run 'sbx --help' for the list of commands\n";
+    return 2;
+  }
+  const std::vector<std::string> rest(argv.begin() + static_cast<long>(consumed), argv.end());
+  if (wants_help(rest)) {
+    std::cout << sbx::cli::render_help(*cmd);
+    return 0;
+  }
+  auto args = sbx::cli::parse_args(*cmd, rest);
+  if (!args) return sbx::cli::report(args.error());
+  return cmd->run(*args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sbx::log::init();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    return run(args);
+  } catch (const std::exception& e) {
+    // A broken invariant: say so plainly rather than abort with no message.
+    std::cerr << "sbx: internal error: " << e.what() << "\n  hint: this is a bug in sbx; please report it\n";
+    return 1;
+  }
+}

@@ -1,0 +1,23 @@
+#pragma once
+// Small text helpers shared by the CLI and the validators.
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sbx::text {
+
+/// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+/// The closest candidate within a small distance of `word`, or "" when none is close.
+std::string closest(std::string_view word, std::span<const std::string_view> candidates);
+std::string closest(std::string_view word, std::span<const std::string> candidates);
+
+/// Split on a single character; keeps empty fields.
+std::vector<std::string> split(std::string_view s, char sep);
+
+/// Quote a string for display in a shell-like way when it has spaces or specials.
+std::string shell_quote(std::string_view s);
+
+}  // namespace sbx::text

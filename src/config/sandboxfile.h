@@ -1,0 +1,101 @@
+#pragma once
+// The resolved Sandboxfile: the one desired-state type every other part of sbx reads.
+// Produced only by the loader (loader.h), immutable afterwards, with every default filled in,
+// every unit and path normalised, and the source location of each item kept for messages.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace sbx::config {
+
+/// Agent presets known to sbx; `custom` when only `command` is given.
+enum class AgentPreset { shell, claude_code, codex, custom };
+
+struct Agent {
+  AgentPreset preset = AgentPreset::shell;
+  std::vector<std::string> command;          // argv[0] and its arguments; filled from the preset if absent
+  std::map<std::string, std::string> env;    // extra environment inside the VM
+  std::string workdir;                       // absolute path inside the VM
+  std::string user;                          // user name inside the VM (unprivileged)
+  Location location;
+};
+
+enum class ImageKind { builtin, rootfs_dir, oci_archive, registry };
+
+struct Image {
+  ImageKind kind = ImageKind::builtin;
+  std::string reference;                     // "builtin:default", an absolute path, or registry/name:tag
+  std::optional<std::string> digest;         // "sha256:<64 hex>" pin, if given
+  Location location;
+};
+
+struct Resources {
+  unsigned cpus = 1;
+  std::uint64_t memory_bytes = 0;
+  std::uint64_t disk_bytes = 0;
+};
+
+struct Mount {
+  std::filesystem::path source;              // absolute, normalised, `~` expanded
+  std::string target;                        // absolute path inside the VM
+  bool writable = false;                     // read-only unless `mode = "rw"`
+  Location location;
+};
+
+enum class HostPatternKind {
+  exact,     // "api.github.com"
+  wildcard,  // "*.npmjs.org": any subdomain (not the apex)
+  regex,     // "re:^api[0-9]+\\.example\\.com$": RE2, matched against the whole lower-case host
+  cidr,      // "10.0.0.0/8" or "::1/128": only IP literals or resolved addresses in range
+};
+
+/// One allow or deny rule of [egress].
+struct EgressRule {
+  HostPatternKind kind = HostPatternKind::exact;
+  std::string pattern;                       // normalised: lower case, no trailing dot; regex without "re:"
+  std::vector<std::uint16_t> ports;          // empty: the default ports (80 and 443)
+  std::string text;                          // the rule as written, for messages
+  Location location;
+};
+
+enum class EgressMode { enforce, learn };
+
+struct Egress {
+  EgressMode mode = EgressMode::enforce;     // default deny
+  std::vector<EgressRule> allow;
+  std::vector<EgressRule> deny;              // deny beats allow
+};
+
+enum class InjectKind { header, env };
+
+/// A binding of a secret from the host store to the wire (header) or, weaker, the guest env.
+struct Secret {
+  std::string name;                          // key in the host secret store
+  InjectKind inject = InjectKind::header;
+  std::vector<std::string> hosts;            // header: exact hosts the header is added for
+  std::string header;                        // header: e.g. "Authorization"
+  std::string value_template = "{}";         // header: "{}" is replaced by the secret, e.g. "Bearer {}"
+  std::string env_var;                       // env: the variable name inside the VM
+  Location location;
+};
+
+/// The whole resolved Sandboxfile.
+struct Sandboxfile {
+  int version = 1;
+  std::string name;                          // default: the project directory's name, sanitised
+  std::filesystem::path file;                // absolute path of the Sandboxfile
+  std::filesystem::path project_dir;         // the directory holding it
+  Agent agent;
+  Image image;
+  Resources resources;
+  std::vector<Mount> mounts;
+  Egress egress;
+  std::vector<Secret> secrets;
+};
+
+}  // namespace sbx::config
