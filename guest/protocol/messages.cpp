@@ -1,0 +1,415 @@
+#include "guest/protocol/messages.h"
+
+#include <nlohmann/json.hpp>
+
+namespace sbx::guest::protocol {
+namespace {
+
+using json = nlohmann::json;
+
+// Parse without exceptions; only objects are accepted at the top level.
+Parsed<json> parse_object(std::string_view payload, std::string_view what) {
+  if (payload.size() > kMaxPayload) return std::unexpected(std::string(what) + " payload too large");
+  json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (j.is_discarded()) return std::unexpected(std::string(what) + " payload is not valid JSON");
+  if (!j.is_object()) return std::unexpected(std::string(what) + " payload must be a JSON object");
+  return j;
+}
+
+std::string check_keys(const json& j, std::initializer_list<std::string_view> allowed, std::string_view what) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || it.key() == a;
+    if (!ok) return std::string(what) + ": unknown key \"" + it.key().substr(0, 64) + "\"";
+  }
+  return {};
+}
+
+bool clean_string(const std::string& s) { return s.size() <= kMaxString && s.find('\0') == std::string::npos; }
+
+Parsed<std::string> get_string(const json& v, std::string_view key) {
+  if (!v.is_string()) return std::unexpected(std::string(key) + " must be a string");
+  const auto& s = v.get_ref<const std::string&>();
+  if (!clean_string(s)) return std::unexpected(std::string(key) + " is too long or contains NUL");
+  return s;
+}
+
+Parsed<bool> get_bool(const json& v, std::string_view key) {
+  if (!v.is_boolean()) return std::unexpected(std::string(key) + " must be true or false");
+  return v.get<bool>();
+}
+
+Parsed<std::int64_t> get_int(const json& v, std::string_view key, std::int64_t lo, std::int64_t hi) {
+  if (!v.is_number_integer()) return std::unexpected(std::string(key) + " must be an integer");
+  std::int64_t n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                                v.get<std::uint64_t>(), static_cast<std::uint64_t>(INT64_MAX)))
+                                          : v.get<std::int64_t>();
+  if (n < lo || n > hi)
+    return std::unexpected(std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return n;
+}
+
+Parsed<std::map<std::string, std::string>> get_env(const json& v, std::string_view key) {
+  if (!v.is_object()) return std::unexpected(std::string(key) + " must be an object of strings");
+  if (v.size() > kMaxEnv) return std::unexpected(std::string(key) + " has too many entries");
+  std::map<std::string, std::string> out;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string& k = it.key();
+    if (k.empty() || k.find('=') != std::string::npos || !clean_string(k))
+      return std::unexpected(std::string(key) + " has an invalid variable name");
+    auto val = get_string(it.value(), std::string(key) + "." + k.substr(0, 64));
+    if (!val) return std::unexpected(val.error());
+    out[k] = *val;
+  }
+  return out;
+}
+
+bool valid_user(const std::string& u) {
+  if (u.empty() || u.size() > 32) return false;
+  if (!(std::islower(static_cast<unsigned char>(u[0])) || u[0] == '_')) return false;
+  for (char c : u)
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+          c == '-'))
+      return false;
+  return true;
+}
+
+#define SBX_GET(var, expr)                                    \
+  auto var##_r = (expr);                                      \
+  if (!var##_r) return std::unexpected(std::move(var##_r).error()); \
+  auto var = *std::move(var##_r)
+
+}  // namespace
+
+std::string_view kind_name(OpenKind k) {
+  switch (k) {
+    case OpenKind::exec: return "exec";
+    case OpenKind::shell: return "shell";
+    case OpenKind::proxy: return "proxy";
+    case OpenKind::log: return "log";
+  }
+  return "exec";
+}
+
+std::string to_json(const Hello& m) {
+  json j = {{"protocol", m.protocol},
+            {"agent", m.agent},
+            {"kernel", m.kernel},
+            {"reconnect", m.reconnect},
+            {"boot",
+             {{"uptime_ms", m.boot.uptime_ms},
+              {"init_ms", m.boot.init_ms},
+              {"modules_ms", m.boot.modules_ms},
+              {"rootfs_ms", m.boot.rootfs_ms}}}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Parsed<Hello> parse_hello(std::string_view payload) {
+  SBX_GET(j, parse_object(payload, "HELLO"));
+  if (auto e = check_keys(j, {"protocol", "agent", "kernel", "reconnect", "boot"}, "HELLO"); !e.empty())
+    return std::unexpected(e);
+  Hello h;
+  if (!j.contains("protocol")) return std::unexpected(std::string("HELLO: protocol is required"));
+  SBX_GET(proto, get_int(j["protocol"], "protocol", 0, 1 << 20));
+  h.protocol = static_cast<int>(proto);
+  if (j.contains("agent")) {
+    SBX_GET(a, get_string(j["agent"], "agent"));
+    h.agent = a;
+  }
+  if (j.contains("kernel")) {
+    SBX_GET(k, get_string(j["kernel"], "kernel"));
+    h.kernel = k;
+  }
+  if (j.contains("reconnect")) {
+    SBX_GET(r, get_bool(j["reconnect"], "reconnect"));
+    h.reconnect = r;
+  }
+  if (j.contains("boot")) {
+    const json& b = j["boot"];
+    if (!b.is_object()) return std::unexpected(std::string("HELLO: boot must be an object"));
+    if (auto e = check_keys(b, {"uptime_ms", "init_ms", "modules_ms", "rootfs_ms"}, "HELLO.boot"); !e.empty())
+      return std::unexpected(e);
+    std::int64_t* fields[] = {&h.boot.uptime_ms, &h.boot.init_ms, &h.boot.modules_ms, &h.boot.rootfs_ms};
+    const char* names[] = {"uptime_ms", "init_ms", "modules_ms", "rootfs_ms"};
+    for (int i = 0; i < 4; ++i) {
+      if (!b.contains(names[i])) continue;
+      SBX_GET(v, get_int(b[names[i]], names[i], 0, INT64_C(1) << 40));
+      *fields[i] = v;
+    }
+  }
+  return h;
+}
+
+std::string to_json(const Config& m) {
+  json j = json::object();
+  if (m.hostname) j["hostname"] = *m.hostname;
+  if (!m.env.empty()) j["env"] = m.env;
+  if (!m.mounts.empty()) {
+    json arr = json::array();
+    for (const auto& mt : m.mounts) arr.push_back({{"tag", mt.tag}, {"target", mt.target}, {"readonly", mt.readonly}});
+    j["mounts"] = arr;
+  }
+  j["proxy"] = m.proxy;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Parsed<Config> parse_config(std::string_view payload) {
+  SBX_GET(j, parse_object(payload, "CONFIG"));
+  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy"}, "CONFIG"); !e.empty()) return std::unexpected(e);
+  Config c;
+  if (j.contains("hostname")) {
+    SBX_GET(h, get_string(j["hostname"], "hostname"));
+    if (h.empty() || h.size() > 64) return std::unexpected(std::string("hostname must be 1..64 characters"));
+    for (char ch : h)
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.'))
+        return std::unexpected(std::string("hostname may hold only letters, digits, '-' and '.'"));
+    c.hostname = h;
+  }
+  if (j.contains("env")) {
+    SBX_GET(env, get_env(j["env"], "env"));
+    c.env = std::move(env);
+  }
+  if (j.contains("mounts")) {
+    const json& ms = j["mounts"];
+    if (!ms.is_array() || ms.size() > kMaxMounts)
+      return std::unexpected(std::string("mounts must be an array of at most 64 objects"));
+    for (const auto& m : ms) {
+      if (!m.is_object()) return std::unexpected(std::string("each mount must be an object"));
+      if (auto e = check_keys(m, {"tag", "target", "readonly"}, "mount"); !e.empty()) return std::unexpected(e);
+      if (!m.contains("tag") || !m.contains("target"))
+        return std::unexpected(std::string("each mount needs tag and target"));
+      MountSpec spec;
+      SBX_GET(tag, get_string(m["tag"], "mount.tag"));
+      SBX_GET(target, get_string(m["target"], "mount.target"));
+      if (tag.empty() || tag.size() > 36) return std::unexpected(std::string("mount.tag must be 1..36 bytes"));
+      if (target.empty() || target[0] != '/' || target.find("..") != std::string::npos || target.size() > 4096)
+        return std::unexpected(std::string("mount.target must be an absolute path without '..'"));
+      spec.tag = tag;
+      spec.target = target;
+      if (m.contains("readonly")) {
+        SBX_GET(ro, get_bool(m["readonly"], "mount.readonly"));
+        spec.readonly = ro;
+      }
+      c.mounts.push_back(std::move(spec));
+    }
+  }
+  if (j.contains("proxy")) {
+    SBX_GET(p, get_bool(j["proxy"], "proxy"));
+    c.proxy = p;
+  }
+  return c;
+}
+
+std::string to_json(const Ready& m) {
+  json j = {{"ok", m.ok}, {"errors", m.errors}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Parsed<Ready> parse_ready(std::string_view payload) {
+  SBX_GET(j, parse_object(payload, "READY"));
+  if (auto e = check_keys(j, {"ok", "errors"}, "READY"); !e.empty()) return std::unexpected(e);
+  Ready r;
+  if (j.contains("ok")) {
+    SBX_GET(ok, get_bool(j["ok"], "ok"));
+    r.ok = ok;
+  }
+  if (j.contains("errors")) {
+    if (!j["errors"].is_array()) return std::unexpected(std::string("READY: errors must be an array"));
+    for (const auto& e : j["errors"]) {
+      SBX_GET(s, get_string(e, "errors[]"));
+      r.errors.push_back(s);
+    }
+  }
+  return r;
+}
+
+std::string to_json(const Open& m) {
+  json j = {{"kind", kind_name(m.kind)}};
+  switch (m.kind) {
+    case OpenKind::exec:
+    case OpenKind::shell:
+      if (!m.argv.empty() || m.kind == OpenKind::exec) j["argv"] = m.argv;
+      if (!m.env.empty()) j["env"] = m.env;
+      if (m.cwd) j["cwd"] = *m.cwd;
+      j["user"] = m.user;
+      if (m.kind == OpenKind::exec) j["tty"] = m.tty;
+      j["rows"] = m.rows;
+      j["cols"] = m.cols;
+      if (m.term) j["term"] = *m.term;
+      break;
+    case OpenKind::proxy: {
+      json d = {{"learned", m.destination.learned}};
+      d["host"] = m.destination.host ? json(*m.destination.host) : json(nullptr);
+      d["port"] = m.destination.port ? json(*m.destination.port) : json(nullptr);
+      j["destination"] = d;
+      j["client"] = m.client;
+      break;
+    }
+    case OpenKind::log:
+      j["name"] = m.name;
+      break;
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Parsed<Open> parse_open(std::string_view payload) {
+  SBX_GET(j, parse_object(payload, "OPEN"));
+  if (!j.contains("kind")) return std::unexpected(std::string("OPEN: kind is required"));
+  SBX_GET(kind, get_string(j["kind"], "kind"));
+  Open o;
+  if (kind == "exec" || kind == "shell") {
+    o.kind = kind == "exec" ? OpenKind::exec : OpenKind::shell;
+    if (auto e = check_keys(j, {"kind", "argv", "env", "cwd", "user", "tty", "rows", "cols", "term"}, "OPEN");
+        !e.empty())
+      return std::unexpected(e);
+    if (j.contains("argv")) {
+      const json& a = j["argv"];
+      if (!a.is_array()) return std::unexpected(std::string("argv must be an array of strings"));
+      if (a.size() > kMaxArgs) return std::unexpected(std::string("argv has too many entries"));
+      for (const auto& s : a) {
+        SBX_GET(arg, get_string(s, "argv[]"));
+        o.argv.push_back(arg);
+      }
+    }
+    if (o.kind == OpenKind::exec && o.argv.empty())
+      return std::unexpected(std::string("exec needs a non-empty argv"));
+    if (!o.argv.empty() && o.argv[0].empty()) return std::unexpected(std::string("argv[0] must not be empty"));
+    if (j.contains("env")) {
+      SBX_GET(env, get_env(j["env"], "env"));
+      o.env = std::move(env);
+    }
+    if (j.contains("cwd")) {
+      SBX_GET(cwd, get_string(j["cwd"], "cwd"));
+      if (cwd.empty() || cwd[0] != '/') return std::unexpected(std::string("cwd must be an absolute path"));
+      o.cwd = cwd;
+    }
+    if (j.contains("user")) {
+      SBX_GET(user, get_string(j["user"], "user"));
+      if (!valid_user(user)) return std::unexpected(std::string("user is not a valid user name"));
+      o.user = user;
+    }
+    if (j.contains("tty")) {
+      SBX_GET(tty, get_bool(j["tty"], "tty"));
+      o.tty = tty;
+    }
+    if (o.kind == OpenKind::shell) o.tty = true;
+    if (j.contains("rows")) {
+      SBX_GET(rows, get_int(j["rows"], "rows", 1, 65535));
+      o.rows = static_cast<std::uint16_t>(rows);
+    }
+    if (j.contains("cols")) {
+      SBX_GET(cols, get_int(j["cols"], "cols", 1, 65535));
+      o.cols = static_cast<std::uint16_t>(cols);
+    }
+    if (j.contains("term")) {
+      SBX_GET(term, get_string(j["term"], "term"));
+      if (term.size() > 64) return std::unexpected(std::string("term is too long"));
+      o.term = term;
+    }
+    return o;
+  }
+  if (kind == "proxy") {
+    o.kind = OpenKind::proxy;
+    if (auto e = check_keys(j, {"kind", "destination", "client"}, "OPEN"); !e.empty()) return std::unexpected(e);
+    if (!j.contains("destination") || !j["destination"].is_object())
+      return std::unexpected(std::string("proxy OPEN needs a destination object"));
+    const json& d = j["destination"];
+    if (auto e = check_keys(d, {"host", "port", "learned"}, "destination"); !e.empty()) return std::unexpected(e);
+    if (!d.contains("learned")) return std::unexpected(std::string("destination.learned is required"));
+    SBX_GET(learned, get_string(d["learned"], "destination.learned"));
+    if (learned != "http-proxy" && learned != "redirect" && learned != "dns")
+      return std::unexpected(std::string("destination.learned must be http-proxy, redirect or dns"));
+    o.destination.learned = learned;
+    if (d.contains("host") && !d["host"].is_null()) {
+      SBX_GET(host, get_string(d["host"], "destination.host"));
+      if (host.empty() || host.size() > 253) return std::unexpected(std::string("destination.host must be 1..253 bytes"));
+      o.destination.host = host;
+    }
+    if (d.contains("port") && !d["port"].is_null()) {
+      SBX_GET(port, get_int(d["port"], "destination.port", 1, 65535));
+      o.destination.port = static_cast<std::uint16_t>(port);
+    }
+    if (learned != "http-proxy" && (!o.destination.host || !o.destination.port))
+      return std::unexpected(std::string("destination needs host and port unless learned is http-proxy"));
+    if (j.contains("client")) {
+      SBX_GET(client, get_string(j["client"], "client"));
+      if (client.size() > 64) return std::unexpected(std::string("client is too long"));
+      o.client = client;
+    }
+    return o;
+  }
+  if (kind == "log") {
+    o.kind = OpenKind::log;
+    if (auto e = check_keys(j, {"kind", "name"}, "OPEN"); !e.empty()) return std::unexpected(e);
+    if (j.contains("name")) {
+      SBX_GET(name, get_string(j["name"], "name"));
+      if (name.size() > 128) return std::unexpected(std::string("log name is too long"));
+      o.name = name;
+    }
+    return o;
+  }
+  return std::unexpected("OPEN: unknown kind \"" + kind.substr(0, 32) + "\" (expected exec, shell, proxy or log)");
+}
+
+std::string to_json(const OpenOk& m) {
+  json j = json::object();
+  if (m.pid) j["pid"] = *m.pid;
+  return j.dump();
+}
+
+Parsed<OpenOk> parse_open_ok(std::string_view payload) {
+  SBX_GET(j, parse_object(payload, "OPEN_OK"));
+  if (auto e = check_keys(j, {"pid"}, "OPEN_OK"); !e.empty()) return std::unexpected(e);
+  OpenOk ok;
+  if (j.contains("pid")) {
+    SBX_GET(pid, get_int(j["pid"], "pid", 1, INT32_MAX));
+    ok.pid = pid;
+  }
+  return ok;
+}
+
+std::string to_json(const OpenFail& m) {
+  json j = {{"reason", m.reason}};
+  if (m.err) j["errno"] = *m.err;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Parsed<OpenFail> parse_open_fail(std::string_view payload) {
+  SBX_GET(j, parse_object(payload, "OPEN_FAIL"));
+  if (auto e = check_keys(j, {"reason", "errno"}, "OPEN_FAIL"); !e.empty()) return std::unexpected(e);
+  OpenFail f;
+  if (!j.contains("reason")) return std::unexpected(std::string("OPEN_FAIL: reason is required"));
+  SBX_GET(reason, get_string(j["reason"], "reason"));
+  f.reason = reason;
+  if (j.contains("errno")) {
+    SBX_GET(e, get_int(j["errno"], "errno", 0, 4095));
+    f.err = static_cast<int>(e);
+  }
+  return f;
+}
+
+std::string error_json(std::string_view message) {
+  json j = {{"message", std::string(message.substr(0, 4096))}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string parse_error_message(std::string_view payload) {
+  json j = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
+  return std::string(payload.substr(0, 4096));
+}
+
+Frame hello_frame(const Hello& m) { return Frame{FrameType::hello, 0, 0, to_json(m)}; }
+Frame config_frame(const Config& m) { return Frame{FrameType::config, 0, 0, to_json(m)}; }
+Frame ready_frame(const Ready& m) { return Frame{FrameType::ready, 0, 0, to_json(m)}; }
+Frame open_frame(std::uint32_t stream, const Open& m) { return Frame{FrameType::open, 0, stream, to_json(m)}; }
+Frame open_ok_frame(std::uint32_t stream, const OpenOk& m) { return Frame{FrameType::open_ok, 0, stream, to_json(m)}; }
+Frame open_fail_frame(std::uint32_t stream, const OpenFail& m) {
+  return Frame{FrameType::open_fail, 0, stream, to_json(m)};
+}
+Frame error_frame(std::string_view message) { return Frame{FrameType::error, 0, 0, error_json(message)}; }
+Frame shutdown_frame(bool reboot) {
+  return Frame{FrameType::shutdown, 0, 0, reboot ? std::string(R"({"reboot":true})") : std::string()};
+}
+
+}  // namespace sbx::guest::protocol
