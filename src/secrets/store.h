@@ -67,6 +67,8 @@ struct SecretInfo {
   std::chrono::system_clock::time_point created;
   std::chrono::system_clock::time_point updated;
   std::uint64_t value_size = 0;  // bytes of the sealed value (not secret: it is visible in the file size)
+  /// Empty when the file is sound; otherwise why it cannot be used (corrupt, bad mode, ...).
+  std::string problem;
 };
 
 /// An open secret store. Movable, not copyable; safe to call get() from several threads.
@@ -112,7 +114,8 @@ class Store {
   /// Store an already sealed value (from `sbx secret seal`): checks that it opens with this
   /// store's key and that the name bound inside is `name`, then writes it like set().
   Result<void> import_sealed(std::string_view name, std::string_view sealed_box);
-  /// Names, times and sizes of every secret, sorted by name; checks each file's integrity.
+  /// Names, times and sizes of every secret, sorted by name; checks each file's integrity and
+  /// reports a damaged one in its `problem` rather than failing the whole list.
   Result<std::vector<SecretInfo>> list() const;
   /// Metadata of one secret.
   Result<SecretInfo> info(std::string_view name) const;
