@@ -1,0 +1,102 @@
+#include "supervisor/launch.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace sbx::supervisor {
+using nlohmann::json;
+
+std::string launch_to_json(const Launch& l) {
+  const auto& m = l.machine;
+  json disks = json::array(), shares = json::array(), channels = json::array();
+  for (const auto& d : m.disks) disks.push_back({{"path", d.path.string()}, {"read_only", d.read_only}});
+  for (const auto& s : m.shares) shares.push_back({{"tag", s.tag}, {"socket", s.socket.string()}});
+  for (const auto& c : m.channels) channels.push_back({{"name", c.name}, {"socket", c.socket.string()}});
+  json j = {
+      {"name", l.name},
+      {"digest", l.digest},
+      {"boot_timeout_ms", l.boot_timeout_ms},
+      {"machine",
+       {{"name", m.name},
+        {"kernel", m.kernel.string()},
+        {"initramfs", m.initramfs.string()},
+        {"cmdline", m.cmdline},
+        {"memory_bytes", m.memory_bytes},
+        {"cpus", m.cpus},
+        {"disks", disks},
+        {"shares", shares},
+        {"channels", channels},
+        {"console_log", m.console_log.string()},
+        {"runtime_dir", m.runtime_dir.string()}}},
+      // The guest CONFIG is kept in its wire form: the protocol library validates it.
+      {"guest_config", json::parse(guest::protocol::to_json(l.guest_config))},
+  };
+  return j.dump(2) + "\n";
+}
+
+Result<Launch> launch_from_json(std::string_view text, const std::string& display_name) {
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(ErrorCode::invalid, display_name + " is not valid JSON", "run 'sbx up' again to rewrite it");
+  try {
+    Launch l;
+    l.name = j.at("name").get<std::string>();
+    l.digest = j.at("digest").get<std::string>();
+    l.boot_timeout_ms = j.at("boot_timeout_ms").get<int>();
+    const auto& m = j.at("machine");
+    l.machine.name = m.at("name").get<std::string>();
+    l.machine.kernel = m.at("kernel").get<std::string>();
+    l.machine.initramfs = m.at("initramfs").get<std::string>();
+    l.machine.cmdline = m.at("cmdline").get<std::string>();
+    l.machine.memory_bytes = m.at("memory_bytes").get<std::uint64_t>();
+    l.machine.cpus = m.at("cpus").get<unsigned>();
+    for (const auto& d : m.at("disks")) l.machine.disks.push_back({d.at("path").get<std::string>(), d.at("read_only").get<bool>()});
+    for (const auto& s : m.at("shares")) l.machine.shares.push_back({s.at("tag").get<std::string>(), s.at("socket").get<std::string>()});
+    for (const auto& c : m.at("channels")) l.machine.channels.push_back({c.at("name").get<std::string>(), c.at("socket").get<std::string>()});
+    l.machine.console_log = m.at("console_log").get<std::string>();
+    l.machine.runtime_dir = m.at("runtime_dir").get<std::string>();
+    auto cfg = guest::protocol::parse_config(j.at("guest_config").dump());
+    if (!cfg) return fail(ErrorCode::invalid, display_name + ": guest_config: " + cfg.error());
+    l.guest_config = std::move(*cfg);
+    return l;
+  } catch (const json::exception& e) {
+    return fail(ErrorCode::invalid, display_name + ": " + e.what(), "run 'sbx up' again to rewrite it");
+  }
+}
+
+Result<void> write_file_atomic(const std::filesystem::path& file, std::string_view text) {
+  const auto tmp = file.string() + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(ErrorCode::io, "cannot write " + tmp + ": " + std::strerror(errno));
+  bool ok = true;
+  std::string_view rest = text;
+  while (ok && !rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) rest.remove_prefix(static_cast<size_t>(n));
+  }
+  ok = ok && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return fail(ErrorCode::io, "cannot write " + file.string() + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+Result<std::string> read_small_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail(ErrorCode::not_found, "cannot read " + file.string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace sbx::supervisor

@@ -1,0 +1,31 @@
+#pragma once
+// What a supervisor is told to run: the machine, the guest's CONFIG and the desired-state digest.
+// Written by `sbx up` as launch.json in the sandbox's state directory, read by the supervisor.
+#include <filesystem>
+#include <string>
+
+#include "common/error.h"
+#include "guest/protocol/messages.h"
+#include "vmm/vmm.h"
+
+namespace sbx::supervisor {
+
+/// Everything one supervisor needs to start its sandbox.
+struct Launch {
+  std::string name;
+  std::string digest;                         // desired-state digest (reconcile)
+  vmm::MachineSpec machine;
+  guest::protocol::Config guest_config;
+  int boot_timeout_ms = 60000;                // HELLO + READY must come within this
+};
+
+/// Serialize / parse launch.json.
+std::string launch_to_json(const Launch& l);
+Result<Launch> launch_from_json(std::string_view text, const std::string& display_name);
+
+/// Write `text` to `file` atomically (temporary file, fsync, rename), mode 0600.
+Result<void> write_file_atomic(const std::filesystem::path& file, std::string_view text);
+/// Read a whole (small) file.
+Result<std::string> read_small_file(const std::filesystem::path& file);
+
+}  // namespace sbx::supervisor

@@ -1,0 +1,59 @@
+#include "supervisor/spawn.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "supervisor/state.h"
+
+namespace sbx::supervisor {
+
+Result<pid_t> spawn_supervisor(const std::filesystem::path& dir) {
+  char exe[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return fail(ErrorCode::io, "cannot find the sbx binary (/proc/self/exe)");
+  exe[len] = 0;
+  const std::string log = (dir / "supervisor.log").string();
+  const std::string dir_s = dir.string();
+  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) return fail(ErrorCode::io, "cannot open " + log + ": " + std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    return fail(ErrorCode::io, std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    ::setsid();
+    const int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    if (::chdir(dir_s.c_str()) != 0) ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    const char* argv[] = {exe, kSuperviseCommand, dir_s.c_str(), nullptr};
+    ::execv(exe, const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  return pid;
+}
+
+bool supervisor_alive(long pid) {
+  if (!process_alive(pid)) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto paren = content.rfind(')');
+  if (paren != std::string::npos && paren + 2 < content.size() && content[paren + 2] == 'Z') return false;
+  std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+  return cmdline.find(kSuperviseCommand) != std::string::npos;
+}
+
+}  // namespace sbx::supervisor

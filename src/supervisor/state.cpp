@@ -1,0 +1,69 @@
+#include "supervisor/state.h"
+
+#include <csignal>
+#include <cerrno>
+
+#include <nlohmann/json.hpp>
+
+#include "common/paths.h"
+#include "supervisor/launch.h"
+
+namespace sbx::supervisor {
+using nlohmann::json;
+
+const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::starting: return "starting";
+    case Phase::ready: return "running";
+    case Phase::stopping: return "stopping";
+    case Phase::stopped: return "stopped";
+    case Phase::crashed: return "crashed";
+  }
+  return "unknown";
+}
+
+SandboxPaths sandbox_paths(const std::string& name) { return {paths::state_dir() / "sandboxes" / name}; }
+
+Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
+  const json j = {{"name", s.name},
+                  {"state", phase_name(s.phase)},
+                  {"digest", s.digest},
+                  {"supervisor_pid", s.supervisor_pid},
+                  {"vmm_pid", s.vmm_pid},
+                  {"accel", s.accel},
+                  {"started_unix_ms", s.started_unix_ms},
+                  {"ready_ms", s.ready_ms},
+                  {"guest_uptime_ms", s.guest_uptime_ms},
+                  {"error", s.error},
+                  {"console_tail", s.console_tail}};
+  return write_file_atomic(p.state(), j.dump(2) + "\n");
+}
+
+Result<SandboxState> read_state(const SandboxPaths& p) {
+  auto text = SBX_TRY(read_small_file(p.state()));
+  const json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(ErrorCode::invalid, p.state().string() + " is not valid JSON");
+  SandboxState s;
+  s.name = j.value("name", "");
+  const std::string phase = j.value("state", "");
+  for (Phase ph : {Phase::starting, Phase::ready, Phase::stopping, Phase::stopped, Phase::crashed})
+    if (phase == phase_name(ph)) s.phase = ph;
+  s.digest = j.value("digest", "");
+  s.supervisor_pid = j.value("supervisor_pid", 0L);
+  s.vmm_pid = j.value("vmm_pid", 0L);
+  s.accel = j.value("accel", "");
+  s.started_unix_ms = j.value("started_unix_ms", std::int64_t{0});
+  s.ready_ms = j.value("ready_ms", std::int64_t{0});
+  s.guest_uptime_ms = j.value("guest_uptime_ms", std::int64_t{0});
+  s.error = j.value("error", "");
+  s.console_tail = j.value("console_tail", "");
+  return s;
+}
+
+bool process_alive(long pid) {
+  if (pid <= 0) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+}  // namespace sbx::supervisor

@@ -1,0 +1,53 @@
+#pragma once
+// The recorded state of one sandbox (state.json), written atomically by its supervisor.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "common/error.h"
+
+namespace sbx::supervisor {
+
+/// Lifecycle of a sandbox as its supervisor records it.
+enum class Phase { starting, ready, stopping, stopped, crashed };
+
+const char* phase_name(Phase p);
+
+/// The content of state.json.
+struct SandboxState {
+  std::string name;
+  Phase phase = Phase::starting;
+  std::string digest;
+  long supervisor_pid = 0;
+  long vmm_pid = 0;
+  std::string accel;             // "kvm" or "tcg"
+  std::int64_t started_unix_ms = 0;
+  std::int64_t ready_ms = 0;     // from supervisor start to READY
+  std::int64_t guest_uptime_ms = 0;  // the guest's uptime in HELLO
+  std::string error;             // why it stopped, for crashed
+  std::string console_tail;      // last console lines, for crashed
+};
+
+/// The files of one sandbox, all in its state directory.
+struct SandboxPaths {
+  std::filesystem::path dir;
+  std::filesystem::path launch() const { return dir / "launch.json"; }
+  std::filesystem::path state() const { return dir / "state.json"; }
+  std::filesystem::path control() const { return dir / "ctl.sock"; }
+  std::filesystem::path channel() const { return dir / "chan.sock"; }
+  std::filesystem::path qmp() const { return dir / "qmp.sock"; }
+  std::filesystem::path console_log() const { return dir / "console.log"; }
+  std::filesystem::path supervisor_log() const { return dir / "supervisor.log"; }
+  std::filesystem::path guest_log() const { return dir / "guest.log"; }
+};
+
+/// paths::state_dir()/sandboxes/<name>.
+SandboxPaths sandbox_paths(const std::string& name);
+
+Result<void> write_state(const SandboxPaths& p, const SandboxState& s);
+Result<SandboxState> read_state(const SandboxPaths& p);
+
+/// True when a process with this id exists.
+bool process_alive(long pid);
+
+}  // namespace sbx::supervisor

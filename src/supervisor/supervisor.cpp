@@ -1,0 +1,514 @@
+#include "supervisor/supervisor.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <map>
+#include <optional>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+#include "common/log.h"
+#include "guest/protocol/frame.h"
+#include "guest/protocol/messages.h"
+#include "supervisor/egress.h"
+#include "supervisor/launch.h"
+#include "supervisor/state.h"
+#include "vmm/qemu_vmm.h"
+
+namespace sbx::supervisor {
+namespace proto = sbx::guest::protocol;
+using proto::Frame;
+using proto::FrameType;
+using namespace std::chrono;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kMaxQueued = 8u << 20;          // a client that stops reading is dropped
+constexpr auto kShutdownGrace = seconds(10);      // guest SHUTDOWN, then ACPI power button
+constexpr auto kShutdownKill = seconds(15);       // then SIGKILL
+
+std::int64_t unix_ms() {
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// Append what can be written now; keep the rest. False when the peer is gone.
+bool flush(int fd, std::string& out) {
+  while (!out.empty()) {
+    const ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out.erase(0, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;
+  }
+  return true;
+}
+
+// The panic line from the console tail, if the guest kernel panicked.
+std::string panic_line(const std::string& tail) {
+  const auto at = tail.find("Kernel panic");
+  if (at == std::string::npos) return {};
+  const auto end = tail.find('\n', at);
+  return tail.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+struct Conn {
+  vmm::Fd fd;
+  proto::Decoder decoder;
+  std::string out;
+  std::optional<std::string> waiting_ready;  // PING payload to answer once READY
+  bool wants_stop = false;
+  bool dead = false;
+};
+
+struct Route {
+  int conn = -1;                 // -1 once the client left
+  std::uint32_t client_stream = 0;
+  bool host_closed = false;      // CLOSE sent to the guest
+};
+
+class Supervisor {
+ public:
+  Supervisor(Launch launch, SandboxPaths paths) : launch_(std::move(launch)), paths_(std::move(paths)) {}
+  int run();
+
+ private:
+  Result<void> start();
+  void loop();
+  void on_guest_frame(Frame f);
+  void on_client_frame(int id, Frame f);
+  void on_client_gone(int id);
+  void accept_clients();
+  void send_guest(const Frame& f) { proto::encode_to(chan_out_, f); }
+  void send_client(int id, const Frame& f);
+  void begin_stop(const char* why);
+  void finish(Phase phase, std::string error);
+  void write_state_now();
+
+  Launch launch_;
+  SandboxPaths paths_;
+  SandboxState state_;
+  std::unique_ptr<vmm::QemuVmm> vmm_;
+  vmm::Fd listen_, chan_, sigfd_;
+  proto::Decoder chan_decoder_;
+  std::string chan_out_;
+  std::map<int, Conn> conns_;
+  int next_conn_ = 1;
+  std::map<std::uint32_t, Route> routes_;   // by guest stream id
+  std::uint32_t next_stream_ = 1;
+  bool hello_ = false, ready_ = false, stopping_ = false, done_ = false;
+  steady_clock::time_point t0_ = steady_clock::now(), stop_at_{};
+  bool powerdown_sent_ = false;
+  int exit_code_ = 0;
+  std::shared_ptr<spdlog::logger> log_ = sbx::log::get("supervisor");
+};
+
+Result<void> Supervisor::start() {
+  state_.name = launch_.name;
+  state_.digest = launch_.digest;
+  state_.supervisor_pid = ::getpid();
+  state_.started_unix_ms = unix_ms();
+  state_.phase = Phase::starting;
+
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  sigfd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+
+  listen_ = SBX_TRY(vmm::listen_unix(paths_.control()));
+  set_nonblocking(listen_.get());
+  write_state_now();
+
+  std::string warning;
+  vmm_ = vmm::make_qemu_vmm(&warning);
+  if (!warning.empty()) log_->warn("{}", warning);
+  state_.accel = vmm::accel_name(vmm_->options().accel);
+  SBX_TRY_VOID(vmm_->start(launch_.machine));
+  state_.vmm_pid = vmm_->pid();
+  log_->info("VMM started (pid {})", vmm_->pid());
+  // QEMU listens on the channel socket before the guest runs; connecting takes no guest time.
+  chan_ = SBX_TRY(vmm::connect_unix_retry(paths_.channel(), seconds(5)));
+  set_nonblocking(chan_.get());
+  write_state_now();
+  return {};
+}
+
+void Supervisor::write_state_now() {
+  if (auto r = write_state(paths_, state_); !r) log_->error("{}", r.error().message);
+}
+
+void Supervisor::send_client(int id, const Frame& f) {
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second.dead) return;
+  proto::encode_to(it->second.out, f);
+  if (it->second.out.size() > kMaxQueued) it->second.dead = true;
+}
+
+void Supervisor::accept_clients() {
+  for (;;) {
+    const int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    Conn c;
+    c.fd.reset(fd);
+    conns_.emplace(next_conn_++, std::move(c));
+  }
+}
+
+void Supervisor::on_client_gone(int id) {
+  for (auto it = routes_.begin(); it != routes_.end();) {
+    if (it->second.conn != id) {
+      ++it;
+      continue;
+    }
+    it->second.conn = -1;
+    if (!it->second.host_closed && chan_) {
+      send_guest(proto::empty_frame(FrameType::close, it->first));  // the guest kills the process
+      it->second.host_closed = true;
+    }
+    ++it;
+  }
+}
+
+void Supervisor::on_client_frame(int id, Frame f) {
+  Conn& c = conns_.at(id);
+  if (f.stream == 0) {
+    switch (f.type) {
+      case FrameType::ping:
+        if (ready_) send_client(id, Frame{FrameType::pong, 0, 0, f.payload});
+        else c.waiting_ready = f.payload;
+        return;
+      case FrameType::shutdown:
+        c.wants_stop = true;
+        begin_stop("requested by a client");
+        return;
+      default:
+        send_client(id, proto::error_frame("unexpected " + std::string(proto::type_name(f.type)) + " from a client"));
+        c.dead = true;
+        return;
+    }
+  }
+  if (f.type == FrameType::open) {
+    auto open = proto::parse_open(f.payload);
+    if (!open || (open->kind != proto::OpenKind::exec && open->kind != proto::OpenKind::shell)) {
+      send_client(id, proto::open_fail_frame(f.stream, {open ? "only exec and shell streams can be opened" : open.error(), {}}));
+      return;
+    }
+    if (!ready_ || stopping_) {
+      send_client(id, proto::open_fail_frame(f.stream, {stopping_ ? "the sandbox is stopping" : "the sandbox is not ready yet", {}}));
+      return;
+    }
+    for (const auto& [gid, r] : routes_)
+      if (r.conn == id && r.client_stream == f.stream) {
+        send_client(id, proto::error_frame("stream id already in use"));
+        c.dead = true;
+        return;
+      }
+    const std::uint32_t gid = next_stream_;
+    next_stream_ += 2;
+    routes_[gid] = Route{id, f.stream, false};
+    f.stream = gid;
+    send_guest(f);
+    return;
+  }
+  for (auto& [gid, r] : routes_) {
+    if (r.conn != id || r.client_stream != f.stream) continue;
+    switch (f.type) {
+      case FrameType::data: case FrameType::window: case FrameType::eof:
+      case FrameType::signal: case FrameType::resize:
+        if (r.host_closed) return;
+        f.stream = gid;
+        send_guest(f);
+        return;
+      case FrameType::close:
+        if (!r.host_closed) {
+          r.host_closed = true;
+          send_guest(proto::empty_frame(FrameType::close, gid));
+        }
+        r.conn = -1;
+        return;
+      default:
+        send_client(id, proto::error_frame("unexpected " + std::string(proto::type_name(f.type)) + " from a client"));
+        c.dead = true;
+        return;
+    }
+  }
+  // Frames on unknown ids race with CLOSE: ignored (PROTOCOL.md).
+}
+
+void Supervisor::on_guest_frame(Frame f) {
+  switch (f.type) {
+    case FrameType::hello: {
+      auto hello = proto::parse_hello(f.payload);
+      if (!hello) return finish(Phase::crashed, "the guest agent sent a malformed HELLO: " + hello.error());
+      if (hello->protocol != proto::kProtocolVersion)
+        return finish(Phase::crashed, "the guest agent speaks protocol " + std::to_string(hello->protocol) +
+                                          ", this sbx speaks " + std::to_string(proto::kProtocolVersion));
+      hello_ = true;
+      state_.guest_uptime_ms = hello->boot.uptime_ms;
+      log_->info("guest agent {} said hello (kernel {}, uptime {} ms)", hello->agent, hello->kernel, hello->boot.uptime_ms);
+      send_guest(proto::config_frame(launch_.guest_config));
+      return;
+    }
+    case FrameType::ready: {
+      auto ready = proto::parse_ready(f.payload);
+      if (!ready) return finish(Phase::crashed, "the guest agent sent a malformed READY: " + ready.error());
+      for (const auto& e : ready->errors) log_->warn("guest setup: {}", e);
+      ready_ = true;
+      state_.phase = Phase::ready;
+      state_.ready_ms = duration_cast<milliseconds>(steady_clock::now() - t0_).count();
+      write_state_now();
+      log_->info("sandbox ready after {} ms", state_.ready_ms);
+      for (auto& [id, c] : conns_)
+        if (c.waiting_ready) {
+          send_client(id, Frame{FrameType::pong, 0, 0, *c.waiting_ready});
+          c.waiting_ready.reset();
+        }
+      return;
+    }
+    case FrameType::ping: send_guest(Frame{FrameType::pong, 0, 0, f.payload}); return;
+    case FrameType::pong: return;
+    case FrameType::shutdown: log_->info("guest acknowledged shutdown"); return;
+    case FrameType::error:
+      return finish(Phase::crashed, "the guest agent reported a protocol error: " + proto::parse_error_message(f.payload));
+    case FrameType::open: {
+      // Guest-opened streams: proxy connections and log streams.
+      auto open = proto::parse_open(f.payload);
+      if (open && open->kind == proto::OpenKind::log) {
+        routes_[f.stream] = Route{-2, 0, false};  // -2: the sandbox log
+        send_guest(proto::open_ok_frame(f.stream, {}));
+        return;
+      }
+      std::string reason = open ? "only proxy and log streams may be opened by the guest" : open.error();
+      if (open && open->kind == proto::OpenKind::proxy) {
+        auto egress = open_egress({launch_.name, open->destination, open->client});
+        // A connected egress fd will be bridged here once the proxy lands; today it refuses.
+        reason = egress ? "egress bridge not implemented" : egress.error().message;
+      }
+      send_guest(proto::open_fail_frame(f.stream, {reason, {}}));
+      return;
+    }
+    default: break;
+  }
+  auto it = routes_.find(f.stream);
+  if (it == routes_.end()) return;
+  Route& r = it->second;
+  if (r.conn == -2) {  // guest log stream
+    if (f.type == FrameType::data) {
+      if (FILE* log = std::fopen(paths_.guest_log().c_str(), "a")) {
+        std::fwrite(f.payload.data(), 1, f.payload.size(), log);
+        std::fclose(log);
+      }
+      send_guest(proto::window_frame(f.stream, static_cast<std::uint32_t>(f.payload.size())));
+    } else if (f.type == FrameType::close) {
+      send_guest(proto::empty_frame(FrameType::close, f.stream));
+      routes_.erase(it);
+    }
+    return;
+  }
+  const bool ends = f.type == FrameType::close || f.type == FrameType::open_fail;
+  if (f.type == FrameType::close && !r.host_closed) send_guest(proto::empty_frame(FrameType::close, f.stream));
+  if (r.conn >= 0) {
+    f.stream = r.client_stream;
+    send_client(r.conn, f);
+  }
+  if (ends) routes_.erase(it);
+}
+
+void Supervisor::begin_stop(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_at_ = steady_clock::now();
+  state_.phase = Phase::stopping;
+  write_state_now();
+  log_->info("stopping: {}", why);
+  if (hello_ && chan_) {
+    send_guest(proto::shutdown_frame(false));
+  } else {
+    powerdown_sent_ = true;
+    (void)vmm_->request_poweroff();
+  }
+}
+
+void Supervisor::finish(Phase phase, std::string error) {
+  if (done_) return;
+  done_ = true;
+  if (vmm_) {
+    if (!vmm_->try_reap()) vmm_->kill();
+  }
+  state_.phase = phase;
+  state_.vmm_pid = 0;
+  if (phase == Phase::crashed) {
+    state_.error = error;
+    state_.console_tail = vmm::tail_file(paths_.console_log(), 15);
+    log_->error("{}", error);
+    exit_code_ = 1;
+  } else {
+    log_->info("stopped");
+  }
+  // Tell every client why, best effort, then drop them.
+  const std::string message = phase == Phase::crashed ? error + "\n--- last console lines ---\n" + state_.console_tail : "";
+  for (auto& [id, c] : conns_) {
+    if (!message.empty()) proto::encode_to(c.out, proto::error_frame(message.substr(0, proto::kMaxPayload - 64)));
+    const int fd = c.fd.get();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    timeval tv{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    (void)flush(fd, c.out);
+  }
+  std::error_code ec;
+  for (const auto& p : {paths_.control(), paths_.channel(), paths_.qmp()}) fs::remove(p, ec);
+  write_state_now();
+  conns_.clear();
+}
+
+void Supervisor::loop() {
+  const auto boot_deadline = t0_ + milliseconds(launch_.boot_timeout_ms);
+  while (!done_) {
+    std::vector<pollfd> fds;
+    std::vector<int> ids;  // conn id per entry after the fixed ones
+    fds.push_back({sigfd_.get(), POLLIN, 0});
+    fds.push_back({listen_.get(), POLLIN, 0});
+    fds.push_back({vmm_->process_fd(), POLLIN, 0});
+    fds.push_back({chan_.get(), static_cast<short>(POLLIN | (chan_out_.empty() ? 0 : POLLOUT)), 0});
+    for (auto& [id, c] : conns_) {
+      fds.push_back({c.fd.get(), static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+      ids.push_back(id);
+    }
+    int timeout_ms = 1000;
+    if (vmm_->process_fd() < 0) timeout_ms = 100;
+    ::poll(fds.data(), fds.size(), timeout_ms);
+
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) begin_stop("signal");
+    }
+    if (fds[1].revents & POLLIN) accept_clients();
+    if (auto ended = vmm_->try_reap()) {
+      const std::string tail = vmm::tail_file(paths_.console_log(), 30);
+      if (stopping_ && !ended->signaled) return finish(Phase::stopped, "");
+      if (const auto panic = panic_line(tail); !panic.empty())
+        return finish(Phase::crashed, "the guest kernel panicked: " + panic);
+      if (ended->signaled)
+        return finish(Phase::crashed, "the VMM (QEMU, pid " + std::to_string(state_.vmm_pid) + ") was " + ended->describe());
+      if (ended->code == 0) return finish(Phase::crashed, "the guest powered off on its own");
+      return finish(Phase::crashed, "QEMU " + ended->describe() + ": " + vmm::tail_file(vmm_->qemu_log(), 5));
+    }
+    // The channel.
+    if (fds[3].revents & (POLLIN | POLLHUP | POLLERR)) {
+      char buf[65536];
+      const ssize_t n = ::read(chan_.get(), buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        // QEMU closes the channel only as it exits; wait for the process to tell us how.
+        (void)vmm_->wait(seconds(3));
+        if (!vmm_->try_reap()) return finish(Phase::crashed, "the guest channel closed while the VMM still runs");
+        continue;
+      }
+      if (n > 0) {
+        chan_decoder_.feed(buf, static_cast<size_t>(n));
+        while (!done_) {
+          auto f = chan_decoder_.next();
+          if (!f) break;
+          on_guest_frame(std::move(*f));
+        }
+        if (done_) return;
+        if (chan_decoder_.failed())
+          return finish(Phase::crashed, "the guest sent a malformed frame: " + chan_decoder_.error());
+      }
+    }
+    // Clients.
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int id = ids[i];
+      auto it = conns_.find(id);
+      if (it == conns_.end()) continue;
+      const short rev = fds[4 + i].revents;
+      if (rev & (POLLIN | POLLHUP | POLLERR)) {
+        char buf[65536];
+        const ssize_t n = ::read(it->second.fd.get(), buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          it->second.dead = true;
+        } else if (n > 0) {
+          it->second.decoder.feed(buf, static_cast<size_t>(n));
+          while (!it->second.dead) {
+            auto f = it->second.decoder.next();
+            if (!f) break;
+            on_client_frame(id, std::move(*f));
+            if (done_) return;
+          }
+          if (it->second.decoder.failed()) {
+            send_client(id, proto::error_frame(it->second.decoder.error()));
+            it->second.dead = true;
+          }
+        }
+      }
+    }
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      Conn& c = it->second;
+      if (!flush(c.fd.get(), c.out)) c.dead = true;
+      if (c.dead && !c.wants_stop) {
+        on_client_gone(it->first);
+        it = conns_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!chan_out_.empty() && !flush(chan_.get(), chan_out_))
+      log_->warn("cannot write to the guest channel");
+
+    const auto now = steady_clock::now();
+    if (!ready_ && !stopping_ && now > boot_deadline)
+      return finish(Phase::crashed, "the guest did not become ready within " +
+                                        std::to_string(launch_.boot_timeout_ms / 1000) + " s");
+    if (stopping_ && !powerdown_sent_ && now - stop_at_ > kShutdownGrace) {
+      powerdown_sent_ = true;
+      log_->warn("the guest ignored SHUTDOWN; pressing the ACPI power button");
+      (void)vmm_->request_poweroff();
+    }
+    if (stopping_ && now - stop_at_ > kShutdownKill) {
+      log_->warn("the guest did not power off; killing the VMM");
+      vmm_->kill();
+      return finish(Phase::stopped, "");
+    }
+  }
+}
+
+int Supervisor::run() {
+  if (auto r = start(); !r) {
+    finish(Phase::crashed, r.error().message);
+    return 1;
+  }
+  loop();
+  return exit_code_;
+}
+
+}  // namespace
+
+int run_supervisor(const fs::path& dir) {
+  auto log = sbx::log::get("supervisor");
+  auto text = read_small_file(dir / "launch.json");
+  if (!text) {
+    log->error("{}", text.error().message);
+    return 1;
+  }
+  auto launch = launch_from_json(*text, (dir / "launch.json").string());
+  if (!launch) {
+    log->error("{}", launch.error().message);
+    return 1;
+  }
+  Supervisor s(std::move(*launch), SandboxPaths{dir});
+  return s.run();
+}
+
+}  // namespace sbx::supervisor

@@ -1,0 +1,122 @@
+#include "vmm/qemu_vmm.h"
+
+#include <csignal>
+#include <fstream>
+#include <poll.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "vmm/process.h"
+
+namespace sbx::vmm {
+using namespace std::chrono;
+
+std::string tail_file(const std::filesystem::path& file, size_t max_lines) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return {};
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = std::max<std::streamoff>(0, size - 16384);
+  in.seekg(start);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t lines = 0;
+  size_t pos = data.size();
+  if (pos > 0 && data[pos - 1] == '\n') --pos;
+  while (pos > 0) {
+    if (data[pos - 1] == '\n' && ++lines == max_lines) break;
+    --pos;
+  }
+  std::string out = data.substr(pos);
+  // The console is guest-controlled: keep printable text only.
+  for (char& c : out)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = '?';
+  return out;
+}
+
+std::unique_ptr<QemuVmm> make_qemu_vmm(std::string* warning) {
+  const AccelChoice choice = choose_accel(probe_host());
+  if (warning) *warning = choice.warning;
+  QemuOptions o;
+  o.accel = choice.accel;
+  o.host_khz = host_cpu_khz();
+  return std::make_unique<QemuVmm>(o);
+}
+
+QemuVmm::~QemuVmm() {
+  if (pid_ > 0 && !exit_) kill();
+  if (pidfd_ >= 0) ::close(pidfd_);
+}
+
+Result<void> QemuVmm::start(const MachineSpec& spec) {
+  if (pid_ > 0) return fail(ErrorCode::conflict, "this VMM already runs a machine");
+  runtime_dir_ = spec.runtime_dir;
+  std::error_code ec;
+  std::filesystem::remove(runtime_dir_ / options_.qmp_socket, ec);
+  const auto argv = qemu_argv(spec, options_);
+  sbx::log::get("vmm")->debug("starting {} ({} args, accel {})", argv[0], argv.size(), accel_name(options_.accel));
+  const Child child = SBX_TRY(spawn_child(argv, runtime_dir_, qemu_log()));
+  pid_ = child.pid;
+  pidfd_ = child.pidfd;
+  auto qmp = QmpClient::connect(runtime_dir_ / options_.qmp_socket, seconds(10));
+  if (!qmp) {
+    auto ended = try_reap();
+    const std::string why = ended ? "QEMU " + ended->describe() : qmp.error().message;
+    if (!ended) kill();
+    return fail(ErrorCode::runtime, "the VMM did not start: " + why + "\n" + tail_file(qemu_log(), 10),
+                "see " + qemu_log().string());
+  }
+  qmp_.emplace(std::move(*qmp));
+  return {};
+}
+
+Result<void> QemuVmm::request_poweroff() {
+  if (!qmp_) return fail(ErrorCode::runtime, "the VMM is not running");
+  return qmp_->system_powerdown();
+}
+
+Result<Exit> QemuVmm::try_reap() {
+  if (exit_) return *exit_;
+  if (pid_ <= 0) return fail(ErrorCode::runtime, "no VMM process");
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_ = exit_from_status(status);
+    qmp_.reset();
+    return *exit_;
+  }
+  return fail(ErrorCode::runtime, "the VMM is still running");
+}
+
+Result<Exit> QemuVmm::wait(milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  for (;;) {
+    if (auto e = try_reap()) return e;
+    if (pid_ <= 0) return fail(ErrorCode::runtime, "no VMM process");
+    const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
+    if (left.count() <= 0) return fail(ErrorCode::runtime, "the VMM did not stop in time");
+    if (pidfd_ >= 0) {
+      pollfd p{pidfd_, POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 1000)));
+    } else {
+      std::this_thread::sleep_for(std::min(left, milliseconds(10)));
+    }
+  }
+}
+
+void QemuVmm::kill() {
+  if (pid_ <= 0 || exit_) return;
+  if (qmp_) (void)qmp_->execute("quit", milliseconds(500));
+  if (wait(milliseconds(500))) return;
+  ::kill(pid_, SIGKILL);
+  (void)wait(seconds(5));
+}
+
+Result<std::string> QemuVmm::status() {
+  if (exit_) return std::string("exited");
+  if (!qmp_) return fail(ErrorCode::runtime, "the VMM is not running");
+  return qmp_->query_status();
+}
+
+}  // namespace sbx::vmm

@@ -1,0 +1,79 @@
+#pragma once
+// The VMM layer: one interface that starts, watches and stops a machine described by a plain
+// MachineSpec. It knows nothing about Sandboxfiles; backends (QemuVmm today; Firecracker, Cloud
+// Hypervisor or a native monitor later) implement it without callers changing.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "common/error.h"
+
+namespace sbx::vmm {
+
+/// A block device given to the guest (virtio-blk), in declaration order (vda, vdb, ...).
+struct Disk {
+  std::filesystem::path path;
+  bool read_only = true;
+};
+
+/// A host directory exported by a running virtiofsd on `socket`, mounted in the guest by `tag`.
+struct Share {
+  std::string tag;
+  std::filesystem::path socket;
+};
+
+/// A virtio-serial port named `name` in the guest, a listening Unix socket at `socket` on the host.
+struct Channel {
+  std::string name;
+  std::filesystem::path socket;
+};
+
+/// Everything a backend needs to boot one machine.
+struct MachineSpec {
+  std::string name;                        // for process titles and messages
+  std::filesystem::path kernel;            // bzImage, or an uncompressed vmlinux (PVH boot)
+  std::filesystem::path initramfs;         // may be empty
+  std::string cmdline;                     // the caller's part; backends append what they need
+  std::uint64_t memory_bytes = 256ull << 20;
+  unsigned cpus = 1;
+  std::vector<Disk> disks;
+  std::vector<Share> shares;
+  std::vector<Channel> channels;
+  std::filesystem::path console_log;       // the guest's serial console is appended here
+  std::filesystem::path runtime_dir;       // where the backend keeps its control socket and log
+};
+
+/// How a machine ended.
+struct Exit {
+  bool signaled = false;  // the VMM process was killed by a signal
+  int code = 0;           // exit status, or the signal number when `signaled`
+  /// "exited with status 0", "killed by signal 9 (Killed)".
+  std::string describe() const;
+};
+
+/// A machine monitor backend. One instance drives at most one machine.
+class Vmm {
+ public:
+  virtual ~Vmm() = default;
+  /// Start the machine; returns once the VMM process runs and its control socket answers.
+  virtual Result<void> start(const MachineSpec& spec) = 0;
+  /// Ask the guest to power off (ACPI power button); does not wait.
+  virtual Result<void> request_poweroff() = 0;
+  /// Wait up to `timeout` for the VMM process to end; nullopt-like error code `runtime` on timeout.
+  virtual Result<Exit> wait(std::chrono::milliseconds timeout) = 0;
+  /// Stop the VMM at once (quit over the control socket, then SIGKILL).
+  virtual void kill() = 0;
+  /// The backend's view of the machine ("running", "paused", "shutdown", ...).
+  virtual Result<std::string> status() = 0;
+  /// The VMM process id, or -1 before start / after it was reaped.
+  virtual pid_t pid() const = 0;
+  /// A pidfd of the VMM process for poll()-based event loops, or -1.
+  virtual int process_fd() const = 0;
+  /// Non-blocking: the exit if the VMM process has ended (and reap it), else an empty optional-ish error.
+  virtual Result<Exit> try_reap() = 0;
+};
+
+}  // namespace sbx::vmm
