@@ -9,6 +9,7 @@ namespace sbx::cli {
 std::span<const CommandSpec* const> command_table() {
   // One line per command; keep related commands together.
   static const std::vector<const CommandSpec*> commands = {
+      &kInitCommand, &kValidateCommand, &kPlanCommand,
   };
   return commands;
 }

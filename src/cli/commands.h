@@ -5,5 +5,8 @@
 namespace sbx::cli {
 
 // Add a declaration here and a line in command_table.cpp for each new command.
+extern const CommandSpec kValidateCommand;
+extern const CommandSpec kPlanCommand;
+extern const CommandSpec kInitCommand;
 
 }  // namespace sbx::cli

@@ -1,0 +1,121 @@
+// sbx init [--agent NAME] [--force] [DIR]: write a commented starter Sandboxfile.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <iostream>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/text.h"
+#include "config/loader.h"
+#include "config/names.h"
+#include "config/starter.h"
+
+namespace sbx::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+Result<void> write_file(const fs::path& file, const std::string& text, bool force) {
+  // Write a sibling temporary file, then link (no --force: fails if the target appeared) or rename.
+  const fs::path tmp = file.parent_path() / (".Sandboxfile.tmp." + std::to_string(::getpid()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(ErrorCode::io, "cannot create " + tmp.string() + ": " + std::strerror(errno), "check the directory's permissions");
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return fail(ErrorCode::io, "cannot write " + tmp.string() + ": " + std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  int rc = force ? ::rename(tmp.c_str(), file.c_str()) : ::link(tmp.c_str(), file.c_str());
+  const int e = errno;
+  if (!force) ::unlink(tmp.c_str());
+  if (rc != 0) {
+    if (force) ::unlink(tmp.c_str());
+    if (e == EEXIST)
+      return fail(ErrorCode::conflict, file.string() + " already exists", "pass --force to overwrite it");
+    return fail(ErrorCode::io, "cannot write " + file.string() + ": " + std::strerror(e), "check the directory's permissions");
+  }
+  return {};
+}
+
+int run_init(const Args& args) {
+  const std::string agent = args.value("agent").value_or("shell");
+  const auto preset = config::preset_from_string(agent);
+  if (!preset) {
+    const auto names = config::preset_names();
+    const std::string guess = text::closest(agent, std::span<const std::string_view>(names));
+    return report(Error{ErrorCode::usage, "unknown agent '" + agent + "'", {},
+                        guess.empty() ? "the agents are: shell, claude-code, codex" : "did you mean '" + guess + "'?", {}});
+  }
+  const fs::path dir = args.positionals.empty() ? fs::path(".") : fs::path(args.positionals.front());
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return report(Error{ErrorCode::io, "cannot create " + dir.string() + ": " + ec.message(), {}, {}, {}});
+  const fs::path abs = fs::absolute(dir, ec).lexically_normal();
+  const fs::path project = abs.filename().empty() ? abs.parent_path() : abs;
+  const fs::path file = project / "Sandboxfile";
+  const bool force = args.flag("force");
+  if (!force && fs::exists(file, ec))
+    return report(Error{ErrorCode::conflict, file.string() + " already exists", {}, "pass --force to overwrite it", {}});
+  const std::string text = config::starter_sandboxfile(*preset, config::sanitise_name(project.filename().string()));
+  // The starter must load; if it does not, that is a bug here, not the user's problem.
+  if (auto check = config::load_string(text, file.string(), project); !check) {
+    std::cerr << check.error().render();
+    return report(Error{ErrorCode::runtime, "internal error: the starter Sandboxfile does not validate", {}, "this is a bug in sbx; please report it", {}});
+  }
+  if (auto w = write_file(file, text, force); !w) return report(w.error());
+  std::cout << "wrote " << file.string() << " (agent " << agent << ")\n"
+            << "next: edit it, then run 'sbx validate' and 'sbx plan'\n";
+  return 0;
+}
+
+}  // namespace
+
+const CommandSpec kInitCommand{
+    .name = "init",
+    .summary = "Write a commented starter Sandboxfile",
+    .usage = "sbx init [OPTIONS] [DIR]",
+    .description =
+        "Writes DIR/Sandboxfile (DIR defaults to the current directory and is created if missing):\n"
+        "a short, commented starting point for the chosen agent that 'sbx validate' accepts as is.\n"
+        "The sandbox name is DIR's name, lower-cased, with other characters turned into '-'.\n"
+        "\n"
+        "Agents:\n"
+        "    shell        /bin/sh in the built-in image, project mounted read-only, no egress\n"
+        "    claude-code  Claude Code; project mounted read-write; api.anthropic.com allowed, and the\n"
+        "                 'anthropic-api-key' secret added by the proxy as the x-api-key header\n"
+        "    codex        Codex CLI; project mounted read-write; api.openai.com allowed, and the\n"
+        "                 'openai-api-key' secret added as 'Authorization: Bearer ...'\n"
+        "\n"
+        "An existing Sandboxfile is never overwritten unless --force is given.\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    0  written\n"
+        "    1  a Sandboxfile already exists (without --force), or it could not be written\n"
+        "    2  usage error (e.g. an unknown agent)\n"
+        "\n"
+        "EXAMPLES\n"
+        "    sbx init\n"
+        "    sbx init --agent claude-code ~/src/myproject\n",
+    .options = {{.long_name = "agent", .short_name = 'a', .value_name = "NAME",
+                 .help = "Starter for this agent: shell (default), claude-code or codex."},
+                {.long_name = "force", .short_name = 'f', .help = "Overwrite an existing Sandboxfile."}},
+    .min_positionals = 0,
+    .max_positionals = 1,
+    .run = run_init,
+};
+
+}  // namespace sbx::cli

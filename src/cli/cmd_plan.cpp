@@ -1,0 +1,131 @@
+// sbx plan [PATH]: print the fully resolved desired state of a Sandboxfile and its digest.
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/text.h"
+#include "config/canonical.h"
+#include "config/loader.h"
+#include "config/names.h"
+#include "config/units.h"
+
+namespace sbx::cli {
+
+namespace {
+
+std::string ports_text(const std::vector<std::uint16_t>& ports) {
+  std::string out;
+  for (auto p : ports) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
+
+std::string rule_text(const config::EgressRule& r) {
+  std::string host;
+  switch (r.kind) {
+    case config::HostPatternKind::exact: host = r.pattern; break;
+    case config::HostPatternKind::wildcard: host = "*." + r.pattern; break;
+    case config::HostPatternKind::regex: host = "re:" + r.pattern; break;
+    case config::HostPatternKind::cidr: host = r.pattern; break;
+  }
+  return host + "  ports " + ports_text(r.ports) + "  (" + std::string(config::to_string(r.kind)) + ")";
+}
+
+std::string render_plan(const config::Sandboxfile& f, const std::string& digest) {
+  std::ostringstream o;
+  o << "sandbox    " << f.name << "\n"
+    << "file       " << f.file.string() << "  (version " << f.version << ")\n"
+    << "digest     " << digest << "\n\n";
+  o << "[agent]\n"
+    << "  preset   " << config::to_string(f.agent.preset) << "\n"
+    << "  command ";
+  for (const auto& a : f.agent.command) o << ' ' << text::shell_quote(a);
+  o << "\n  workdir  " << f.agent.workdir << "\n"
+    << "  user     " << f.agent.user << "\n";
+  for (const auto& [k, v] : f.agent.env) o << "  env      " << k << "=" << text::shell_quote(v) << "\n";
+  o << "\n[image]\n  " << config::to_string(f.image.kind) << "  " << f.image.reference << "\n";
+  if (f.image.digest) o << "  pinned   " << *f.image.digest << "\n";
+  o << "\n[resources]\n"
+    << "  cpus     " << f.resources.cpus << "\n"
+    << "  memory   " << config::format_size(f.resources.memory_bytes) << "\n"
+    << "  disk     " << config::format_size(f.resources.disk_bytes) << "\n";
+  o << "\n[[mount]]\n";
+  if (f.mounts.empty()) o << "  (none: the VM sees no host directory)\n";
+  for (const auto& m : f.mounts)
+    o << "  " << m.source.string() << " -> " << m.target << "  (" << (m.writable ? "rw" : "ro") << ")\n";
+  o << "\n[egress]  mode " << config::to_string(f.egress.mode)
+    << (f.egress.mode == config::EgressMode::enforce ? ": every host not allowed below is refused\n"
+                                                     : ": every connection is allowed and logged\n");
+  if (f.egress.allow.empty()) o << "  allow    (nothing)\n";
+  for (const auto& r : f.egress.allow) o << "  allow    " << rule_text(r) << "\n";
+  for (const auto& r : f.egress.deny) o << "  deny     " << rule_text(r) << "\n";
+  o << "\n[[secret]]\n";
+  if (f.secrets.empty()) o << "  (none)\n";
+  for (const auto& s : f.secrets) {
+    if (s.inject == config::InjectKind::header) {
+      std::string hosts;
+      for (const auto& h : s.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
+      o << "  " << s.name << "  header " << s.header << ": " << s.value_template << "  to " << hosts << "\n";
+    } else {
+      o << "  " << s.name << "  env " << s.env_var << "  (the VM sees the value)\n";
+    }
+  }
+  return o.str();
+}
+
+int run_plan(const Args& args) {
+  const std::string path = args.positionals.empty() ? "." : args.positionals.front();
+  const bool json = args.flag("json");
+  auto file = config::load_file(path);
+  if (!file) {
+    if (json) return report_json(file.error());
+    if (!file.error().details.empty()) std::cerr << file.error().render();
+    else report(file.error());
+    std::cerr.flush();
+    return static_cast<int>(file.error().exit_code());
+  }
+  const std::string digest = config::digest(*file);
+  if (json) print_json({{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}});
+  else std::cout << render_plan(*file, digest);
+  return 0;
+}
+
+}  // namespace
+
+const CommandSpec kPlanCommand{
+    .name = "plan",
+    .summary = "Show the fully resolved desired state of a Sandboxfile",
+    .usage = "sbx plan [OPTIONS] [PATH]",
+    .description =
+        "Loads the Sandboxfile at PATH (a file, or a directory holding one; default: the current\n"
+        "directory) and prints what sbx would run: every default filled in, sizes in bytes, paths\n"
+        "absolute, egress rules normalised (lower case, explicit ports), presets expanded into the\n"
+        "command. This is the desired state the reconciler compares with what is running.\n"
+        "\n"
+        "The digest (sha256:...) is computed over a canonical JSON serialisation of that state, so\n"
+        "it does not change when only key order, comments or whitespace in the file change, and it\n"
+        "changes whenever the meaning does.\n"
+        "\n"
+        "If the file is invalid, the problems are reported as by 'sbx validate'.\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    0  printed the plan\n"
+        "    1  the Sandboxfile is invalid or cannot be read\n"
+        "    2  usage error\n"
+        "\n"
+        "OUTPUT\n"
+        "    --json prints {\"ok\":true,\"digest\",\"file\",\"desired\":{...}} on stdout; \"desired\" is the\n"
+        "    canonical document the digest is computed over.\n"
+        "\n"
+        "EXAMPLES\n"
+        "    sbx plan examples/hello\n"
+        "    sbx plan --json | jq -r .digest\n",
+    .options = {{.long_name = "json", .help = "Print the desired state as one JSON object on stdout."}},
+    .min_positionals = 0,
+    .max_positionals = 1,
+    .run = run_plan,
+};
+
+}  // namespace sbx::cli

@@ -1,0 +1,58 @@
+#include "config/canonical.h"
+
+#include "common/digest.h"
+#include "config/names.h"
+
+namespace sbx::config {
+
+namespace {
+nlohmann::json rule_json(const EgressRule& r) {
+  return {{"kind", to_string(r.kind)}, {"pattern", r.pattern}, {"ports", r.ports}};
+}
+}  // namespace
+
+nlohmann::json to_json(const Sandboxfile& f) {
+  using nlohmann::json;
+  json mounts = json::array();
+  for (const Mount& m : f.mounts)
+    mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"mode", m.writable ? "rw" : "ro"}});
+  json allow = json::array(), deny = json::array();
+  for (const EgressRule& r : f.egress.allow) allow.push_back(rule_json(r));
+  for (const EgressRule& r : f.egress.deny) deny.push_back(rule_json(r));
+  json secrets = json::array();
+  for (const Secret& s : f.secrets) {
+    json j = {{"name", s.name}, {"inject", to_string(s.inject)}};
+    if (s.inject == InjectKind::header) {
+      j["hosts"] = s.hosts;
+      j["header"] = s.header;
+      j["template"] = s.value_template;
+    } else {
+      j["env"] = s.env_var;
+    }
+    secrets.push_back(std::move(j));
+  }
+  return {
+      {"version", f.version},
+      {"name", f.name},
+      {"project_dir", f.project_dir.string()},
+      {"agent",
+       {{"preset", to_string(f.agent.preset)},
+        {"command", f.agent.command},
+        {"env", f.agent.env},
+        {"workdir", f.agent.workdir},
+        {"user", f.agent.user}}},
+      {"image",
+       {{"kind", to_string(f.image.kind)},
+        {"ref", f.image.reference},
+        {"digest", f.image.digest ? json(*f.image.digest) : json(nullptr)}}},
+      {"resources",
+       {{"cpus", f.resources.cpus}, {"memory_bytes", f.resources.memory_bytes}, {"disk_bytes", f.resources.disk_bytes}}},
+      {"mounts", mounts},
+      {"egress", {{"mode", to_string(f.egress.mode)}, {"allow", allow}, {"deny", deny}}},
+      {"secrets", secrets},
+  };
+}
+
+std::string digest(const Sandboxfile& f) { return sbx::digest::sha256(to_json(f).dump()); }
+
+}  // namespace sbx::config

@@ -1,0 +1,882 @@
+// The one translation unit that includes toml++: parse, then walk the document checking every
+// key, collecting every problem as a Diagnostic (file:line:col, source line, hint), and fail once.
+#include "config/loader.h"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <span>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "common/text.h"
+#include "config/egress_rule.h"
+#include "config/host_path.h"
+#include "config/image_ref.h"
+#include "config/names.h"
+#include "config/units.h"
+
+namespace sbx::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::string_view_literals;
+
+// Bounds on hostile input: a Sandboxfile is small; anything past these is a mistake or an attack.
+constexpr std::uintmax_t kMaxFileBytes = 1 << 20;
+constexpr size_t kMaxDiagnostics = 50;
+constexpr size_t kMaxMounts = 64;
+constexpr size_t kMaxRules = 4096;
+constexpr size_t kMaxSecrets = 64;
+constexpr size_t kMaxEnv = 256;
+constexpr size_t kMaxArgs = 256;
+constexpr size_t kMaxString = 4096;
+constexpr unsigned kMaxCpus = 256;
+constexpr std::uint64_t kMiB = 1024 * 1024;
+constexpr std::uint64_t kMinMemory = 64 * kMiB;
+constexpr std::uint64_t kMaxMemory = 1024 * 1024 * kMiB;       // 1 TiB
+constexpr std::uint64_t kMinDisk = 64 * kMiB;
+constexpr std::uint64_t kMaxDisk = 16ull * 1024 * 1024 * kMiB;  // 16 TiB
+constexpr std::uint64_t kDefaultMemory = 512 * kMiB;
+constexpr std::uint64_t kDefaultDisk = 2048 * kMiB;
+constexpr std::string_view kDefaultWorkdir = "/workspace";
+constexpr std::string_view kDefaultUser = "agent";
+
+constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "egress", "secret"};
+constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user"};
+constexpr std::string_view kImageKeys[] = {"ref", "digest"};
+constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
+constexpr std::string_view kMountKeys[] = {"source", "target", "mode"};
+constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
+constexpr std::string_view kRuleKeys[] = {"host", "ports"};
+constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
+
+// Variables sbx itself sets inside the VM; a Sandboxfile may not override them.
+constexpr std::string_view kReservedEnv[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+                                             "http_proxy", "https_proxy", "no_proxy", "all_proxy"};
+// Headers the proxy owns; injecting them would break or smuggle requests.
+constexpr std::string_view kForbiddenHeaders[] = {"host", "content-length", "transfer-encoding", "connection",
+                                                  "upgrade", "te", "trailer", "keep-alive",
+                                                  "proxy-authorization", "proxy-connection"};
+
+// Escape what a terminal would interpret; cut long values so one message stays one line.
+std::string printable(std::string_view s, size_t max = 80) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+std::string join(std::span<const std::string_view> words, std::string_view sep = ", ") {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += sep;
+    out += w;
+  }
+  return out;
+}
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool is_user_name(std::string_view s) {
+  if (s.empty() || s.size() > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bool is_secret_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
+}
+
+bool is_header_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           kSpecials.find(c) != std::string_view::npos;
+  });
+}
+
+std::string lower(std::string_view s) { return normalise_host(s); }
+
+// "did you mean": the closest spelling, or the one candidate that starts with what was written.
+std::string suggest(std::string_view word, std::span<const std::string_view> candidates) {
+  if (std::string g = text::closest(word, candidates); !g.empty()) return g;
+  std::string found;
+  for (std::string_view c : candidates) {
+    if (word.size() >= 3 && c.starts_with(word)) {
+      if (!found.empty()) return {};
+      found = c;
+    }
+  }
+  return found;
+}
+
+bool guest_path_under(std::string_view path, std::string_view root) {
+  return path == root || (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
+}
+
+class Loader {
+ public:
+  Loader(std::string_view text, std::string display, fs::path file, fs::path project_dir)
+      : text_(text), display_(std::move(display)), file_(std::move(file)), project_dir_(std::move(project_dir)) {
+    std::string line;
+    for (char c : text_) {
+      if (c == '\n') {
+        lines_.push_back(std::move(line));
+        line.clear();
+      } else if (c != '\r') {
+        line += c;
+      }
+    }
+    lines_.push_back(std::move(line));
+  }
+
+  Result<Sandboxfile> load() {
+    Sandboxfile out;
+    out.file = file_;
+    out.project_dir = project_dir_;
+    try {
+      const toml::table root = toml::parse(text_, std::string_view(display_));
+      read_root(root, out);
+    } catch (const toml::parse_error& e) {
+      const auto& b = e.source().begin;
+      add(static_cast<int>(b.line), static_cast<int>(b.column), "invalid TOML: " + printable(e.description(), 200),
+          "see https://toml.io for the syntax; strings need quotes, tables are written [name]");
+    }
+    if (diags_.empty()) return out;
+    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+      return std::pair{a.location.line, a.location.column} < std::pair{b.location.line, b.location.column};
+    });
+    Error err;
+    err.code = ErrorCode::invalid;
+    err.location = diags_.front().location;
+    const size_t n = diags_.size();
+    err.message = display_ + ": " + std::to_string(n) + (n == 1 ? " error" : " errors") +
+                  (truncated_ ? " (stopped after " + std::to_string(kMaxDiagnostics) + ")" : "");
+    err.hint = diags_.front().hint;
+    err.details = std::move(diags_);
+    return std::unexpected(std::move(err));
+  }
+
+ private:
+  // ---- diagnostics ----
+  void add(int line, int column, std::string message, std::string hint = {}) {
+    if (diags_.size() >= kMaxDiagnostics) {
+      truncated_ = true;
+      return;
+    }
+    Diagnostic d;
+    d.location = Location{display_, line, column};
+    d.message = std::move(message);
+    d.hint = std::move(hint);
+    if (line > 0 && static_cast<size_t>(line) <= lines_.size()) {
+      const std::string& src = lines_[static_cast<size_t>(line) - 1];
+      // A huge line would flood the terminal; keep the caret only when it stays readable.
+      if (src.size() <= 200) d.source_line = printable_line(src);
+      else if (column > 0 && column <= 150) d.source_line = printable_line(src.substr(0, 200)) + "...";
+    }
+    diags_.push_back(std::move(d));
+  }
+  static std::string printable_line(std::string_view s) {
+    std::string out;
+    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f ? '?' : c;
+    return out;
+  }
+  void error(const toml::source_region& where, std::string message, std::string hint = {}) {
+    add(static_cast<int>(where.begin.line), static_cast<int>(where.begin.column), std::move(message), std::move(hint));
+  }
+  void error(const toml::node& where, std::string message, std::string hint = {}) {
+    error(where.source(), std::move(message), std::move(hint));
+  }
+  int line_of(const toml::node& n) const { return static_cast<int>(n.source().begin.line); }
+
+  // ---- typed access: each reports a wrong type and returns nullopt ----
+  std::optional<std::string> as_string(const toml::node& n, std::string_view what, std::string_view example) {
+    const auto* s = n.as_string();
+    if (!s) {
+      error(n, std::string(what) + " must be a string, found " + type_name(n.type()), "write it in quotes, e.g. " + std::string(example));
+      return std::nullopt;
+    }
+    const std::string& v = s->get();
+    if (v.size() > kMaxString) {
+      error(n, std::string(what) + " is longer than " + std::to_string(kMaxString) + " bytes");
+      return std::nullopt;
+    }
+    if (v.find('\0') != std::string::npos) {
+      error(n, std::string(what) + " contains a NUL character", "remove the \\u0000 escape");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  const toml::array* as_array(const toml::node& n, std::string_view what, std::string_view example, size_t max) {
+    const auto* a = n.as_array();
+    if (!a) {
+      error(n, std::string(what) + " must be an array, found " + type_name(n.type()), "write it in brackets, e.g. " + std::string(example));
+      return nullptr;
+    }
+    if (a->size() > max) {
+      error(n, std::string(what) + " has " + std::to_string(a->size()) + " entries; at most " + std::to_string(max) + " are allowed");
+      return nullptr;
+    }
+    return a;
+  }
+
+  const toml::table* as_table(const toml::node& n, std::string_view what, std::string_view example) {
+    const auto* t = n.as_table();
+    if (!t) error(n, std::string(what) + " must be a table, found " + type_name(n.type()), "write " + std::string(example));
+    return t;
+  }
+
+  std::optional<std::vector<std::string>> string_list(const toml::node& n, std::string_view what, std::string_view example, size_t max) {
+    const toml::array* a = as_array(n, what, example, max);
+    if (!a) return std::nullopt;
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const toml::node& el : *a) {
+      auto s = as_string(el, std::string("each entry of ") + std::string(what), "\"text\"");
+      if (s) out.push_back(std::move(*s));
+      else ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // Report every key of `t` not in `allowed`, with a suggestion.
+  void check_keys(const toml::table& t, std::span<const std::string_view> allowed, std::string_view where) {
+    for (auto&& [key, value] : t) {
+      const std::string_view k = key.str();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+      const std::string guess = suggest(k, allowed);
+      std::string msg;
+      const bool is_table = value.is_table() || value.is_array_of_tables();
+      if (where.empty()) msg = std::string(is_table ? "unknown table '" : "unknown key '") + printable(k) + "'";
+      else msg = "unknown key '" + printable(k) + "' in " + std::string(where);
+      if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
+      std::string hint = where.empty()
+                             ? "the top level has the keys version and name, and the tables [agent], [image], [resources], [[mount]], [egress] and [[secret]]"
+                             : std::string("the keys of ") + std::string(where) + " are: " + join(allowed);
+      error(key.source(), std::move(msg), std::move(hint));
+    }
+  }
+
+  // ---- sections ----
+  void read_root(const toml::table& root, Sandboxfile& out) {
+    check_keys(root, kTopKeys, "");
+    read_version(root, out);
+    read_name(root, out);
+    if (const toml::node* n = root.get("agent")) {
+      if (const toml::table* t = as_table(*n, "[agent]", "[agent] as a table")) read_agent(*t, out.agent);
+    } else {
+      read_agent(toml::table{}, out.agent);
+    }
+    if (const toml::node* n = root.get("image")) {
+      if (const toml::table* t = as_table(*n, "[image]", "[image] as a table")) read_image(*t, out.image);
+    } else {
+      out.image = *parse_image_ref("builtin", project_dir_);
+    }
+    if (const toml::node* n = root.get("resources")) {
+      if (const toml::table* t = as_table(*n, "[resources]", "[resources] as a table")) read_resources(*t, out.resources);
+    } else {
+      read_resources(toml::table{}, out.resources);
+    }
+    if (const toml::node* n = root.get("mount")) read_mounts(*n, out.mounts);
+    if (const toml::node* n = root.get("egress")) {
+      if (const toml::table* t = as_table(*n, "[egress]", "[egress] as a table")) read_egress(*t, out.egress);
+    }
+    if (const toml::node* n = root.get("secret")) read_secrets(*n, out);
+  }
+
+  void read_version(const toml::table& root, Sandboxfile& out) {
+    const toml::node* n = root.get("version");
+    if (!n) {
+      add(1, 1, "missing 'version'", "add 'version = 1' as the first line of the file");
+      return;
+    }
+    const auto* i = n->as_integer();
+    if (!i) {
+      error(*n, "'version' must be an integer, found " + type_name(n->type()), "write 'version = 1'");
+      return;
+    }
+    const std::int64_t v = i->get();
+    if (v > kLatestVersion) {
+      error(*n, "Sandboxfile version " + std::to_string(v) + " is newer than this sbx reads (version " +
+                    std::to_string(kLatestVersion) + ")",
+            "upgrade sbx, or write the file for version 1");
+      return;
+    }
+    if (v < 1) {
+      error(*n, "invalid version " + std::to_string(v), "write 'version = 1'");
+      return;
+    }
+    out.version = static_cast<int>(v);
+  }
+
+  void read_name(const toml::table& root, Sandboxfile& out) {
+    out.name = sanitise_name(project_dir_.filename().string());
+    const toml::node* n = root.get("name");
+    if (!n) return;
+    auto s = as_string(*n, "'name'", "name = \"my-project\"");
+    if (!s) return;
+    if (!valid_name(*s)) {
+      error(*n, "invalid sandbox name '" + printable(*s) + "'",
+            "names are 1-63 lower-case letters, digits and '-', not starting or ending with '-', e.g. \"" + sanitise_name(*s) + "\"");
+      return;
+    }
+    out.name = *s;
+  }
+
+  void read_agent(const toml::table& t, Agent& agent) {
+    check_keys(t, kAgentKeys, "[agent]");
+    agent.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
+    const toml::node* preset_node = t.get("preset");
+    const toml::node* command_node = t.get("command");
+    agent.preset = command_node && !preset_node ? AgentPreset::custom : AgentPreset::shell;
+    if (preset_node) {
+      if (auto s = as_string(*preset_node, "'preset'", "preset = \"shell\"")) {
+        if (auto p = preset_from_string(*s)) {
+          agent.preset = *p;
+        } else {
+          const auto names = preset_names();
+          std::string msg = "unknown agent preset '" + printable(*s) + "'";
+          if (std::string g = suggest(*s, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
+          error(*preset_node, std::move(msg), "the presets are: " + join(names) + "; or leave preset out and set 'command'");
+        }
+      }
+    }
+    agent.command = preset_command(agent.preset);
+    if (command_node) {
+      if (auto cmd = string_list(*command_node, "'command'", "command = [\"/bin/sh\", \"-c\", \"make test\"]", kMaxArgs)) {
+        if (cmd->empty()) error(*command_node, "'command' is empty", "name the program to run, e.g. command = [\"/bin/sh\"]");
+        else if (cmd->front().empty()) error(*command_node, "the program name in 'command' is empty", "write the program first, e.g. [\"/bin/sh\", \"-c\", \"...\"]");
+        else agent.command = std::move(*cmd);
+      }
+    }
+    if (const toml::node* n = t.get("args")) {
+      if (auto args = string_list(*n, "'args'", "args = [\"--verbose\"]", kMaxArgs))
+        agent.command.insert(agent.command.end(), args->begin(), args->end());
+    }
+    if (const toml::node* n = t.get("env")) {
+      if (const toml::table* env = as_table(*n, "'env'", "env = { NAME = \"value\" }")) {
+        if (env->size() > kMaxEnv) error(*n, "'env' has more than " + std::to_string(kMaxEnv) + " variables");
+        for (auto&& [key, value] : *env) {
+          const std::string k(key.str());
+          if (!is_env_name(k)) {
+            error(key.source(), "invalid environment variable name '" + printable(k) + "'",
+                  "names are letters, digits and '_', not starting with a digit");
+            continue;
+          }
+          if (std::find(std::begin(kReservedEnv), std::end(kReservedEnv), k) != std::end(kReservedEnv) || k.starts_with("SBX_")) {
+            error(key.source(), "'" + k + "' is set by sbx and cannot be overridden",
+                  "sbx points the proxy variables at its egress proxy; name your variable differently");
+            continue;
+          }
+          if (auto v = as_string(value, "the value of '" + k + "'", "\"value\"")) agent.env[k] = std::move(*v);
+        }
+      }
+    }
+    agent.workdir = std::string(kDefaultWorkdir);
+    if (const toml::node* n = t.get("workdir")) {
+      if (auto s = as_string(*n, "'workdir'", "workdir = \"/workspace\"")) {
+        if (auto p = normalise_guest_path(*s)) agent.workdir = *p;
+        else error(*n, p.error().message, p.error().hint);
+      }
+    }
+    agent.user = std::string(kDefaultUser);
+    if (const toml::node* n = t.get("user")) {
+      if (auto s = as_string(*n, "'user'", "user = \"agent\"")) {
+        if (is_user_name(*s)) agent.user = *s;
+        else error(*n, "invalid user name '" + printable(*s) + "'",
+                   "user names are up to 32 lower-case letters, digits, '_' and '-', starting with a letter or '_'");
+      }
+    }
+  }
+
+  void read_image(const toml::table& t, Image& image) {
+    check_keys(t, kImageKeys, "[image]");
+    image = *parse_image_ref("builtin", project_dir_);
+    image.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
+    if (const toml::node* n = t.get("ref")) {
+      if (auto s = as_string(*n, "'ref'", "ref = \"builtin\"")) {
+        if (auto parsed = parse_image_ref(*s, project_dir_)) {
+          const Location keep = image.location;
+          image = std::move(*parsed);
+          image.location = keep;
+        } else {
+          error(*n, parsed.error().message, parsed.error().hint);
+        }
+      }
+    }
+    if (const toml::node* n = t.get("digest")) {
+      auto s = as_string(*n, "'digest'", "digest = \"sha256:...\"");
+      if (!s) return;
+      auto d = parse_digest(*s);
+      if (!d) {
+        error(*n, d.error().message, d.error().hint);
+      } else if (image.kind == ImageKind::builtin || image.kind == ImageKind::rootfs_dir) {
+        error(*n, std::string("a digest pin does not apply to a ") +
+                      (image.kind == ImageKind::builtin ? "built-in image" : "rootfs directory"),
+              "digests pin image archives (.tar, .tar.gz, .tgz) and registry references; remove 'digest'");
+      } else if (image.digest && *image.digest != *d) {
+        error(*n, "'digest' differs from the digest in 'ref'", "keep one of them");
+      } else {
+        image.digest = *d;
+      }
+    }
+  }
+
+  std::uint64_t read_size(const toml::table& t, std::string_view key, std::uint64_t fallback, std::uint64_t min, std::uint64_t max) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    const std::string what = "'" + std::string(key) + "'";
+    if (n->is_integer() || n->is_floating_point()) {
+      error(*n, what + " must be a string with a unit, found " + type_name(n->type()),
+            "write the unit, e.g. " + std::string(key) + " = \"512MiB\" or \"2GiB\"");
+      return fallback;
+    }
+    auto s = as_string(*n, what, std::string(key) + " = \"2GiB\"");
+    if (!s) return fallback;
+    auto bytes = parse_size(*s);
+    if (!bytes) {
+      error(*n, "invalid " + std::string(key) + " '" + printable(*s) + "': " + bytes.error().message, bytes.error().hint);
+      return fallback;
+    }
+    if (*bytes < min || *bytes > max) {
+      error(*n, std::string(key) + " " + printable(*s) + " is out of range",
+            std::string(key) + " must be between " + format_size(min) + " and " + format_size(max));
+      return fallback;
+    }
+    return *bytes;
+  }
+
+  void read_resources(const toml::table& t, Resources& r) {
+    check_keys(t, kResourceKeys, "[resources]");
+    r.cpus = 1;
+    if (const toml::node* n = t.get("cpus")) {
+      if (const auto* i = n->as_integer()) {
+        if (i->get() < 1 || i->get() > kMaxCpus)
+          error(*n, "cpus " + std::to_string(i->get()) + " is out of range", "cpus must be between 1 and " + std::to_string(kMaxCpus));
+        else r.cpus = static_cast<unsigned>(i->get());
+      } else {
+        error(*n, "'cpus' must be an integer, found " + type_name(n->type()), "write e.g. cpus = 2");
+      }
+    }
+    r.memory_bytes = read_size(t, "memory", kDefaultMemory, kMinMemory, kMaxMemory);
+    r.disk_bytes = read_size(t, "disk", kDefaultDisk, kMinDisk, kMaxDisk);
+  }
+
+  void read_mounts(const toml::node& n, std::vector<Mount>& mounts) {
+    const toml::array* a = n.as_array();
+    if (!a || !a->is_array_of_tables()) {
+      error(n, "'mount' must be an array of tables, found " + type_name(n.type()),
+            "write each mount as its own [[mount]] section with source and target");
+      return;
+    }
+    if (a->size() > kMaxMounts) {
+      error(n, "too many mounts (" + std::to_string(a->size()) + "); at most " + std::to_string(kMaxMounts) + " are allowed");
+      return;
+    }
+    std::map<std::string, int> targets;  // target -> line, for duplicates
+    for (const toml::node& el : *a) {
+      const toml::table& t = *el.as_table();
+      check_keys(t, kMountKeys, "[[mount]]");
+      Mount m;
+      m.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
+      bool ok = true;
+      const toml::node* src = t.get("source");
+      const toml::node* dst = t.get("target");
+      if (!src) {
+        error(t, "[[mount]] is missing 'source'", "add the host directory, e.g. source = \".\" (relative to the Sandboxfile)");
+        ok = false;
+      } else if (auto s = as_string(*src, "'source'", "source = \".\"")) {
+        if (auto p = resolve_host_path(*s, project_dir_)) m.source = *p;
+        else { error(*src, p.error().message, p.error().hint); ok = false; }
+      } else {
+        ok = false;
+      }
+      if (!dst) {
+        error(t, "[[mount]] is missing 'target'", "add the path inside the VM, e.g. target = \"/workspace\"");
+        ok = false;
+      } else if (auto s = as_string(*dst, "'target'", "target = \"/workspace\"")) {
+        if (auto p = normalise_guest_path(*s)) {
+          m.target = *p;
+          for (std::string_view forbidden : {"/proc"sv, "/sys"sv, "/dev"sv}) {
+            if (guest_path_under(m.target, forbidden)) {
+              error(*dst, "cannot mount over '" + m.target + "'", "/proc, /sys and /dev belong to the guest kernel; pick another target");
+              ok = false;
+            }
+          }
+          if (m.target == "/") {
+            error(*dst, "cannot mount over '/'", "mount into a directory such as \"/workspace\"");
+            ok = false;
+          }
+          if (ok) {
+            if (auto [it, inserted] = targets.emplace(m.target, line_of(*dst)); !inserted) {
+              error(*dst, "target '" + m.target + "' is already mounted at line " + std::to_string(it->second),
+                    "each target may be mounted once; remove one of them");
+              ok = false;
+            }
+          }
+        } else {
+          error(*dst, p.error().message, p.error().hint);
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+      if (const toml::node* mode = t.get("mode")) {
+        if (auto s = as_string(*mode, "'mode'", "mode = \"rw\"")) {
+          if (*s == "rw") m.writable = true;
+          else if (*s != "ro") {
+            error(*mode, "invalid mount mode '" + printable(*s) + "'", "write mode = \"ro\" (read-only, the default) or mode = \"rw\"");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (ok) mounts.push_back(std::move(m));
+    }
+  }
+
+  std::optional<EgressRule> read_rule(const toml::node& el) {
+    std::optional<EgressRule> rule;
+    if (const auto* s = el.as_string()) {
+      auto text = as_string(el, "an egress rule", "\"api.github.com\"");
+      if (!text) return std::nullopt;
+      auto r = parse_egress_rule(*text);
+      if (!r) {
+        error(el, "invalid egress rule \"" + printable(s->get()) + "\": " + r.error().message, r.error().hint);
+        return std::nullopt;
+      }
+      rule = std::move(*r);
+    } else if (const auto* t = el.as_table()) {
+      check_keys(*t, kRuleKeys, "an egress rule");
+      const toml::node* host = t->get("host");
+      if (!host) {
+        error(el, "egress rule is missing 'host'", "write { host = \"api.github.com\", ports = [443] }");
+        return std::nullopt;
+      }
+      auto h = as_string(*host, "'host'", "host = \"api.github.com\"");
+      if (!h) return std::nullopt;
+      auto r = parse_host_pattern(*h);
+      if (!r) {
+        error(*host, "invalid egress host \"" + printable(*h) + "\": " + r.error().message, r.error().hint);
+        return std::nullopt;
+      }
+      rule = std::move(*r);
+      rule->text = *h;
+      rule->ports.assign(std::begin(kDefaultPorts), std::end(kDefaultPorts));
+      if (const toml::node* ports = t->get("ports")) {
+        const toml::array* pa = as_array(*ports, "'ports'", "ports = [443, 8443]", 1024);
+        if (!pa) return std::nullopt;
+        if (pa->empty()) {
+          error(*ports, "'ports' is empty", "list at least one port, or leave 'ports' out for 80 and 443");
+          return std::nullopt;
+        }
+        std::vector<std::uint16_t> list;
+        bool ok = true;
+        for (const toml::node& p : *pa) {
+          const auto* i = p.as_integer();
+          if (!i) {
+            error(p, "a port must be an integer, found " + type_name(p.type()), "write ports = [443, 8443]");
+            ok = false;
+          } else if (i->get() < 1 || i->get() > 65535) {
+            error(p, "port " + std::to_string(i->get()) + " is out of range", "ports are 1 to 65535");
+            ok = false;
+          } else {
+            list.push_back(static_cast<std::uint16_t>(i->get()));
+          }
+        }
+        if (!ok) return std::nullopt;
+        std::sort(list.begin(), list.end());
+        list.erase(std::unique(list.begin(), list.end()), list.end());
+        rule->ports = std::move(list);
+      }
+    } else {
+      error(el, "an egress rule must be a string or an inline table, found " + type_name(el.type()),
+            "write \"api.github.com\", \"*.npmjs.org:443\", or { host = \"api.github.com\", ports = [443] }");
+      return std::nullopt;
+    }
+    rule->location = Location{display_, static_cast<int>(el.source().begin.line), static_cast<int>(el.source().begin.column)};
+    return rule;
+  }
+
+  void read_rules(const toml::table& t, std::string_view key, std::vector<EgressRule>& out) {
+    const toml::node* n = t.get(key);
+    if (!n) return;
+    const toml::array* a = as_array(*n, "'" + std::string(key) + "'", std::string(key) + " = [\"api.github.com\"]", kMaxRules);
+    if (!a) return;
+    for (const toml::node& el : *a) {
+      auto r = read_rule(el);
+      if (!r) continue;
+      // Duplicates mean nothing extra; keep the first so the digest ignores them.
+      const bool dup = std::any_of(out.begin(), out.end(), [&](const EgressRule& o) {
+        return o.kind == r->kind && o.pattern == r->pattern && o.ports == r->ports;
+      });
+      if (!dup) out.push_back(std::move(*r));
+    }
+  }
+
+  void read_egress(const toml::table& t, Egress& egress) {
+    check_keys(t, kEgressKeys, "[egress]");
+    if (const toml::node* n = t.get("mode")) {
+      if (auto s = as_string(*n, "'mode'", "mode = \"enforce\"")) {
+        if (*s == "learn") egress.mode = EgressMode::learn;
+        else if (*s != "enforce") error(*n, "invalid egress mode '" + printable(*s) + "'",
+                                        "write mode = \"enforce\" (the default: only allowed hosts) or mode = \"learn\" (allow and log everything)");
+      }
+    }
+    read_rules(t, "allow", egress.allow);
+    read_rules(t, "deny", egress.deny);
+  }
+
+  void read_secrets(const toml::node& n, Sandboxfile& out) {
+    const toml::array* a = n.as_array();
+    if (!a || !a->is_array_of_tables()) {
+      error(n, "'secret' must be an array of tables, found " + type_name(n.type()),
+            "write each secret as its own [[secret]] section");
+      return;
+    }
+    if (a->size() > kMaxSecrets) {
+      error(n, "too many secrets (" + std::to_string(a->size()) + "); at most " + std::to_string(kMaxSecrets) + " are allowed");
+      return;
+    }
+    std::map<std::string, int> env_vars;                       // variable -> line
+    std::map<std::pair<std::string, std::string>, int> bound;  // (host, lower-case header) -> line
+    for (const toml::node& el : *a) {
+      const toml::table& t = *el.as_table();
+      check_keys(t, kSecretKeys, "[[secret]]");
+      Secret s;
+      s.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
+      bool ok = true;
+      if (const toml::node* name = t.get("name")) {
+        if (auto v = as_string(*name, "'name'", "name = \"github-token\"")) {
+          if (is_secret_name(*v)) s.name = *v;
+          else { error(*name, "invalid secret name '" + printable(*v) + "'", "secret names are letters, digits, '_', '-' and '.', at most 128"); ok = false; }
+        } else {
+          ok = false;
+        }
+      } else {
+        error(t, "[[secret]] is missing 'name'", "add the name of the secret in the host store, e.g. name = \"github-token\" (see 'sbx secret set')");
+        ok = false;
+      }
+      if (const toml::node* inject = t.get("inject")) {
+        if (auto v = as_string(*inject, "'inject'", "inject = \"header\"")) {
+          if (*v == "env") s.inject = InjectKind::env;
+          else if (*v != "header") {
+            error(*inject, "invalid inject mode '" + printable(*v) + "'",
+                  "write inject = \"header\" (the proxy adds it to requests; the VM never sees it) or inject = \"env\" (weaker: the VM sees the value)");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      const toml::node* hosts = t.get("hosts");
+      const toml::node* header = t.get("header");
+      const toml::node* tmpl = t.get("template");
+      const toml::node* env = t.get("env");
+      if (s.inject == InjectKind::env) {
+        for (auto [node, key] : {std::pair{hosts, "hosts"sv}, std::pair{header, "header"sv}, std::pair{tmpl, "template"sv}})
+          if (node) { error(*node, "'" + std::string(key) + "' applies only to inject = \"header\"", "remove it, or use inject = \"header\""); ok = false; }
+        if (!env) {
+          error(t, "[[secret]] with inject = \"env\" is missing 'env'", "add the variable name inside the VM, e.g. env = \"GITHUB_TOKEN\"");
+          ok = false;
+        } else if (auto v = as_string(*env, "'env'", "env = \"GITHUB_TOKEN\"")) {
+          if (!is_env_name(*v)) {
+            error(*env, "invalid environment variable name '" + printable(*v) + "'", "names are letters, digits and '_', not starting with a digit");
+            ok = false;
+          } else if (out.agent.env.contains(*v)) {
+            error(*env, "'" + *v + "' is also set in [agent] env", "remove one of them");
+            ok = false;
+          } else if (std::find(std::begin(kReservedEnv), std::end(kReservedEnv), *v) != std::end(kReservedEnv) || v->starts_with("SBX_")) {
+            error(*env, "'" + *v + "' is set by sbx and cannot be overridden", "name the variable differently");
+            ok = false;
+          } else if (auto [it, inserted] = env_vars.emplace(*v, line_of(*env)); !inserted) {
+            error(*env, "'" + *v + "' is already set by the secret at line " + std::to_string(it->second), "each variable may be set once");
+            ok = false;
+          } else {
+            s.env_var = *v;
+          }
+        } else {
+          ok = false;
+        }
+      } else {
+        if (env) { error(*env, "'env' applies only to inject = \"env\"", "remove it, or set inject = \"env\" (weaker: the VM sees the value)"); ok = false; }
+        if (!hosts) {
+          error(t, "[[secret]] is missing 'hosts'", "list the hosts the header is added for, e.g. hosts = [\"api.github.com\"]");
+          ok = false;
+        } else if (auto list = string_list(*hosts, "'hosts'", "hosts = [\"api.github.com\"]", 64)) {
+          if (list->empty()) { error(*hosts, "'hosts' is empty", "list at least one host, e.g. hosts = [\"api.github.com\"]"); ok = false; }
+          const toml::array& arr = *hosts->as_array();
+          for (size_t i = 0; i < list->size(); ++i) {
+            const toml::node& hn = *arr.get(i);
+            auto r = parse_host_pattern((*list)[i]);
+            if (!r || r->kind != HostPatternKind::exact) {
+              error(hn, "secret host '" + printable((*list)[i]) + "' is not an exact host name",
+                    "a secret is sent only to hosts named exactly, e.g. \"api.github.com\" (no wildcards, patterns or addresses)");
+              ok = false;
+              continue;
+            }
+            if (!host_allowed(r->pattern, out.egress)) {
+              error(hn, "secret host '" + r->pattern + "' is not allowed by [egress]",
+                    "add \"" + r->pattern + "\" to [egress] allow, or the proxy could never send the secret there");
+              ok = false;
+              continue;
+            }
+            if (std::find(s.hosts.begin(), s.hosts.end(), r->pattern) == s.hosts.end()) s.hosts.push_back(r->pattern);
+          }
+        } else {
+          ok = false;
+        }
+        if (!header) {
+          error(t, "[[secret]] is missing 'header'", "name the HTTP header, e.g. header = \"Authorization\"");
+          ok = false;
+        } else if (auto v = as_string(*header, "'header'", "header = \"Authorization\"")) {
+          if (!is_header_name(*v)) {
+            error(*header, "invalid header name '" + printable(*v) + "'", "header names are letters, digits and !#$%&'*+-.^_`|~");
+            ok = false;
+          } else if (std::find(std::begin(kForbiddenHeaders), std::end(kForbiddenHeaders), lower(*v)) != std::end(kForbiddenHeaders)) {
+            error(*header, "the proxy owns the '" + *v + "' header; a secret cannot set it", "use a header such as Authorization or X-Api-Key");
+            ok = false;
+          } else {
+            s.header = *v;
+          }
+        } else {
+          ok = false;
+        }
+        s.value_template = "{}";
+        if (tmpl) {
+          if (auto v = as_string(*tmpl, "'template'", "template = \"Bearer {}\"")) {
+            const size_t first = v->find("{}");
+            if (first == std::string::npos || v->find("{}", first + 2) != std::string::npos) {
+              error(*tmpl, "'template' must contain '{}' exactly once", "'{}' is where the secret goes, e.g. template = \"Bearer {}\"");
+              ok = false;
+            } else if (v->find_first_of("\r\n") != std::string::npos || v->size() > 1024) {
+              error(*tmpl, "'template' must be one line of at most 1024 bytes", "remove the line breaks");
+              ok = false;
+            } else {
+              s.value_template = *v;
+            }
+          } else {
+            ok = false;
+          }
+        }
+        if (ok) {
+          for (const std::string& h : s.hosts) {
+            if (auto [it, inserted] = bound.emplace(std::pair{h, lower(s.header)}, s.location.line); !inserted) {
+              error(*header, "header '" + s.header + "' for '" + h + "' is already set by the secret at line " + std::to_string(it->second),
+                    "each header is injected once per host");
+              ok = false;
+            }
+          }
+        }
+      }
+      if (ok) out.secrets.push_back(std::move(s));
+    }
+  }
+
+  static bool host_allowed(const std::string& host, const Egress& egress) {
+    if (std::any_of(egress.deny.begin(), egress.deny.end(), [&](const EgressRule& r) { return host_matches(r, host); })) return false;
+    return std::any_of(egress.allow.begin(), egress.allow.end(), [&](const EgressRule& r) { return host_matches(r, host); });
+  }
+
+  std::string_view text_;
+  std::string display_;
+  fs::path file_;
+  fs::path project_dir_;
+  std::vector<std::string> lines_;
+  std::vector<Diagnostic> diags_;
+  bool truncated_ = false;
+};
+
+fs::path normal_dir(const fs::path& p) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(p, ec);
+  if (ec) abs = p;
+  std::string s = abs.lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Result<Sandboxfile> load_string(std::string_view text, std::string_view display_name, const fs::path& project_dir) {
+  const fs::path dir = normal_dir(project_dir);
+  if (text.size() > kMaxFileBytes)
+    return fail(ErrorCode::invalid, std::string(display_name) + " is larger than 1 MiB", "a Sandboxfile is a short text file; check the path",
+                Location{std::string(display_name), 0, 0});
+  return Loader(text, std::string(display_name), dir / "Sandboxfile", dir).load();
+}
+
+Result<Sandboxfile> load_file(const fs::path& path) {
+  std::error_code ec;
+  fs::path file = path;
+  if (fs::is_directory(path, ec)) file = path / "Sandboxfile";
+  const std::string display = file.lexically_normal().string();
+  const Location where{display, 0, 0};
+  const auto status = fs::status(file, ec);
+  if (ec || !fs::exists(status)) {
+    if (file.filename() == "Sandboxfile")
+      return fail(ErrorCode::not_found, "no Sandboxfile in " + file.parent_path().lexically_normal().string(),
+                  "run 'sbx init' to create one, or pass the path of a Sandboxfile", where);
+    return fail(ErrorCode::not_found, display + ": no such file", "check the path", where);
+  }
+  if (!fs::is_regular_file(status)) return fail(ErrorCode::invalid, display + " is not a regular file", "pass a Sandboxfile or its directory", where);
+  const auto size = fs::file_size(file, ec);
+  if (ec) return fail(ErrorCode::io, "cannot read " + display + ": " + ec.message(), {}, where);
+  if (size > kMaxFileBytes)
+    return fail(ErrorCode::invalid, display + " is larger than 1 MiB", "a Sandboxfile is a short text file; check the path", where);
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail(ErrorCode::io, "cannot open " + display, "check its permissions", where);
+  std::string text;
+  text.resize(static_cast<size_t>(size));
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  text.resize(static_cast<size_t>(in.gcount()));
+  const fs::path abs = normal_dir(file);
+  return Loader(text, display, abs, abs.parent_path()).load();
+}
+
+}  // namespace sbx::config

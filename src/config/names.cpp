@@ -1,0 +1,79 @@
+#include "config/names.h"
+
+namespace sbx::config {
+
+std::string_view to_string(AgentPreset preset) {
+  switch (preset) {
+    case AgentPreset::shell: return "shell";
+    case AgentPreset::claude_code: return "claude-code";
+    case AgentPreset::codex: return "codex";
+    case AgentPreset::custom: return "custom";
+  }
+  return "custom";
+}
+
+std::string_view to_string(ImageKind kind) {
+  switch (kind) {
+    case ImageKind::builtin: return "builtin";
+    case ImageKind::rootfs_dir: return "rootfs";
+    case ImageKind::oci_archive: return "archive";
+    case ImageKind::registry: return "registry";
+  }
+  return "builtin";
+}
+
+std::string_view to_string(HostPatternKind kind) {
+  switch (kind) {
+    case HostPatternKind::exact: return "exact";
+    case HostPatternKind::wildcard: return "wildcard";
+    case HostPatternKind::regex: return "regex";
+    case HostPatternKind::cidr: return "cidr";
+  }
+  return "exact";
+}
+
+std::string_view to_string(EgressMode mode) { return mode == EgressMode::learn ? "learn" : "enforce"; }
+
+std::string_view to_string(InjectKind kind) { return kind == InjectKind::env ? "env" : "header"; }
+
+std::optional<AgentPreset> preset_from_string(std::string_view name) {
+  if (name == "shell") return AgentPreset::shell;
+  if (name == "claude-code") return AgentPreset::claude_code;
+  if (name == "codex") return AgentPreset::codex;
+  return std::nullopt;
+}
+
+std::vector<std::string_view> preset_names() { return {"shell", "claude-code", "codex"}; }
+
+std::vector<std::string> preset_command(AgentPreset preset) {
+  switch (preset) {
+    case AgentPreset::shell: return {"/bin/sh"};
+    case AgentPreset::claude_code: return {"claude"};
+    case AgentPreset::codex: return {"codex"};
+    case AgentPreset::custom: return {};
+  }
+  return {};
+}
+
+std::string sanitise_name(std::string_view dir_name) {
+  std::string out;
+  for (char c : dir_name) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (ok) out += c;
+    else if (!out.empty() && out.back() != '-') out += '-';
+    if (out.size() >= 63) break;
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "sandbox" : out;
+}
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (name.front() == '-' || name.back() == '-') return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+
+}  // namespace sbx::config

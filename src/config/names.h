@@ -1,0 +1,38 @@
+#pragma once
+// The spelling of each enum in a Sandboxfile, and the name rules (sandbox names, presets).
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/sandboxfile.h"
+
+namespace sbx::config {
+
+/// The Sandboxfile versions this build reads.
+inline constexpr int kLatestVersion = 1;
+
+/// "shell", "claude-code", "codex" or "custom".
+std::string_view to_string(AgentPreset preset);
+/// "builtin", "rootfs", "archive" or "registry".
+std::string_view to_string(ImageKind kind);
+/// "exact", "wildcard", "regex" or "cidr".
+std::string_view to_string(HostPatternKind kind);
+/// "enforce" or "learn".
+std::string_view to_string(EgressMode mode);
+/// "header" or "env".
+std::string_view to_string(InjectKind kind);
+
+/// The preset a Sandboxfile spells `name` ("shell", "claude-code", "codex"), if any.
+std::optional<AgentPreset> preset_from_string(std::string_view name);
+/// The spellings `preset = ...` accepts.
+std::vector<std::string_view> preset_names();
+/// The command a preset runs when the file gives none.
+std::vector<std::string> preset_command(AgentPreset preset);
+
+/// A valid sandbox name from a directory name: lower case, [a-z0-9-], at most 63, never empty.
+std::string sanitise_name(std::string_view dir_name);
+/// Whether `name` is a valid sandbox name (what sanitise_name produces).
+bool valid_name(std::string_view name);
+
+}  // namespace sbx::config
