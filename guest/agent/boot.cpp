@@ -1,0 +1,182 @@
+#include "guest/agent/boot.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <net/if.h>
+#include <sstream>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "guest/agent/console.h"
+
+namespace sbx::guest::agent {
+namespace {
+
+std::string errstr() { return std::strerror(errno); }
+
+void do_mount(const char* src, const char* target, const char* type, unsigned long flags, const char* data) {
+  ::mkdir(target, 0755);
+  if (::mount(src, target, type, flags, data) != 0 && errno != EBUSY)
+    say(std::string("mount ") + type + " on " + target + " failed: " + errstr());
+}
+
+bool wait_for(const char* path, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 5) {
+    if (::access(path, F_OK) == 0) return true;
+    ::usleep(5000);
+  }
+  return false;
+}
+
+}  // namespace
+
+void setup_console() {
+  ::mkdir("/dev", 0755);
+  ::mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  int fd = ::open("/dev/console", O_RDWR | O_NOCTTY);
+  if (fd >= 0) {
+    for (int i = 0; i < 3; ++i)
+      if (fd != i) ::dup2(fd, i);
+    if (fd > 2) ::close(fd);
+  }
+}
+
+void mount_early() {
+  do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+}
+
+void load_modules() {
+  std::ifstream order("/lib/modules/sbx.order");
+  std::string name;
+  int loaded = 0;
+  while (std::getline(order, name)) {
+    if (name.empty() || name.find('/') != std::string::npos) continue;
+    std::string path = "/lib/modules/" + name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      say("module " + name + ": cannot open: " + errstr());
+      continue;
+    }
+    if (::syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)
+      say("module " + name + ": finit_module failed: " + errstr());
+    else
+      ++loaded;
+    ::close(fd);
+  }
+  say("loaded " + std::to_string(loaded) + " kernel modules");
+}
+
+bool switch_root() {
+  if (!wait_for("/dev/vda", 5000)) {
+    say("no root disk /dev/vda; staying in the initramfs");
+    return false;
+  }
+  ::mkdir("/run/lower", 0755);
+  if (::mount("/dev/vda", "/run/lower", "ext4", MS_RDONLY | MS_NODEV, "noload") != 0 &&
+      ::mount("/dev/vda", "/run/lower", "ext4", MS_RDONLY | MS_NODEV, nullptr) != 0) {
+    say("cannot mount /dev/vda (ext4, read-only): " + errstr());
+    return false;
+  }
+  do_mount("tmpfs", "/run/rw", "tmpfs", MS_NODEV, "mode=0755");
+  ::mkdir("/run/rw/upper", 0755);
+  ::mkdir("/run/rw/work", 0755);
+  if (::mount("overlay", "/newroot", "overlay", 0,
+              "lowerdir=/run/lower,upperdir=/run/rw/upper,workdir=/run/rw/work") != 0) {
+    say("overlay mount failed (" + errstr() + "); using the root disk read-only");
+    if (::mount("/run/lower", "/newroot", nullptr, MS_BIND, nullptr) != 0) return false;
+  }
+  // Move the pseudo filesystems into the new root, then make it "/" (what switch_root does).
+  for (const char* m : {"/dev", "/proc", "/sys", "/run"}) {
+    std::string target = std::string("/newroot") + m;
+    ::mkdir(target.c_str(), 0755);
+    if (::mount(m, target.c_str(), nullptr, MS_MOVE, nullptr) != 0)
+      say(std::string("cannot move ") + m + ": " + errstr());
+  }
+  if (::chdir("/newroot") != 0 || ::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0 || ::chroot(".") != 0 ||
+      ::chdir("/") != 0) {
+    say("switching to the root disk failed: " + errstr());
+    return false;
+  }
+  do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666,gid=5");
+  do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  return true;
+}
+
+void loopback_up() {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    say("loopback: socket failed: " + errstr());
+    return;
+  }
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) say("loopback: SIOCSIFFLAGS failed: " + errstr());
+  } else {
+    say("loopback: SIOCGIFFLAGS failed: " + errstr());
+  }
+  ::close(s);
+}
+
+void set_hostname(const std::string& name) {
+  if (::sethostname(name.data(), name.size()) != 0) say("sethostname failed: " + errstr());
+}
+
+std::string find_port(std::string_view name, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 5) {
+    if (DIR* d = ::opendir("/sys/class/virtio-ports")) {
+      std::string found;
+      while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::ifstream f(std::string("/sys/class/virtio-ports/") + e->d_name + "/name");
+        std::string n;
+        std::getline(f, n);
+        if (n == name) found = std::string("/dev/") + e->d_name;
+      }
+      ::closedir(d);
+      if (!found.empty() && ::access(found.c_str(), F_OK) == 0) return found;
+    }
+    ::usleep(5000);
+  }
+  return {};
+}
+
+std::string mount_share(const protocol::MountSpec& m) {
+  // mkdir -p the target (it lives on the writable overlay).
+  std::string path;
+  std::istringstream parts(m.target);
+  std::string part;
+  while (std::getline(parts, part, '/')) {
+    if (part.empty()) continue;
+    path += "/" + part;
+    ::mkdir(path.c_str(), 0755);
+  }
+  unsigned long flags = MS_NODEV | MS_NOSUID | (m.readonly ? MS_RDONLY : 0);
+  if (::mount(m.tag.c_str(), m.target.c_str(), "virtiofs", flags, nullptr) != 0)
+    return "mount virtio-fs " + m.tag + " on " + m.target + ": " + errstr();
+  return {};
+}
+
+void power_off(bool reboot) {
+  ::sync();
+  say(reboot ? "rebooting" : "powering off");
+  ::reboot(reboot ? RB_AUTOBOOT : RB_POWER_OFF);
+  // reboot() only returns on failure; PID 1 must not exit (kernel panic), so halt here.
+  say("reboot() failed: " + errstr());
+  for (;;) ::pause();
+}
+
+}  // namespace sbx::guest::agent

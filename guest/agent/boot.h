@@ -1,0 +1,30 @@
+#pragma once
+// PID 1 bring-up: modules, pseudo filesystems, the root disk overlay, loopback, the port.
+#include <cstdint>
+#include <string>
+
+#include "guest/protocol/messages.h"
+
+namespace sbx::guest::agent {
+
+/// Mount /dev (devtmpfs) first and point fds 0-2 at /dev/console.
+void setup_console();
+/// Mount /proc, /sys, /tmp, /run in the initramfs.
+void mount_early();
+/// Load the modules listed in /lib/modules/sbx.order (finit_module), in order.
+void load_modules();
+/// Mount /dev/vda read-only under a tmpfs overlay and switch into it (mount move + chroot).
+/// Returns false (and stays in the initramfs) if there is no usable root disk.
+bool switch_root();
+/// Bring the loopback interface up (127.0.0.1).
+void loopback_up();
+/// Set the hostname.
+void set_hostname(const std::string& name);
+/// Path of the virtio-serial port named `name`, waiting up to `timeout_ms`; empty if absent.
+std::string find_port(std::string_view name, int timeout_ms);
+/// Mount a virtio-fs share; returns an error message, empty on success.
+std::string mount_share(const protocol::MountSpec& m);
+/// sync, then power the machine off (never returns).
+[[noreturn]] void power_off(bool reboot);
+
+}  // namespace sbx::guest::agent

@@ -1,0 +1,36 @@
+#pragma once
+// Starting exec'd programs: user lookup, environment, pipes or a PTY, privilege drop.
+#include <map>
+#include <string>
+#include <sys/types.h>
+
+#include "guest/protocol/messages.h"
+
+namespace sbx::guest::agent {
+
+/// A /etc/passwd entry.
+struct User {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string home = "/";
+  std::string shell = "/bin/sh";
+};
+
+/// Look a user up in /etc/passwd (parsed directly: a static binary has no NSS).
+bool lookup_user(const std::string& name, User& out);
+
+/// A started process and the parent's ends of its stdio.
+struct Spawned {
+  pid_t pid = -1;
+  int in_fd = -1;        // write: child's stdin (the PTY master in tty mode)
+  int out_fd = -1;       // read: child's stdout (the PTY master in tty mode)
+  int err_fd = -1;       // read: child's stderr (-1 in tty mode)
+  std::string error;     // why it could not start (empty on success)
+  int err = 0;           // errno for error, if any
+};
+
+/// Start `req` (exec or shell) with `base_env` below the request's env.
+Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string>& base_env);
+
+}  // namespace sbx::guest::agent
