@@ -5,6 +5,13 @@
 namespace sbx::cli {
 
 // Add a declaration here and a line in command_table.cpp for each new command.
+extern const CommandSpec kSecretSetCommand;
+extern const CommandSpec kSecretLsCommand;
+extern const CommandSpec kSecretRmCommand;
+extern const CommandSpec kSecretShowPublicKeyCommand;
+extern const CommandSpec kSecretSealCommand;
+extern const CommandSpec kSecretImportCommand;
+extern const CommandSpec kSecretPassphraseCommand;
 extern const CommandSpec kValidateCommand;
 extern const CommandSpec kPlanCommand;
 extern const CommandSpec kInitCommand;

@@ -1,0 +1,36 @@
+#pragma once
+// Helpers shared by the `sbx secret ...` commands (cmd_secret_*.cpp); defines no command.
+#include <chrono>
+#include <string>
+
+#include "common/error.h"
+#include "secrets/store.h"
+
+namespace sbx::cli::secret_cmd {
+
+/// Harden the process (no core dumps, no ptrace attach) before any secret is read or decrypted.
+Result<void> prepare();
+/// Open the default store; with `create`, make one if missing and say so on stderr.
+Result<secrets::Store> open_store(bool create);
+/// "2026-11-26T23:40:00Z".
+std::string iso_time(std::chrono::system_clock::time_point t);
+/// Report an error on stderr, or as JSON on stdout when `json`.
+int report_error(const Error& e, bool json);
+
+/// The ENVIRONMENT and FILES sections every `sbx secret` manual ends with.
+#define SBX_SECRET_HELP_FILES                                                                          \
+  "ENVIRONMENT\n"                                                                                      \
+  "    SBX_DATA_DIR      The store lives in $SBX_DATA_DIR/secrets (default: $XDG_DATA_HOME/sbx/secrets,\n" \
+  "                      else ~/.local/share/sbx/secrets).\n"                                          \
+  "    SBX_SECRET_PASSPHRASE_FD\n"                                                                     \
+  "                      A file descriptor to read the store passphrase from (one line), for scripts\n" \
+  "                      and tests; without it the passphrase is asked on the terminal, never echoed.\n" \
+  "                      There is deliberately no option or variable holding the passphrase itself.\n" \
+  "    SBX_LOG           Log level on stderr; logs name secrets but never contain values.\n"           \
+  "\n"                                                                                                 \
+  "FILES\n"                                                                                            \
+  "    secrets/store.key  public key and the wrapped private key (mode 0600)\n"                         \
+  "    secrets/wrap.key   the key that wraps it, in key-file mode (mode 0600)\n"                        \
+  "    secrets/NAME.secret one sealed secret (mode 0600); the directory is mode 0700\n"
+
+}  // namespace sbx::cli::secret_cmd
