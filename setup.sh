@@ -20,6 +20,7 @@ packages=(
   libarchive-dev libseccomp-dev                 # OCI layers; sandboxing helpers
   qemu-system-x86 qemu-utils                    # the VMM (microvm machine) and virtiofsd
   busybox-static e2fsprogs                      # built-in guest image; mkfs.ext4 -d for root disks
+  cpio                                          # cross-checks sbx's own initramfs (cpio newc) writer in tests
   python3 python3-jsonschema                    # schema conformance test
   curl openssl squid                            # proxy tests and benchmark baseline
   ca-certificates

@@ -31,6 +31,8 @@ namespace {
 constexpr std::size_t kMaxStreams = 1024;
 constexpr std::int64_t kDrainGraceMs = 200;
 constexpr int kDisconnectedPollMs = 20;
+// An empty HELLO from the host: the one sequence recognised while a session is broken.
+const std::string kHostHello = p::encode(p::Frame{p::FrameType::hello, 0, 0, {}});
 
 std::string errstr() { return std::strerror(errno); }
 
@@ -107,9 +109,15 @@ void Session::protocol_error(const std::string& why) {
 
 void Session::on_connected() {
   connected_ = true;
-  poisoned_ = false;
   decoder_ = p::Decoder();
   out_buf_.clear();
+  start_session();
+}
+
+void Session::start_session() {
+  poisoned_ = false;
+  scan_.clear();
+  abort_all();
   p::Hello h;
   h.agent = std::string("sbx-guest ") + SBX_VERSION;
   utsname u{};
@@ -120,6 +128,7 @@ void Session::on_connected() {
   ++sessions_;
   say(std::string("host connected; sending HELLO (session ") + std::to_string(sessions_) + ")");
   send(p::hello_frame(h));
+  fresh_ = true;
 }
 
 void Session::on_disconnected() {
@@ -155,8 +164,23 @@ void Session::read_port() {
       on_disconnected();
       return;
     }
-    if (poisoned_) continue;  // discard until the host hangs up
-    decoder_.feed(buf, static_cast<std::size_t>(n));
+    std::string_view bytes(buf, static_cast<std::size_t>(n));
+    if (poisoned_) {
+      // Discard input until the host asks for a new session with an empty host HELLO.
+      scan_.append(bytes);
+      auto at = scan_.find(kHostHello);
+      if (at == std::string::npos) {
+        if (scan_.size() > kHostHello.size()) scan_.erase(0, scan_.size() - kHostHello.size());
+        continue;
+      }
+      std::string rest = scan_.substr(at + kHostHello.size());
+      say("host requested a new session");
+      decoder_ = p::Decoder();
+      start_session();
+      decoder_.feed(rest);
+    } else {
+      decoder_.feed(bytes);
+    }
     while (auto f = decoder_.next()) {
       handle(std::move(*f));
       if (poisoned_ || !connected_) break;
@@ -167,6 +191,15 @@ void Session::read_port() {
 }
 
 void Session::handle(p::Frame f) {
+  if (f.type == p::FrameType::hello) {
+    // The host (re)starts the session; redundant right after our own HELLO.
+    if (!fresh_) {
+      say("host requested a new session");
+      start_session();
+    }
+    return;
+  }
+  fresh_ = false;
   switch (f.type) {
     case p::FrameType::config:
       return handle_config(f);
@@ -191,7 +224,6 @@ void Session::handle(p::Frame f) {
       poisoned_ = true;
       abort_all();
       return;
-    case p::FrameType::hello:
     case p::FrameType::ready:
     case p::FrameType::exit:
       return protocol_error(std::string(p::type_name(f.type)) + " is sent by the guest, not the host");
@@ -523,11 +555,13 @@ void Session::shutdown(bool reboot) {
   send(p::empty_frame(p::FrameType::shutdown, 0));
   flush_port(true);
   ::kill(-1, SIGTERM);
-  for (int i = 0; i < 50; ++i) {
-    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  // Every user process is our descendant (orphans re-parent to PID 1), so ECHILD means none is left.
+  for (int i = 0; i < 100; ++i) {
+    pid_t r;
+    while ((r = ::waitpid(-1, nullptr, WNOHANG)) > 0) {
     }
-    if (::kill(-1, 0) != 0 && errno == ESRCH) break;
-    ::usleep(20000);
+    if (r < 0 && errno == ECHILD) break;
+    ::usleep(10000);
   }
   ::kill(-1, SIGKILL);
   power_off(reboot);

@@ -43,6 +43,7 @@ class Session {
   };
 
   void on_connected();
+  void start_session();
   void on_disconnected();
   void read_port();
   void flush_port(bool block_ms = false);
@@ -72,6 +73,8 @@ class Session {
   int signal_fd_ = -1;
   bool connected_ = false;
   bool poisoned_ = false;
+  bool fresh_ = false;   // nothing received since our HELLO
+  std::string scan_;     // tail of discarded input, searched for a host HELLO
   int sessions_ = 0;
   protocol::BootTiming timing_;
   protocol::Decoder decoder_;

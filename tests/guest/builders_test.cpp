@@ -1,0 +1,80 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+#include "guest/host/cpio.h"
+#include "guest/host/initramfs.h"
+#include "guest/host/kernel.h"
+#include "guest/host/rootfs.h"
+#include "guest/host/tool.h"
+
+using namespace sbx::guest;
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("sbx-guest-builders-" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+}  // namespace
+
+TEST_CASE("the initramfs holds /init, the modules and their load order, and is cached", "[guest][initramfs]") {
+  auto kernel = locate_kernel();
+  auto agent = agent_binary();
+  if (!kernel || !agent) {
+    WARN("kernel or agent missing; run ./setup.sh");
+    return;
+  }
+  TempDir tmp;
+  std::vector<std::string> lines;
+  auto first = build_initramfs(*kernel, *agent, tmp.path, [&](std::string_view l) { lines.emplace_back(l); });
+  REQUIRE(first.has_value());
+  CHECK(first->parent_path() == tmp.path / "initramfs");
+  auto entries = read_cpio(*read_file(*first));
+  bool has_init = false;
+  std::string order;
+  for (const auto& e : entries) {
+    if (e.name == "init") has_init = (e.mode & 0111) != 0;
+    if (e.name == kModuleOrderFile) order = e.data;
+  }
+  CHECK(has_init);
+  CHECK(order.find("virtio_ring.ko\n") < order.find("virtio_mmio.ko\n"));
+  CHECK(order.find("overlay.ko\n") != std::string::npos);
+  auto again = build_initramfs(*kernel, *agent, tmp.path, [&](std::string_view l) { lines.emplace_back(l); });
+  REQUIRE(again.has_value());
+  CHECK(*again == *first);
+  REQUIRE(lines.size() >= 2);
+  CHECK(lines.back().find("cached") != std::string::npos);
+}
+
+TEST_CASE("the default root disk is an ext4 image with busybox, the agent user and root-owned files",
+          "[guest][rootfs]") {
+  if (!find_tool("mkfs.ext4", "e2fsprogs") || !fs::exists("/bin/busybox")) {
+    WARN("e2fsprogs or busybox-static missing; run ./setup.sh");
+    return;
+  }
+  TempDir tmp;
+  auto image = build_default_rootfs(tmp.path, {});
+  REQUIRE(image.has_value());
+  auto debugfs = *find_tool("debugfs", "e2fsprogs");
+  auto stat = [&](const std::string& path) {
+    auto r = run_tool({debugfs, "-R", "stat " + path, image->string()});
+    REQUIRE(r.has_value());
+    return r->output;
+  };
+  CHECK(stat("/bin/busybox").find("User:     0   Group:     0") != std::string::npos);
+  CHECK(stat("/home/agent").find("User:  1000   Group:  1000") != std::string::npos);
+  auto passwd = run_tool({debugfs, "-R", "cat /etc/passwd", image->string()});
+  REQUIRE(passwd.has_value());
+  CHECK(passwd->output.find("agent:x:1000:1000:") != std::string::npos);
+  auto sh = run_tool({debugfs, "-R", "stat /bin/sh", image->string()});
+  CHECK(sh->output.find("Type: symlink") != std::string::npos);
+  auto again = build_default_rootfs(tmp.path, {});
+  CHECK(*again == *image);
+}
