@@ -2,7 +2,6 @@
 // Typed JSON payloads of the channel protocol (see guest/PROTOCOL.md) with strict validation:
 // unknown keys, wrong types and out-of-range values are refused with a reason.
 #include <cstdint>
-#include <expected>
 #include <map>
 #include <optional>
 #include <string>
@@ -13,9 +12,37 @@
 
 namespace sbx::guest::protocol {
 
-/// A parse result: the value or the reason it was refused.
+/// The refusal side of Parsed<T>.
+struct Refusal {
+  std::string reason;
+};
+/// Build a refusal.
+inline Refusal unexpected(std::string reason) { return Refusal{std::move(reason)}; }
+
+/// A parse result: the value or the reason it was refused. (A small std::expected look-alike:
+/// clang 14, which builds the fuzz targets, cannot use libstdc++ 12's std::expected.)
 template <class T>
-using Parsed = std::expected<T, std::string>;
+class Parsed {
+ public:
+  Parsed(T value) : value_(std::move(value)) {}
+  Parsed(Refusal r) : error_(std::move(r.reason)) {}
+  bool has_value() const { return value_.has_value(); }
+  explicit operator bool() const { return has_value(); }
+  T& operator*() & { return *value_; }
+  const T& operator*() const& { return *value_; }
+  T&& operator*() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& value() { return value_.value(); }
+  const T& value() const { return value_.value(); }
+  /// Why it was refused (empty when it has a value).
+  const std::string& error() const& { return error_; }
+  std::string&& error() && { return std::move(error_); }
+
+ private:
+  std::optional<T> value_;
+  std::string error_;
+};
 
 /// Boot timings reported in HELLO, in milliseconds.
 struct BootTiming {
