@@ -4,6 +4,9 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include "guest_vm.h"
 
@@ -173,4 +176,29 @@ TEST_CASE("a host that reconnects mid-exec gets a new session and the old proces
   auto r = vm.exec(exec_of({"sh", "-c", "ps | grep -c '[s]leep 60'"}));
   CHECK(r.out == "0\n");
   shutdown_cleanly(vm);
+}
+
+TEST_CASE("CONFIG mounts a virtio-fs share the host and the guest both see", "[guest][e2e]") {
+  if (!std::filesystem::exists("/usr/lib/qemu/virtiofsd")) {
+    WARN("virtiofsd missing (Debian's qemu-system-x86 ships it); skipping");
+    return;
+  }
+  auto share = std::filesystem::temp_directory_path() / ("sbx-guest-share-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(share);
+  { std::ofstream(share / "from-host.txt") << "hello from the host\n"; }
+  std::filesystem::permissions(share, std::filesystem::perms::all);
+  GuestVm vm(images(), {}, share);
+  p::Config cfg;
+  cfg.mounts = {{"share", "/work", false}};
+  boot(vm, cfg);
+  auto r = vm.exec(exec_of({"sh", "-c", "cat /work/from-host.txt && echo written > /work/from-guest.txt"}));
+  INFO("console:\n" << vm.console());
+  CHECK(r.out == "hello from the host\n");
+  CHECK(r.code == 0);
+  std::ifstream back(share / "from-guest.txt");
+  std::string line;
+  std::getline(back, line);
+  CHECK(line == "written");
+  shutdown_cleanly(vm);
+  std::filesystem::remove_all(share);
 }

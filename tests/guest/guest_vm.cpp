@@ -55,7 +55,7 @@ Images build_images() {
   return Images{kernel->image, *initramfs, *rootfs};
 }
 
-GuestVm::GuestVm(const Images& images, std::string extra_append) {
+GuestVm::GuestVm(const Images& images, std::string extra_append, fs::path share_dir) {
   char tmpl[] = "/tmp/sbx-guest-vm-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -78,6 +78,25 @@ GuestVm::GuestVm(const Images& images, std::string extra_append) {
            "-device", "virtserialport,chardev=c0,name=sbx.ctl",
            "-drive", "id=root,file=" + images.rootfs.string() + ",format=raw,if=none,readonly=on",
            "-device", "virtio-blk-device,drive=root"};
+  if (!share_dir.empty()) {
+    // virtio-fs needs guest RAM as a shared memfd and modern virtio-mmio (DESIGN.md).
+    std::string vfs_sock = (dir_ / "vfs.sock").string();
+    virtiofsd_pid_ = ::fork();
+    if (virtiofsd_pid_ == 0) {
+      int log = ::open((dir_ / "virtiofsd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+      ::execl("/usr/lib/qemu/virtiofsd", "virtiofsd", ("--socket-path=" + vfs_sock).c_str(), "-o",
+              ("source=" + share_dir.string()).c_str(), "-o", "cache=none", "-o", "sandbox=chroot", nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 500 && !fs::exists(vfs_sock); ++i) ::usleep(10000);
+    argv_[2] = "microvm,acpi=on,memory-backend=mem";
+    for (const char* a : {"-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-chardev"}) argv_.push_back(a);
+    argv_.push_back("socket,id=vfs,path=" + vfs_sock);
+    argv_.push_back("-device");
+    argv_.push_back("vhost-user-fs-device,chardev=vfs,tag=share");
+  }
   std::vector<char*> args;
   for (auto& a : argv_) args.push_back(a.data());
   args.push_back(nullptr);
@@ -96,9 +115,11 @@ GuestVm::GuestVm(const Images& images, std::string extra_append) {
 
 GuestVm::~GuestVm() {
   disconnect();
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+  for (int pid : {pid_, virtiofsd_pid_}) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
   }
   std::error_code ec;
   if (!std::getenv("SBX_TEST_KEEP")) fs::remove_all(dir_, ec);

@@ -37,7 +37,8 @@ long host_cpu_khz();
 /// One booted guest.
 class GuestVm {
  public:
-  explicit GuestVm(const Images& images, std::string extra_append = {});
+  /// Boot; with `share_dir` set, also export it over virtio-fs (virtiofsd) with tag "share".
+  explicit GuestVm(const Images& images, std::string extra_append = {}, std::filesystem::path share_dir = {});
   ~GuestVm();
   GuestVm(const GuestVm&) = delete;
   GuestVm& operator=(const GuestVm&) = delete;
@@ -75,6 +76,7 @@ class GuestVm {
   std::filesystem::path dir_;
   std::vector<std::string> argv_;
   int pid_ = -1;
+  int virtiofsd_pid_ = -1;
   int fd_ = -1;
   protocol::Decoder decoder_;
   std::string last_error_;
