@@ -40,7 +40,7 @@ const CommandSpec kSecretSetCommand{
         "An existing secret of the same name is replaced (its created time is kept). Adding a\n"
         "secret needs only the store's public key, so no passphrase is asked.\n"
         "\n"
-        "NAME is 1-64 characters from A-Z a-z 0-9 _ . - and starts with a letter, a digit or '_'.\n"
+        "NAME is 1-128 characters from A-Z a-z 0-9 _ . - and starts with a letter, a digit or '_'.\n"
         "A Sandboxfile refers to it in a [[secrets]] entry: name = \"NAME\".\n"
         "\n"
         "EXIT STATUS\n"

@@ -99,11 +99,11 @@ Result<SecretBuffer> read_file(const std::filesystem::path& file) {
   return r;
 }
 
-Result<SecretBuffer> prompt_no_echo(std::string_view prompt) {
+Result<SecretBuffer> prompt_no_echo(std::string_view prompt, std::string_view no_tty_hint) {
   const int fd = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (fd < 0)
-    return fail(ErrorCode::usage, "no terminal to prompt on (" + std::string(std::strerror(errno)) + ")",
-                "pipe the value on stdin, or use --from-file");
+    return fail(ErrorCode::invalid, "no terminal to prompt on (" + std::string(std::strerror(errno)) + ")",
+                std::string(no_tty_hint));
   termios saved{};
   if (::tcgetattr(fd, &saved) != 0) {
     ::close(fd);
@@ -135,7 +135,8 @@ Result<SecretBuffer> read_value(std::string_view name, const std::filesystem::pa
   if (!from_file.empty()) {
     value = SBX_TRY(read_file(from_file));
   } else if (::isatty(STDIN_FILENO)) {
-    value = SBX_TRY(prompt_no_echo("Value for secret '" + std::string(name) + "' (input hidden): "));
+    value = SBX_TRY(prompt_no_echo("Value for secret '" + std::string(name) + "' (input hidden): ",
+                                   "pipe the value on stdin, or use --from-file"));
   } else {
     value = SBX_TRY(read_fd(STDIN_FILENO, kMaxValueSize, "the value on stdin"));
     // `echo TOKEN | sbx secret set NAME` adds a newline that is not part of the token.
@@ -165,10 +166,12 @@ Result<SecretBuffer> read_passphrase(std::string_view fd_env, std::string_view p
     if (pass->empty()) return fail(ErrorCode::invalid, "the passphrase read from " + env_name + " is empty", "write the passphrase to that fd");
     return pass;
   }
-  SecretBuffer first = SBX_TRY(prompt_no_echo(prompt));
+  const std::string hint = "a passphrase is needed: run this on a terminal, or set " + env_name +
+                           " to a file descriptor that holds it (e.g. " + env_name + "=3 ... 3<file)";
+  SecretBuffer first = SBX_TRY(prompt_no_echo(prompt, hint));
   if (first.empty()) return fail(ErrorCode::invalid, "the passphrase is empty", "type a passphrase");
   if (confirm) {
-    SecretBuffer again = SBX_TRY(prompt_no_echo("Repeat the passphrase: "));
+    SecretBuffer again = SBX_TRY(prompt_no_echo("Repeat the passphrase: ", hint));
     if (!first.equals(again)) return fail(ErrorCode::invalid, "the two passphrases differ", "run the command again");
   }
   return first;

@@ -16,8 +16,9 @@ inline constexpr std::size_t kMaxValueSize = 1 << 20;
 Result<SecretBuffer> read_fd(int fd, std::size_t max_size, std::string_view what);
 /// Read a whole file (up to kMaxValueSize) into locked memory.
 Result<SecretBuffer> read_file(const std::filesystem::path& file);
-/// Prompt on /dev/tty with echo off and read one line (without its newline).
-Result<SecretBuffer> prompt_no_echo(std::string_view prompt);
+/// Prompt on /dev/tty with echo off and read one line (without its newline); `no_tty_hint` is
+/// the hint of the error when there is no terminal.
+Result<SecretBuffer> prompt_no_echo(std::string_view prompt, std::string_view no_tty_hint);
 /// The value of a secret for `set`/`seal`: `from_file` when given (bytes exactly), else a
 /// no-echo prompt when stdin is a terminal, else all of stdin minus one trailing newline.
 /// An empty value is an `invalid` Error.

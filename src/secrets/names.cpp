@@ -15,7 +15,7 @@ std::string show_char(char c) {
 }
 
 const char* kAlphabetHint =
-    "use 1-64 characters from A-Z a-z 0-9 _ . - starting with a letter, a digit or '_' (e.g. GITHUB_TOKEN)";
+    "use 1-128 characters from A-Z a-z 0-9 _ . - starting with a letter, a digit or '_' (e.g. GITHUB_TOKEN)";
 
 }  // namespace
 

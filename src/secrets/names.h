@@ -7,9 +7,9 @@
 namespace sbx::secrets {
 
 /// Longest accepted secret name.
-inline constexpr std::size_t kMaxNameLength = 64;
+inline constexpr std::size_t kMaxNameLength = 128;  // as sandboxfile-spec allows
 
-/// Accepts 1-64 characters from [A-Za-z0-9_.-], starting with a letter, digit or '_'
+/// Accepts 1-128 characters from [A-Za-z0-9_.-], starting with a letter, digit or '_'
 /// (so never "." / ".." / a hidden file / an option-looking "-x"); otherwise an `invalid` Error
 /// naming the offending character and its position.
 Result<void> validate_name(std::string_view name);
