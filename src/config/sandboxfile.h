@@ -58,7 +58,7 @@ enum class HostPatternKind {
 struct EgressRule {
   HostPatternKind kind = HostPatternKind::exact;
   std::string pattern;                       // normalised: lower case, no trailing dot; regex without "re:"
-  std::vector<std::uint16_t> ports;          // empty: the default ports (80 and 443)
+  std::vector<std::uint16_t> ports;          // sorted, unique; the loader fills 80 and 443 when none are written
   std::string text;                          // the rule as written, for messages
   Location location;
 };

@@ -34,9 +34,12 @@ Result<std::uint64_t> parse_size(std::string_view text) {
     ++i;
   }
   if (i == 0) return fail(ErrorCode::invalid, "a size must start with a whole number", std::string(kHint));
+  if (i < text.size() && (text[i] == '.' || text[i] == ','))
+    return fail(ErrorCode::invalid, "sizes are whole numbers",
+                "use a smaller unit instead of a fraction, e.g. \"1536MiB\" for 1.5GiB");
+  if (i < text.size() && text[i] == ' ') ++i;  // "512 MiB" reads naturally; allow one space
   std::string unit;
   for (size_t j = i; j < text.size(); ++j) {
-    if (j == i && text[j] == ' ') continue;  // "512 MiB" reads naturally; allow one space
     unit += static_cast<char>(std::tolower(static_cast<unsigned char>(text[j])));
   }
   if (unit.empty()) return fail(ErrorCode::invalid, "a size needs a unit", std::string(kHint));

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Generates sandboxfile.schema.json (the regexes are easier to keep right here than in JSON).
+
+usage: /usr/bin/python3 sandboxfile-spec/gen_schema.py > sandboxfile-spec/sandboxfile.schema.json
+"""
+import json
+def ci(word):  # case-insensitive literal for regex engines without flags
+    return ''.join(f'[{c.lower()}{c.upper()}]' if c.isalpha() else ('\\' + c if c in '.-' else c) for c in word)
+LABEL = r'[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
+HOSTNAME = rf'{LABEL}(?:\.{LABEL})*\.?'
+PORT = r'(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])'
+PORTS = rf'{PORT}(?:,{PORT})*'
+IPV4 = r'[0-9]{1,3}(?:\.[0-9]{1,3}){3}'
+IPV6 = r'[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*'
+HOST_NOPORT = rf'(?:re:.+|(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IPV6}\]|{IPV6}(?:/[0-9]{{1,3}})?)'
+RULE_STRING = rf'^(?:re:.+|(?:(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IPV6}\])(?::{PORTS})?|{IPV6}(?:/[0-9]{{1,3}})?)$'
+SIZE = r'^[0-9]+ ?(?:[bB]|[kKmMgGtT](?:[iI]?[bB])?)$'
+ENV = r'^[A-Za-z_][A-Za-z0-9_]*$'
+RESERVED_ENV = ["HTTP_PROXY","HTTPS_PROXY","NO_PROXY","ALL_PROXY","http_proxy","https_proxy","no_proxy","all_proxy"]
+FORBIDDEN_HEADERS = ["host","content-length","transfer-encoding","connection","upgrade","te","trailer","keep-alive","proxy-authorization","proxy-connection"]
+env_name = {"type":"string","maxLength":128,"pattern":ENV,
+            "not":{"anyOf":[{"enum":RESERVED_ENV},{"pattern":"^SBX_"}]}}
+guest_path = {"type":"string","pattern":"^/","maxLength":4096}
+S = lambda **kw: dict(type="string", maxLength=4096, **kw)
+rule_obj = {
+  "type":"object","additionalProperties":False,"required":["host"],
+  "description":"Table form of a rule: a host pattern and explicit ports.",
+  "properties":{
+    "host":S(pattern=rf'^{HOST_NOPORT}$', description="Host pattern: exact host, \"*.example.com\" (subdomains only), \"re:<RE2 pattern>\" matched against the whole lower-case host, or an IP/CIDR. No port suffix."),
+    "ports":{"type":"array","minItems":1,"maxItems":1024,"items":{"type":"integer","minimum":1,"maximum":65535},
+             "description":"Ports the rule applies to (default [80, 443])."}}}
+rule = {"description":"An egress rule: \"HOST[:PORT[,PORT...]]\" or { host, ports }.",
+        "oneOf":[S(pattern=RULE_STRING, description="String form: exact host, *.wildcard, re:PATTERN (no port suffix), IP or CIDR, optionally :port[,port...]; ports default to 80 and 443."), rule_obj]}
+rules = {"type":"array","maxItems":4096,"items":rule}
+schema = {
+ "$schema":"https://json-schema.org/draft/2020-12/schema",
+ "$id":"https://sbx.dev/schemas/sandboxfile-1.schema.json",
+ "title":"Sandboxfile (version 1)",
+ "description":"Declares what sbx runs in a microVM for a project: agent, image, resources, mounts, egress rules and secrets. See sandboxfile-spec/SPEC.md.",
+ "type":"object","additionalProperties":False,"required":["version"],
+ "properties":{
+  "version":{"const":1,"description":"Format version of this file. This schema is version 1."},
+  "name":S(pattern=r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$', description="Sandbox name: 1-63 of a-z, 0-9, '-', not starting or ending with '-'. Default: the Sandboxfile directory's name, sanitised."),
+  "agent":{"type":"object","additionalProperties":False,"description":"What runs inside the VM.",
+   "properties":{
+    "preset":{"enum":["shell","claude-code","codex"],"description":"A known agent; sets the default command (shell: /bin/sh, claude-code: claude, codex: codex). Default: shell, or custom when only command is given."},
+    "command":{"type":"array","minItems":1,"maxItems":256,"prefixItems":[S(minLength=1)],"items":S(),"description":"argv of the agent process (program first); not run through a shell. Default: the preset's command."},
+    "args":{"type":"array","maxItems":256,"items":S(),"description":"Arguments appended to the command."},
+    "env":{"type":"object","maxProperties":256,"propertyNames":env_name,"additionalProperties":S(),"description":"Extra environment variables inside the VM. Proxy variables and SBX_* are reserved."},
+    "workdir":dict(guest_path, description="Absolute working directory inside the VM. Default /workspace."),
+    "user":S(pattern=r'^[a-z_][a-z0-9_-]{0,31}$', description="User the agent runs as inside the VM. Default \"agent\".")}},
+  "image":{"type":"object","additionalProperties":False,"description":"The root file system of the VM.",
+   "properties":{
+    "ref":S(minLength=1, description="\"builtin\" (default), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), or a registry reference [host/]name[:tag][@sha256:...]."),
+    "digest":S(pattern=r'^sha256:[0-9a-f]{64}$', description="Digest pin \"sha256:<64 hex>\": SHA-256 of an archive, or a registry manifest digest.")},
+   "if":{"required":["digest"]},
+   "then":{"required":["ref"],"properties":{"ref":{"not":{"anyOf":[
+     {"pattern":"^builtin"},
+     {"pattern":r"^(?:/|\./|\.\./|~|\.$|\.\.$)(?!.*\.(?:tar|tar\.gz|tgz)$)"}]}}}}},
+  "resources":{"type":"object","additionalProperties":False,"description":"Size of the VM.",
+   "properties":{
+    "cpus":{"type":"integer","minimum":1,"maximum":256,"description":"Virtual CPUs. Default 1."},
+    "memory":S(pattern=SIZE, description="Guest memory, e.g. \"512MiB\" (binary: KiB/MiB/GiB/TiB; decimal: K/M/G/T, KB/MB/GB/TB). 64MiB-1TiB. Default \"512MiB\"."),
+    "disk":S(pattern=SIZE, description="Writable root disk size, e.g. \"2GiB\". 64MiB-16TiB. Default \"2GiB\".")}},
+  "mount":{"type":"array","maxItems":64,"description":"Host directories visible in the VM; nothing else is.",
+   "items":{"type":"object","additionalProperties":False,"required":["source","target"],
+    "properties":{
+     "source":S(minLength=1, description="Host directory; relative to the Sandboxfile's directory, '~' is the home directory."),
+     "target":dict(guest_path, **{"not":{"pattern":r"^/+(?:(?:proc|sys|dev)(?:/.*)?)?$"}}, description="Absolute path inside the VM; not /, /proc, /sys or /dev."),
+     "mode":{"enum":["ro","rw"],"description":"ro (read-only, default) or rw."}}}},
+  "egress":{"type":"object","additionalProperties":False,"description":"Network rules; default deny.",
+   "properties":{
+    "mode":{"enum":["enforce","learn"],"description":"enforce (default): only allowed hosts; learn: allow and log everything."},
+    "allow":dict(rules, description="Rules that let a connection through."),
+    "deny":dict(rules, description="Rules that refuse a connection even if allowed (deny beats allow).")}},
+  "secret":{"type":"array","maxItems":64,"description":"Secrets from the host store and where they are injected.",
+   "items":{"type":"object","additionalProperties":False,"required":["name"],
+    "properties":{
+     "name":{"type":"string","pattern":r'^[A-Za-z0-9_.-]{1,128}$',"description":"Name of the secret in the host store (sbx secret set NAME)."},
+     "inject":{"enum":["header","env"],"description":"header (default): the proxy adds it to requests for hosts; env: placed in the agent's environment (weaker)."},
+     "hosts":{"type":"array","minItems":1,"maxItems":64,"items":S(pattern=rf'^{HOSTNAME}$'),"description":"header: exact hosts the header is added for; each must be allowed by [egress]."},
+     "header":S(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$", **{"not":{"pattern":"^(?:" + "|".join(ci(h) for h in FORBIDDEN_HEADERS) + ")$"}}, description="header: HTTP header name, e.g. Authorization."),
+     "template":{"type":"string","maxLength":1024,"pattern":r'^(?!.*\{\}.*\{\})[^\r\n]*\{\}[^\r\n]*$',"description":"header: value with {} replaced by the secret, e.g. \"Bearer {}\". Default \"{}\"."},
+     "env":dict(env_name, description="env: variable name inside the VM.")},
+    "if":{"properties":{"inject":{"const":"env"}},"required":["inject"]},
+    "then":{"required":["env"],"not":{"anyOf":[{"required":["hosts"]},{"required":["header"]},{"required":["template"]}]}},
+    "else":{"required":["hosts","header"],"not":{"required":["env"]}}}}}}
+print(json.dumps(schema, indent=2, ensure_ascii=False))

@@ -1,0 +1,47 @@
+#include <catch2/catch.hpp>
+
+#include "config/image_ref.h"
+
+using namespace sbx::config;
+
+TEST_CASE("image references are classified by syntax", "[config][image]") {
+  const std::filesystem::path dir = "/proj";
+  CHECK(parse_image_ref("builtin", dir)->kind == ImageKind::builtin);
+  CHECK(parse_image_ref("builtin", dir)->reference == "builtin:default");
+  CHECK(parse_image_ref("builtin:default", dir)->kind == ImageKind::builtin);
+  CHECK_FALSE(parse_image_ref("builtin:alpine", dir).has_value());
+
+  auto dir_ref = parse_image_ref("./rootfs/", dir);
+  CHECK(dir_ref->kind == ImageKind::rootfs_dir);
+  CHECK(dir_ref->reference == "/proj/rootfs");
+  auto archive = parse_image_ref("../img/agent.tar.gz", dir);
+  CHECK(archive->kind == ImageKind::oci_archive);
+  CHECK(archive->reference == "/img/agent.tar.gz");
+  CHECK(parse_image_ref("/abs/x.tgz", dir)->kind == ImageKind::oci_archive);
+  CHECK(parse_image_ref("/abs/x.tar", dir)->kind == ImageKind::oci_archive);
+}
+
+TEST_CASE("registry references are normalised the way docker does", "[config][image]") {
+  const std::filesystem::path dir = "/proj";
+  CHECK(parse_image_ref("alpine", dir)->reference == "docker.io/library/alpine:latest");
+  CHECK(parse_image_ref("alpine:3.19", dir)->reference == "docker.io/library/alpine:3.19");
+  CHECK(parse_image_ref("me/tool:1", dir)->reference == "docker.io/me/tool:1");
+  CHECK(parse_image_ref("ghcr.io/org/agent:1.2", dir)->reference == "ghcr.io/org/agent:1.2");
+  CHECK(parse_image_ref("localhost:5000/x", dir)->reference == "localhost:5000/x:latest");
+  const std::string hex(64, 'a');
+  auto pinned = parse_image_ref("ghcr.io/org/agent@sha256:" + hex, dir);
+  CHECK(pinned->kind == ImageKind::registry);
+  CHECK(pinned->reference == "ghcr.io/org/agent");
+  CHECK(pinned->digest == "sha256:" + hex);
+  CHECK_FALSE(parse_image_ref("Alpine", dir).has_value());
+  CHECK_FALSE(parse_image_ref("alpine:", dir).has_value());
+  CHECK_FALSE(parse_image_ref("a b", dir).has_value());
+  CHECK_FALSE(parse_image_ref("x@sha256:abc", dir).has_value());
+}
+
+TEST_CASE("digest pins are sha256 and 64 lower-case hex digits", "[config][image]") {
+  CHECK(parse_digest("sha256:" + std::string(64, 'f')).has_value());
+  CHECK_FALSE(parse_digest("sha256:" + std::string(64, 'F')).has_value());
+  CHECK_FALSE(parse_digest("sha256:" + std::string(63, 'f')).has_value());
+  CHECK_FALSE(parse_digest("sha512:" + std::string(64, 'f')).has_value());
+}
