@@ -126,6 +126,18 @@ TEST_CASE("tty exec gets a PTY of the requested size", "[guest][e2e]") {
   CHECK(r.code == 0);
   CHECK(r.out.find("/dev/pts/") != std::string::npos);
   CHECK(r.out.find("33 101") != std::string::npos);
+
+  // Ctrl-C typed into the terminal interrupts the program; RESIZE reaches it as SIGWINCH.
+  auto shell = exec_of({"sh", "-c",
+                        "trap 'stty size; echo resized' WINCH; trap 'echo interrupted; exit 5' INT; "
+                        "echo ready; while true; do sleep 0.1; done"});
+  shell.tty = true;
+  auto t = vm.exec(shell, {}, false, seconds(30), std::nullopt,
+                   {{"ready", p::resize_frame(1, 40, 120)}, {"resized", p::data_frame(1, "\x03")}});
+  INFO("output: " << t.out);
+  CHECK(t.out.find("40 120") != std::string::npos);
+  CHECK(t.out.find("interrupted") != std::string::npos);
+  CHECK(t.code == 5);
   shutdown_cleanly(vm);
 }
 
@@ -201,4 +213,24 @@ TEST_CASE("CONFIG mounts a virtio-fs share the host and the guest both see", "[g
   CHECK(line == "written");
   shutdown_cleanly(vm);
   std::filesystem::remove_all(share);
+}
+
+TEST_CASE("a host CLOSE on a running exec kills its process group", "[guest][e2e]") {
+  GuestVm vm(images());
+  boot(vm);
+  vm.send(p::open_frame(201, exec_of({"sh", "-c", "sleep 77 & sleep 77"})));
+  auto ok = vm.recv(seconds(10));
+  REQUIRE(ok.has_value());
+  REQUIRE(ok->type == p::FrameType::open_ok);
+  vm.send(p::empty_frame(p::FrameType::close, 201));
+  bool closed = false;
+  for (int i = 0; i < 10 && !closed; ++i) {
+    auto f = vm.recv(seconds(5));
+    if (!f) break;
+    closed = f->type == p::FrameType::close && f->stream == 201;
+  }
+  CHECK(closed);
+  auto r = vm.exec(exec_of({"sh", "-c", "sleep 0.3; ps | grep -c '[s]leep 77'"}));
+  CHECK(r.out == "0\n");
+  shutdown_cleanly(vm);
 }

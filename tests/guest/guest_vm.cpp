@@ -218,7 +218,7 @@ std::optional<p::Hello> GuestVm::handshake(const p::Config& config) {
 }
 
 ExecResult GuestVm::exec(const p::Open& req, const std::string& stdin_data, bool close_stdin, milliseconds timeout,
-                         std::optional<std::uint32_t> signal_after_output) {
+                         std::optional<std::uint32_t> signal_after_output, std::vector<Trigger> triggers) {
   ExecResult r;
   std::uint32_t id = next_id_;
   next_id_ += 2;
@@ -271,6 +271,16 @@ ExecResult GuestVm::exec(const p::Open& req, const std::string& stdin_data, bool
       case p::FrameType::data:
         (f->flags == p::kChannelStderr ? r.err : r.out) += f->payload;
         send(p::window_frame(id, static_cast<std::uint32_t>(f->payload.size())));
+        for (auto it = triggers.begin(); it != triggers.end();) {
+          if (r.out.find(it->when) == std::string::npos) {
+            ++it;
+            continue;
+          }
+          auto fr = it->frame;
+          fr.stream = id;
+          send(fr);
+          it = triggers.erase(it);
+        }
         if (signal_after_output && !signalled) {
           send(p::signal_frame(id, *signal_after_output));
           signalled = true;

@@ -23,6 +23,12 @@ struct ExecResult {
   std::uint32_t signal = 0;
 };
 
+/// Send `frame` (its stream id is filled in) once the output so far contains `when`.
+struct Trigger {
+  std::string when;
+  protocol::Frame frame;
+};
+
 /// Build (cached) images and return {kernel image, initramfs, rootfs}; throws on failure.
 struct Images {
   std::filesystem::path kernel;
@@ -60,7 +66,8 @@ class GuestVm {
   /// Run an exec/shell stream to completion, answering proxy OPENs with OPEN_FAIL.
   ExecResult exec(const protocol::Open& req, const std::string& stdin_data = {}, bool close_stdin = true,
                   std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                  std::optional<std::uint32_t> signal_after_output = std::nullopt);
+                  std::optional<std::uint32_t> signal_after_output = std::nullopt,
+                  std::vector<Trigger> triggers = {});
   /// Proxy OPEN payloads seen while running exec().
   const std::vector<protocol::Open>& proxy_opens() const { return proxy_opens_; }
   /// Wait for QEMU to exit; returns its exit status or nullopt on timeout (then kills it).
