@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "vmm/process.h"
+#include "vmm/virtiofsd.h"
 
 namespace sbx::vmm {
 using namespace std::chrono;
@@ -44,8 +45,21 @@ std::unique_ptr<QemuVmm> make_qemu_vmm(std::string* warning) {
   return std::make_unique<QemuVmm>(o);
 }
 
+void QemuVmm::stop_helpers() {
+  for (pid_t h : helpers_) {
+    ::kill(h, SIGTERM);
+    for (int i = 0; i < 100 && ::waitpid(h, nullptr, WNOHANG) == 0; ++i) ::usleep(10000);
+    if (::waitpid(h, nullptr, WNOHANG) == 0) {
+      ::kill(h, SIGKILL);
+      ::waitpid(h, nullptr, 0);
+    }
+  }
+  helpers_.clear();
+}
+
 QemuVmm::~QemuVmm() {
   if (pid_ > 0 && !exit_) kill();
+  stop_helpers();
   if (pidfd_ >= 0) ::close(pidfd_);
 }
 
@@ -54,9 +68,24 @@ Result<void> QemuVmm::start(const MachineSpec& spec) {
   runtime_dir_ = spec.runtime_dir;
   std::error_code ec;
   std::filesystem::remove(runtime_dir_ / options_.qmp_socket, ec);
+  for (size_t i = 0; i < spec.shares.size(); ++i) {
+    if (spec.shares[i].source.empty()) continue;
+    auto child = start_virtiofsd(spec.shares[i], runtime_dir_ / ("virtiofsd-" + std::to_string(i) + ".log"));
+    if (!child) {
+      stop_helpers();
+      return std::unexpected(child.error());
+    }
+    if (child->pidfd >= 0) ::close(child->pidfd);
+    helpers_.push_back(child->pid);
+  }
   const auto argv = qemu_argv(spec, options_);
   sbx::log::get("vmm")->debug("starting {} ({} args, accel {})", argv[0], argv.size(), accel_name(options_.accel));
-  const Child child = SBX_TRY(spawn_child(argv, runtime_dir_, qemu_log()));
+  auto spawned = spawn_child(argv, runtime_dir_, qemu_log());
+  if (!spawned) {
+    stop_helpers();
+    return std::unexpected(spawned.error());
+  }
+  const Child child = *spawned;
   pid_ = child.pid;
   pidfd_ = child.pidfd;
   auto qmp = QmpClient::connect(runtime_dir_ / options_.qmp_socket, seconds(10));
@@ -84,6 +113,7 @@ Result<Exit> QemuVmm::try_reap() {
   if (r == pid_) {
     exit_ = exit_from_status(status);
     qmp_.reset();
+    stop_helpers();
     return *exit_;
   }
   return fail(ErrorCode::runtime, "the VMM is still running");

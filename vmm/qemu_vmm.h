@@ -35,6 +35,8 @@ class QemuVmm final : public Vmm {
   int pidfd_ = -1;
   std::optional<QmpClient> qmp_;
   std::optional<Exit> exit_;
+  std::vector<pid_t> helpers_;  // virtiofsd processes, stopped with the machine
+  void stop_helpers();
 };
 
 /// A QemuVmm with the accelerator chosen for this host (the warning, if any, goes to `warning`).

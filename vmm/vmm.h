@@ -19,10 +19,14 @@ struct Disk {
   bool read_only = true;
 };
 
-/// A host directory exported by a running virtiofsd on `socket`, mounted in the guest by `tag`.
+/// A host directory shared with the guest over virtio-fs, mounted in the guest by `tag`.
+/// With `source` set the backend runs virtiofsd for it on `socket` (read-only on the host side
+/// too when `read_only`); with `source` empty a virtiofsd must already listen on `socket`.
 struct Share {
   std::string tag;
   std::filesystem::path socket;
+  std::filesystem::path source;
+  bool read_only = true;
 };
 
 /// A virtio-serial port named `name` in the guest, a listening Unix socket at `socket` on the host.

@@ -9,6 +9,8 @@ namespace sbx::cli {
 std::span<const CommandSpec* const> command_table() {
   // One line per command; keep related commands together.
   static const std::vector<const CommandSpec*> commands = {
+      &kUpCommand, &kExecCommand, &kShellCommand, &kStatusCommand, &kLogsCommand, &kDownCommand,
+      &kSuperviseCommand,
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,
       &kInitCommand, &kValidateCommand, &kPlanCommand,

@@ -5,6 +5,13 @@
 namespace sbx::cli {
 
 // Add a declaration here and a line in command_table.cpp for each new command.
+extern const CommandSpec kUpCommand;
+extern const CommandSpec kExecCommand;
+extern const CommandSpec kShellCommand;
+extern const CommandSpec kDownCommand;
+extern const CommandSpec kStatusCommand;
+extern const CommandSpec kLogsCommand;
+extern const CommandSpec kSuperviseCommand;
 extern const CommandSpec kSecretSetCommand;
 extern const CommandSpec kSecretLsCommand;
 extern const CommandSpec kSecretRmCommand;

@@ -16,6 +16,7 @@ void print_overview() {
   std::cout << "sbx " SBX_VERSION " - declarative microVM sandboxes for AI coding agents\n\n"
                "USAGE\n    sbx COMMAND [OPTIONS] [ARGS]\n\nCOMMANDS\n";
   for (const CommandSpec* c : sbx::cli::command_table()) {
+    if (c->name.starts_with("__")) continue;  // internal commands (sbx __supervise) stay unlisted
     std::string name(c->name);
     std::cout << "    " << name << std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') << c->summary << '\n';
   }

@@ -61,6 +61,12 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
   return s;
 }
 
+void remove_sockets(const SandboxPaths& p) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(p.dir, ec))
+    if (e.path().extension() == ".sock") std::filesystem::remove(e.path(), ec);
+}
+
 bool process_alive(long pid) {
   if (pid <= 0) return false;
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;

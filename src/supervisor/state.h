@@ -47,6 +47,9 @@ SandboxPaths sandbox_paths(const std::string& name);
 Result<void> write_state(const SandboxPaths& p, const SandboxState& s);
 Result<SandboxState> read_state(const SandboxPaths& p);
 
+/// Remove every Unix socket (*.sock) of the sandbox: control, channel, QMP, virtio-fs.
+void remove_sockets(const SandboxPaths& p);
+
 /// True when a process with this id exists.
 bool process_alive(long pid);
 

@@ -368,8 +368,7 @@ void Supervisor::finish(Phase phase, std::string error) {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     (void)flush(fd, c.out);
   }
-  std::error_code ec;
-  for (const auto& p : {paths_.control(), paths_.channel(), paths_.qmp()}) fs::remove(p, ec);
+  remove_sockets(paths_);
   write_state_now();
   conns_.clear();
 }

@@ -1,0 +1,106 @@
+// sbx down [PATH] [--name N] [--all]: power a sandbox off and clean up after it.
+#include <filesystem>
+#include <csignal>
+#include <iostream>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cmd_sandbox_common.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/paths.h"
+#include "supervisor/client.h"
+#include "supervisor/spawn.h"
+
+namespace sbx::cli {
+namespace {
+using namespace std::chrono;
+namespace fs = std::filesystem;
+
+// Stop one sandbox; "was" says what it was before.
+Result<std::string> stop_one(const supervisor::SandboxPaths& paths) {
+  auto st = supervisor::read_state(paths);
+  if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",
+                       "see 'sbx status' for the sandboxes that exist");
+  std::string was = supervisor::phase_name(st->phase);
+  if (supervisor::supervisor_alive(st->supervisor_pid)) {
+    auto client = supervisor::Client::connect(paths);
+    if (client) {
+      SBX_TRY_VOID(client->stop(seconds(30)));
+    }
+    // Bounded wait for the supervisor to be gone; it removes its sockets itself.
+    const auto deadline = steady_clock::now() + seconds(5);
+    while (supervisor::supervisor_alive(st->supervisor_pid) && steady_clock::now() < deadline) ::usleep(10000);
+    if (supervisor::supervisor_alive(st->supervisor_pid)) {
+      ::kill(static_cast<pid_t>(st->supervisor_pid), SIGKILL);  // its VMM dies with it (pdeathsig)
+    }
+  } else {
+    was = st->phase == supervisor::Phase::crashed ? "crashed" : "stopped";
+  }
+  supervisor::remove_sockets(paths);
+  if (auto now = supervisor::read_state(paths); now && (now->phase == supervisor::Phase::ready ||
+                                                         now->phase == supervisor::Phase::starting ||
+                                                         now->phase == supervisor::Phase::stopping)) {
+    now->phase = supervisor::Phase::stopped;
+    now->vmm_pid = 0;
+    (void)supervisor::write_state(paths, *now);
+  }
+  return was;
+}
+
+int run_down(const Args& args) {
+  const bool json = args.flag("json");
+  std::vector<supervisor::SandboxPaths> targets;
+  if (args.flag("all")) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(paths::state_dir() / "sandboxes", ec))
+      if (e.is_directory()) targets.push_back({e.path()});
+  } else {
+    auto target = resolve_sandbox(args, true);
+    if (!target) return json ? report_json(target.error()) : report(target.error());
+    targets.push_back(target->paths);
+  }
+  nlohmann::json results = nlohmann::json::array();
+  int rc = 0;
+  for (const auto& p : targets) {
+    const std::string name = p.dir.filename().string();
+    auto r = stop_one(p);
+    if (!r) {
+      rc = 1;
+      if (json) results.push_back({{"name", name}, {"ok", false}, {"error", r.error().message}});
+      else report(r.error());
+      continue;
+    }
+    if (json) results.push_back({{"name", name}, {"ok", true}, {"was", *r}});
+    else std::cerr << "sbx: sandbox '" << name << "' " << (*r == "running" ? "powered off" : "is " + *r + "; cleaned up") << "\n";
+  }
+  if (json) print_json({{"ok", rc == 0}, {"sandboxes", results}});
+  return rc;
+}
+
+}  // namespace
+
+const CommandSpec kDownCommand{
+    .name = "down",
+    .summary = "Power a sandbox off and remove its sockets",
+    .usage = "sbx down [OPTIONS] [PATH]",
+    .description =
+        "Stops the sandbox of the Sandboxfile at PATH (default: the current directory), or the one\n"
+        "named with --name, or every sandbox with --all. The guest agent is asked to power off\n"
+        "cleanly (it syncs and powers the VM off); if it does not within 10 s the ACPI power button\n"
+        "is pressed, and after 15 s the VMM is killed. Its supervisor then exits and removes its\n"
+        "sockets. The state directory keeps state.json and the logs for 'sbx status' and 'sbx logs'.\n"
+        "A sandbox that already crashed is cleaned up the same way.\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    0 stopped (or was not running); 1 no such sandbox or it could not be stopped; 2 usage.\n",
+    .options = {{"name", 'n', "NAME", "The sandbox to stop."},
+                {"all", 'a', "", "Stop every sandbox."},
+                {"json", 0, "", "Print the result as JSON on stdout."}},
+    .min_positionals = 0,
+    .max_positionals = 1,
+    .run = run_down,
+};
+
+}  // namespace sbx::cli

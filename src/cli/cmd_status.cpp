@@ -1,0 +1,116 @@
+// sbx status [PATH] [--name N] [--json]: what runs, what crashed and why.
+#include <filesystem>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cmd_sandbox_common.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/paths.h"
+#include "supervisor/spawn.h"
+
+namespace sbx::cli {
+namespace {
+namespace fs = std::filesystem;
+
+// The recorded state corrected by what is alive: a "running" sandbox whose supervisor is gone died.
+supervisor::SandboxState effective(supervisor::SandboxState s) {
+  const bool live = supervisor::supervisor_alive(s.supervisor_pid);
+  if (!live && (s.phase == supervisor::Phase::ready || s.phase == supervisor::Phase::starting ||
+                s.phase == supervisor::Phase::stopping)) {
+    s.phase = supervisor::Phase::crashed;
+    s.error = "its supervisor (pid " + std::to_string(s.supervisor_pid) + ") is gone";
+  }
+  return s;
+}
+
+nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::SandboxPaths& p) {
+  nlohmann::json j = {{"name", s.name},
+                      {"state", supervisor::phase_name(s.phase)},
+                      {"supervisor_pid", s.phase == supervisor::Phase::ready ? s.supervisor_pid : 0},
+                      {"vmm_pid", s.phase == supervisor::Phase::ready ? s.vmm_pid : 0},
+                      {"accel", s.accel},
+                      {"ready_ms", s.ready_ms},
+                      {"digest", s.digest},
+                      {"state_dir", p.dir.string()},
+                      {"console_log", p.console_log().string()}};
+  if (!s.error.empty()) {
+    j["error"] = s.error;
+    j["console_tail"] = s.console_tail;
+  }
+  return j;
+}
+
+void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPaths& p, bool detailed) {
+  std::cout << s.name << "  " << supervisor::phase_name(s.phase);
+  if (s.phase == supervisor::Phase::ready)
+    std::cout << "  (supervisor " << s.supervisor_pid << ", vmm " << s.vmm_pid << ", " << s.accel << ", ready in "
+              << s.ready_ms << " ms)";
+  std::cout << "\n";
+  if (!s.error.empty()) std::cout << "  error: " << s.error << "\n";
+  if (detailed) {
+    std::cout << "  state: " << p.dir.string() << "\n";
+    if (s.phase == supervisor::Phase::crashed && !s.console_tail.empty())
+      std::cout << "  last console lines:\n" << s.console_tail;
+  }
+}
+
+int run_status(const Args& args) {
+  const bool json = args.flag("json");
+  std::vector<supervisor::SandboxPaths> targets;
+  bool single = false;
+  if (args.value("name") || !args.positionals.empty() || fs::exists("Sandboxfile")) {
+    auto t = resolve_sandbox(args, true);
+    if (!t) return json ? report_json(t.error()) : report(t.error());
+    targets.push_back(t->paths);
+    single = true;
+  } else {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(paths::state_dir() / "sandboxes", ec))
+      if (e.is_directory()) targets.push_back({e.path()});
+  }
+  nlohmann::json list = nlohmann::json::array();
+  int rc = 0;
+  for (const auto& p : targets) {
+    auto st = supervisor::read_state(p);
+    if (!st) {
+      if (single) {
+        Error e{ErrorCode::not_found, "sandbox '" + p.dir.filename().string() + "' has never run", {}, "start it with 'sbx up'", {}};
+        return json ? report_json(e) : report(e);
+      }
+      continue;
+    }
+    const auto s = effective(*st);
+    if (s.phase == supervisor::Phase::crashed) rc = single ? 1 : rc;
+    if (json) list.push_back(to_json(s, p));
+    else print_human(s, p, single);
+  }
+  if (json) print_json(single && !list.empty() ? list[0] : nlohmann::json{{"sandboxes", list}});
+  else if (targets.empty()) std::cerr << "sbx: no sandboxes (start one with 'sbx up')\n";
+  return rc;
+}
+
+}  // namespace
+
+const CommandSpec kStatusCommand{
+    .name = "status",
+    .summary = "Show whether a sandbox runs, and why it stopped",
+    .usage = "sbx status [OPTIONS] [PATH]",
+    .description =
+        "Shows the sandbox of the Sandboxfile at PATH or in the current directory (or --name): its\n"
+        "state (starting, running, stopping, stopped, crashed), its supervisor and VMM processes,\n"
+        "the accelerator and its boot time. A crashed sandbox shows why (guest kernel panic, VMM\n"
+        "killed, guest powered off on its own, boot timeout) and the last lines of its console.\n"
+        "Without a Sandboxfile here and without --name, lists every sandbox.\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    0; 1 when the one sandbox asked about crashed or never ran; 2 usage error.\n",
+    .options = {{"name", 'n', "NAME", "The sandbox to show."},
+                {"json", 0, "", "Print JSON on stdout."}},
+    .min_positionals = 0,
+    .max_positionals = 1,
+    .run = run_status,
+};
+
+}  // namespace sbx::cli

@@ -1,0 +1,206 @@
+// sbx up [PATH]: make the sandbox of a Sandboxfile run, then run its agent command in it.
+#include <chrono>
+#include <iostream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cmd_sandbox_common.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/paths.h"
+#include "reconcile/launch_builder.h"
+#include "reconcile/plan.h"
+#include "supervisor/client.h"
+#include "supervisor/spawn.h"
+#include "vmm/accel.h"
+
+namespace sbx::cli {
+namespace {
+using namespace std::chrono;
+namespace fs = std::filesystem;
+
+double seconds_since(steady_clock::time_point t) {
+  return duration_cast<milliseconds>(steady_clock::now() - t).count() / 1000.0;
+}
+
+// Stop a running sandbox (recreate).
+Result<void> stop_sandbox(const supervisor::SandboxPaths& paths) {
+  auto client = SBX_TRY(supervisor::Client::connect(paths));
+  return client.stop(seconds(30));
+}
+
+// Remove what a dead supervisor left behind, keep the logs.
+void clear_runtime_files(const supervisor::SandboxPaths& p) {
+  std::error_code ec;
+  supervisor::remove_sockets(p);
+  fs::remove(p.launch(), ec);
+}
+
+Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Artifacts& artifacts,
+                           const supervisor::SandboxPaths& paths, int timeout_s) {
+  SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
+  clear_runtime_files(paths);
+  std::error_code ec;
+  fs::remove(paths.console_log(), ec);  // one boot per console log; status shows the current one
+  supervisor::Launch launch = reconcile::make_launch(file, artifacts, paths);
+  launch.boot_timeout_ms = timeout_s * 1000;
+  SBX_TRY_VOID(supervisor::write_file_atomic(paths.launch(), supervisor::launch_to_json(launch)));
+  const pid_t pid = SBX_TRY(supervisor::spawn_supervisor(paths.dir));
+  // The supervisor creates its control socket first thing; wait for it (or its early death).
+  const auto deadline = steady_clock::now() + seconds(10);
+  for (;;) {
+    auto client = supervisor::Client::connect(paths);
+    if (client) return client->wait_ready(milliseconds(timeout_s * 1000 + 5000));
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      auto st = supervisor::read_state(paths);
+      return fail(ErrorCode::runtime,
+                  "the sandbox supervisor exited at once" + (st && !st->error.empty() ? ": " + st->error : std::string()),
+                  "see " + paths.supervisor_log().string());
+    }
+    if (steady_clock::now() > deadline)
+      return fail(ErrorCode::runtime, "the sandbox supervisor did not open its control socket",
+                  "see " + paths.supervisor_log().string());
+    ::usleep(2000);
+  }
+}
+
+guest::protocol::Open agent_open(const config::Sandboxfile& file, bool tty) {
+  guest::protocol::Open o;
+  o.kind = guest::protocol::OpenKind::exec;
+  o.argv = file.agent.command;
+  o.env = file.agent.env;
+  if (!file.agent.workdir.empty()) o.cwd = file.agent.workdir;
+  o.user = file.agent.user.empty() ? "agent" : file.agent.user;
+  o.tty = tty;
+  return o;
+}
+
+int run_up(const Args& args) {
+  const bool json = args.flag("json");
+  const bool detach = args.flag("detach");
+  int timeout_s = 120;
+  if (auto t = args.value("timeout")) {
+    try {
+      timeout_s = std::stoi(*t);
+    } catch (...) {
+      timeout_s = 0;
+    }
+    if (timeout_s <= 0 || timeout_s > 3600)
+      return report(Error{ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600", {}, {}, {}});
+  }
+  auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
+  const auto t0 = steady_clock::now();
+
+  auto target = resolve_sandbox(args, true);
+  if (!target) return failed(target.error());
+  const config::Sandboxfile& file = *target->file;
+  const auto& paths = target->paths;
+
+  auto progress = [json](std::string_view line) {
+    if (!json) std::cerr << "sbx: " << line << "\n";
+  };
+  auto artifacts = reconcile::prepare_artifacts(file, progress);
+  if (!artifacts) return failed(artifacts.error());
+  const std::string digest = reconcile::desired_digest(file, *artifacts, paths);
+  const reconcile::Plan plan = reconcile::plan(digest, reconcile::read_recorded(paths));
+  if (!json) std::cerr << "sbx: sandbox '" << file.name << "': " << reconcile::action_name(plan.action) << " (" << plan.reason << ")\n";
+
+  if (plan.action == reconcile::Action::recreate) {
+    if (auto r = stop_sandbox(paths); !r) return failed(r.error());
+  }
+  if (plan.action != reconcile::Action::nothing) {
+    if (!json) {
+      const auto accel = vmm::choose_accel(vmm::probe_host());
+      if (!accel.warning.empty()) std::cerr << "sbx: warning: " << accel.warning << "\n";
+      std::cerr << "sbx: booting sandbox '" << file.name << "' (" << file.resources.cpus << " vCPU, kernel "
+                << artifacts->kernel_version << ")...\n";
+    }
+    if (auto r = start_sandbox(file, *artifacts, paths, timeout_s); !r) return failed(r.error());
+  }
+  auto st = supervisor::read_state(paths);
+  const double ready_s = seconds_since(t0);
+  if (!json) std::cerr << "sbx: sandbox '" << file.name << "' is ready (" << ready_s << " s)\n";
+
+  int agent_code = 0;
+  bool ran_agent = false;
+  if (!detach && !file.agent.command.empty()) {
+    auto client = supervisor::Client::connect(paths);
+    if (!client) return failed(client.error());
+    const bool interactive = file.agent.preset != config::AgentPreset::custom && ::isatty(0) && ::isatty(1) &&
+                             !json && file.agent.command.size() == 1;
+    // In --json mode stdout carries the one JSON result: the agent's output goes to stderr.
+    int saved_stdout = -1;
+    if (json) {
+      saved_stdout = ::dup(1);
+      ::dup2(2, 1);
+    }
+    auto code = client->run(agent_open(file, interactive));
+    if (saved_stdout >= 0) {
+      ::dup2(saved_stdout, 1);
+      ::close(saved_stdout);
+    }
+    if (!code) return failed(code.error());
+    agent_code = *code;
+    ran_agent = true;
+  }
+  if (json) {
+    nlohmann::json j = {{"ok", true},
+                        {"name", file.name},
+                        {"plan", reconcile::action_name(plan.action)},
+                        {"state", "running"},
+                        {"state_dir", paths.dir.string()},
+                        {"console_log", paths.console_log().string()},
+                        {"supervisor_log", paths.supervisor_log().string()},
+                        {"up_seconds", ready_s},
+                        {"accel", st ? st->accel : ""}};
+    if (ran_agent) j["agent_exit_code"] = agent_code;
+    print_json(j);
+  } else {
+    std::cerr << "sbx: sandbox '" << file.name << "' keeps running: 'sbx exec -- CMD', 'sbx shell', 'sbx status', "
+              << "'sbx logs', 'sbx down' (in " << file.project_dir.string() << ", or with --name " << file.name << ")\n"
+              << "sbx: logs: " << paths.dir.string() << "/{console,supervisor}.log\n";
+  }
+  return agent_code;
+}
+
+}  // namespace
+
+const CommandSpec kUpCommand{
+    .name = "up",
+    .summary = "Start the sandbox of a Sandboxfile and run its agent command",
+    .usage = "sbx up [OPTIONS] [PATH]",
+    .description =
+        "Loads the Sandboxfile at PATH (default: the current directory), builds or reuses the guest\n"
+        "initramfs and root disk (cached by content digest under the cache directory), and compares\n"
+        "the desired state with the sandbox recorded under the state directory:\n"
+        "    create    no sandbox of this name runs: boot one\n"
+        "    recreate  one runs with another Sandboxfile or image: stop it, boot a new one\n"
+        "    nothing   one runs with exactly this desired state: reuse it\n"
+        "The sandbox is a microVM owned by a supervisor process that outlives this command. Once the\n"
+        "guest agent reports ready, 'sbx up' runs the [agent] command inside the VM, attached: its\n"
+        "output appears here and its exit status is sbx's. An interactive preset (shell, claude-code,\n"
+        "codex) with a single-word command gets a terminal when sbx runs in one. The sandbox keeps\n"
+        "running afterwards; use 'sbx exec', 'sbx shell', 'sbx logs' and 'sbx down'.\n"
+        "\n"
+        "On hosts without usable hardware virtualisation (no /dev/kvm, or a PVM hypervisor) the guest\n"
+        "runs under software emulation: sbx says so in one warning line.\n"
+        "\n"
+        "EXIT STATUS\n"
+        "    The agent command's exit status; 1 when the sandbox could not start; 2 usage error.\n"
+        "\n"
+        "EXAMPLES\n"
+        "    sbx up examples/hello\n"
+        "    sbx up --detach && sbx exec -- ls /\n"
+        "    sbx up --json\n",
+    .options = {{"detach", 'd', "", "Start (or reuse) the sandbox but do not run the agent command."},
+                {"timeout", 0, "SECONDS", "How long to wait for the guest to become ready (default 120)."},
+                {"json", 0, "", "Print one JSON result on stdout; the agent's output goes to stderr."}},
+    .min_positionals = 0,
+    .max_positionals = 1,
+    .run = run_up,
+};
+
+}  // namespace sbx::cli

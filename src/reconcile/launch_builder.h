@@ -1,0 +1,39 @@
+#pragma once
+// Turning a resolved Sandboxfile into what a supervisor runs: guest artifacts (kernel,
+// initramfs, root disk) built or reused from the cache, the machine spec and the guest CONFIG.
+#include <functional>
+#include <string_view>
+
+#include "common/error.h"
+#include "config/sandboxfile.h"
+#include "supervisor/launch.h"
+#include "supervisor/state.h"
+
+namespace sbx::reconcile {
+
+/// The guest artifacts of one desired state.
+struct Artifacts {
+  std::filesystem::path kernel;
+  std::filesystem::path initramfs;
+  std::filesystem::path root_disk;
+  std::string kernel_version;
+};
+
+/// Human progress lines ("building root disk ...").
+using Progress = std::function<void(std::string_view)>;
+
+/// Locate the kernel and build (or reuse) the initramfs and the root disk for `file`.
+Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progress& progress);
+
+/// The digest `sbx up` compares: the Sandboxfile's canonical digest plus the whole launch.
+std::string desired_digest(const config::Sandboxfile& file, const Artifacts& artifacts,
+                           const supervisor::SandboxPaths& paths);
+
+/// The launch description for `file` in the state directory `paths`.
+supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& artifacts,
+                               const supervisor::SandboxPaths& paths);
+
+/// Default guest memory when the Sandboxfile gives none.
+inline constexpr std::uint64_t kDefaultMemory = 256ull << 20;
+
+}  // namespace sbx::reconcile
