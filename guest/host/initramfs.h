@@ -11,9 +11,6 @@
 
 namespace sbx::guest {
 
-/// Receives one human progress line ("building initramfs ...").
-using Progress = std::function<void(std::string_view)>;
-
 /// Path of the guest agent binary: $SBX_GUEST_AGENT, else the one built with this sbx,
 /// else <prefix>/lib/sbx/sbx-guest next to the running executable.
 Result<std::filesystem::path> agent_binary();

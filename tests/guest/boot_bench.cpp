@@ -1,17 +1,24 @@
 // Prints the median time from QEMU start to the guest's HELLO over N boots (default 5).
-// Usage: guest_boot_bench [runs]
+// Usage: guest_boot_bench [runs] [pvh]   (pvh: boot the unpacked vmlinux instead of the bzImage)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "guest/host/kernel.h"
 #include "guest_vm.h"
 
 int main(int argc, char** argv) {
   using namespace std::chrono;
   int runs = argc > 1 ? std::atoi(argv[1]) : 5;
   auto images = sbx::guest::test::build_images();
+  if (argc > 2 && std::string(argv[2]) == "pvh") {
+    auto kernel = sbx::guest::locate_kernel();
+    auto vmlinux = kernel ? sbx::guest::extract_vmlinux(*kernel, "/tmp/sbx-guest-test-cache") : std::unexpected(kernel.error());
+    if (!vmlinux) return 1;
+    images.kernel = *vmlinux;
+  }
   std::vector<double> times;
   std::vector<std::string> qemu_argv;
   for (int i = 0; i < runs; ++i) {
