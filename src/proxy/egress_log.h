@@ -1,0 +1,49 @@
+#pragma once
+// The egress log: one JSON line per decision, appended to a file (`sbx logs --egress` reads it).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include "common/error.h"
+
+namespace sbx::proxy {
+
+/// One decision on one connection or request, with what flowed through it.
+struct DecisionRecord {
+  std::chrono::system_clock::time_point time;
+  std::string method;    // "CONNECT", "GET", ...
+  std::string host;
+  std::uint16_t port = 0;
+  std::string address;   // the address connected to (or refused), "" when none
+  bool allowed = false;
+  bool learned = false;  // learn mode: the rules would have refused this, it was let through
+  std::string rule;      // "Sandboxfile:12" or "default"
+  std::string rule_text; // the rule as written, "" for the default
+  std::string reason;
+  std::string fix;       // the Sandboxfile line that would allow it ("" when none)
+  int status = 0;        // HTTP status the proxy answered (200 for tunnels, 0 when it only relayed)
+  bool intercepted = false;
+  std::uint64_t bytes_up = 0;    // client to upstream
+  std::uint64_t bytes_down = 0;  // upstream to client
+  double duration_ms = 0;
+};
+
+/// Appends decision records as JSON lines; thread-safe. Without a file it writes nothing.
+class EgressLog {
+ public:
+  /// Open (create, append, 0600) `file`; an empty path disables the log.
+  static Result<std::unique_ptr<EgressLog>> open(const std::filesystem::path& file);
+  ~EgressLog();
+  void write(const DecisionRecord& r);
+
+ private:
+  std::mutex mu_;
+  int fd_ = -1;
+};
+
+/// The JSON line of a record (no trailing newline).
+std::string to_json_line(const DecisionRecord& r);
+
+}  // namespace sbx::proxy

@@ -1,0 +1,354 @@
+#include "proxy/http_parser.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace sbx::proxy {
+namespace {
+
+bool is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+bool is_value_char(unsigned char c) { return c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f); }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+ParseResult err(int status, std::string reason) {
+  ParseResult r;
+  r.status = ParseResult::error;
+  r.http_status = status;
+  r.reason = std::move(reason);
+  return r;
+}
+
+// Calls f(token) for each comma-separated token of a header value, trimmed.
+template <class F>
+void each_token(std::string_view v, F&& f) {
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t end = v.find(',', start);
+    if (end == std::string_view::npos) end = v.size();
+    auto t = v.substr(start, end - start);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (!t.empty()) f(t);
+    start = end + 1;
+  }
+}
+
+bool hop_by_hop(std::string_view name) {
+  static constexpr std::string_view kHop[] = {"connection", "proxy-connection", "keep-alive", "proxy-authorization",
+                                              "proxy-authenticate", "te", "trailer", "upgrade"};
+  for (auto h : kHop)
+    if (iequals(name, h)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool split_authority(std::string_view a, std::uint16_t default_port, std::string& host, bool& ipv6,
+                     std::uint16_t& port) {
+  ipv6 = false;
+  std::string_view h, p;
+  if (a.starts_with('[')) {
+    const auto close = a.find(']');
+    if (close == std::string_view::npos) return false;
+    h = a.substr(1, close - 1);
+    ipv6 = true;
+    auto rest = a.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return false;
+      p = rest.substr(1);
+      if (p.empty()) return false;
+    }
+  } else {
+    const auto colon = a.rfind(':');
+    if (colon != std::string_view::npos) {
+      if (a.find(':') != colon) return false;  // bare IPv6 without brackets
+      h = a.substr(0, colon);
+      p = a.substr(colon + 1);
+      if (p.empty()) return false;
+    } else {
+      h = a;
+    }
+  }
+  if (h.empty() || h.size() > 253) return false;
+  for (unsigned char c : h)
+    if (c <= 0x20 || c >= 0x7f || c == '@' || c == '/' || c == '\\' || c == '?' || c == '#' || c == '%' ||
+        (!ipv6 && (c == '[' || c == ']')))
+      return false;
+  if (p.empty()) {
+    if (default_port == 0) return false;
+    port = default_port;
+  } else {
+    if (p.size() > 5) return false;
+    unsigned v = 0;
+    for (char c : p) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v == 0 || v > 65535) return false;
+    port = static_cast<std::uint16_t>(v);
+  }
+  host = lower(h);
+  return true;
+}
+
+ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits, TargetMode mode, RequestHead& out) {
+  // Tolerate empty lines before a request (RFC 9112 2.2), e.g. after a POST body.
+  size_t skip = 0;
+  while (buf.size() >= skip + 2 && buf[skip] == '\r' && buf[skip + 1] == '\n' && skip < 8) skip += 2;
+  const std::string_view view = buf.substr(skip, std::min(buf.size() - skip, limits.max_head_bytes));
+  // Bare CR or LF anywhere in what we have is fatal at once: no waiting for more.
+  size_t end = std::string_view::npos;
+  for (size_t i = 0; i < view.size(); ++i) {
+    const char c = view[i];
+    if (c == '\r') {
+      if (i + 1 == view.size()) break;
+      if (view[i + 1] != '\n') return err(400, "bare CR in the request head");
+    } else if (c == '\n') {
+      if (i == 0 || view[i - 1] != '\r') return err(400, "bare LF in the request head (lines must end in CRLF)");
+      if (i >= 3 && view[i - 2] == '\n' && view[i - 3] == '\r') {
+        end = i + 1;
+        break;
+      }
+    }
+  }
+  if (end == std::string_view::npos) {
+    if (buf.size() - skip >= limits.max_head_bytes)
+      return err(431, "the request head is larger than " + std::to_string(limits.max_head_bytes) + " bytes");
+    return ParseResult{};
+  }
+  out = RequestHead{};
+  const std::string_view head = view.substr(0, end - 2);  // lines, each ending CRLF
+  size_t pos = head.find("\r\n");
+  const std::string_view line = head.substr(0, pos);
+  pos += 2;
+
+  // Request line: METHOD SP target SP HTTP/1.x, single spaces only.
+  const auto sp1 = line.find(' ');
+  const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
+    return err(400, "malformed request line");
+  const auto method = line.substr(0, sp1);
+  const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const auto version = line.substr(sp2 + 1);
+  if (method.empty() || method.size() > 32 || !std::all_of(method.begin(), method.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+    return err(400, "malformed method");
+  if (target.empty() || !std::all_of(target.begin(), target.end(), [](char c) {
+        return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+      }))
+    return err(400, "malformed request target");
+  if (version == "HTTP/1.1") out.minor_version = 1;
+  else if (version == "HTTP/1.0") out.minor_version = 0;
+  else if (version.starts_with("HTTP/")) return err(505, "only HTTP/1.0 and HTTP/1.1 are supported");
+  else return err(400, "malformed HTTP version");
+  out.method = std::string(method);
+  out.target = std::string(target);
+
+  int n_cl = 0, n_te = 0, n_host = 0;
+  bool close = false, keep_alive_token = false;
+  while (pos < head.size()) {
+    auto next = head.find("\r\n", pos);
+    const std::string_view h = head.substr(pos, next - pos);
+    pos = next + 2;
+    if (h.empty()) return err(400, "malformed header section");
+    if (h[0] == ' ' || h[0] == '\t') return err(400, "obsolete line folding (obs-fold) is not accepted");
+    const auto colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) return err(400, "malformed header line");
+    const auto name = h.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+      return err(400, "invalid character in a header name (whitespace before ':' is not accepted)");
+    auto value = h.substr(colon + 1);
+    if (!std::all_of(value.begin(), value.end(), [](char c) { return is_value_char(static_cast<unsigned char>(c)); }))
+      return err(400, "control character in a header value");
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (out.headers.size() >= limits.max_headers)
+      return err(431, "more than " + std::to_string(limits.max_headers) + " header fields");
+    if (iequals(name, "content-length")) {
+      if (++n_cl > 1) return err(400, "more than one Content-Length header");
+      if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return err(400, "invalid Content-Length");
+      out.content_length = std::stoull(std::string(value));
+      out.body = BodyKind::length;
+    } else if (iequals(name, "transfer-encoding")) {
+      if (++n_te > 1) return err(400, "more than one Transfer-Encoding header");
+      if (!iequals(value, "chunked")) return err(400, "Transfer-Encoding other than 'chunked' is not accepted");
+    } else if (iequals(name, "host")) {
+      if (++n_host > 1) return err(400, "more than one Host header");
+      out.host_header = std::string(value);
+    } else if (iequals(name, "connection") || iequals(name, "proxy-connection")) {
+      each_token(value, [&](std::string_view t) {
+        if (iequals(t, "close")) close = true;
+        if (iequals(t, "keep-alive")) keep_alive_token = true;
+      });
+    }
+    out.headers.emplace_back(std::string(name), std::string(value));
+  }
+  if (n_te) {
+    if (n_cl) return err(400, "both Content-Length and Transfer-Encoding");
+    if (out.minor_version == 0) return err(400, "Transfer-Encoding in an HTTP/1.0 request");
+    out.body = BodyKind::chunked;
+  }
+  if (out.body == BodyKind::length && out.content_length == 0) out.body = BodyKind::none;
+  if (out.minor_version == 1 && n_host == 0) return err(400, "HTTP/1.1 request without a Host header");
+  out.keep_alive = out.minor_version == 1 ? !close : (keep_alive_token && !close);
+
+  if (method == "CONNECT") {
+    if (mode != TargetMode::proxy) return err(400, "CONNECT inside a tunnel");
+    if (out.body != BodyKind::none) return err(400, "CONNECT with a request body");
+    if (!split_authority(target, 0, out.host, out.host_is_ipv6, out.port))
+      return err(400, "CONNECT target must be host:port");
+    out.connect = true;
+  } else if (mode == TargetMode::proxy) {
+    if (target.size() >= 8 && iequals(target.substr(0, 8), "https://"))
+      return err(400, "https:// URLs go through CONNECT, not as plain requests");
+    if (target.size() < 7 || !iequals(target.substr(0, 7), "http://"))
+      return err(400, "a proxy request needs an absolute http:// URL");
+    auto rest = target.substr(7);
+    const auto slash = rest.find_first_of("/?");
+    const auto authority = rest.substr(0, slash);
+    if (authority.find('@') != std::string_view::npos) return err(400, "user information in the URL is not accepted");
+    if (!split_authority(authority, 80, out.host, out.host_is_ipv6, out.port)) return err(400, "malformed URL authority");
+    out.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    if (out.path.front() == '?') out.path.insert(out.path.begin(), '/');
+    if (out.path.find('#') != std::string::npos) return err(400, "fragment in the request target");
+    if (n_host) {
+      std::string hh;
+      bool v6 = false;
+      std::uint16_t hp = 0;
+      if (!split_authority(out.host_header, 80, hh, v6, hp) || hh != out.host || hp != out.port)
+        return err(400, "the Host header does not match the URL");
+    }
+  } else {
+    if (target != "*" && target.front() != '/') return err(400, "request target must be origin-form (/path)");
+    if (target == "*" && method != "OPTIONS") return err(400, "'*' target only for OPTIONS");
+    if (target.find('#') != std::string_view::npos) return err(400, "fragment in the request target");
+    out.path = std::string(target);
+    if (!n_host || !split_authority(out.host_header, 443, out.host, out.host_is_ipv6, out.port))
+      return err(400, "missing or malformed Host header");
+  }
+  ParseResult r;
+  r.status = ParseResult::ok;
+  r.consumed = skip + end;
+  return r;
+}
+
+ChunkedFramer::Status ChunkedFramer::feed(std::string_view d, size_t& used) {
+  size_t i = 0;
+  while (i < d.size()) {
+    const unsigned char c = static_cast<unsigned char>(d[i]);
+    switch (state_) {
+      case size: {
+        int v = -1;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        if (v >= 0) {
+          if (++digits_ > 15) return used = i, error;
+          remaining_ = remaining_ * 16 + static_cast<unsigned>(v);
+        } else if (digits_ && c == ';') {
+          state_ = ext;
+          line_ = 0;
+        } else if (digits_ && c == '\r') {
+          state_ = size_lf;
+        } else {
+          return used = i, error;
+        }
+        ++i;
+        break;
+      }
+      case ext:
+        if (c == '\r') state_ = size_lf;
+        else if ((c < 0x20 && c != '\t') || c == 0x7f || ++line_ > 4096) return used = i, error;
+        ++i;
+        break;
+      case size_lf:
+        if (c != '\n') return used = i, error;
+        digits_ = 0;
+        state_ = remaining_ == 0 ? trailer_start : data;
+        ++i;
+        break;
+      case data: {
+        const size_t take = static_cast<size_t>(std::min<std::uint64_t>(remaining_, d.size() - i));
+        i += take;
+        remaining_ -= take;
+        if (remaining_ == 0) state_ = data_cr;
+        break;
+      }
+      case data_cr:
+        if (c != '\r') return used = i, error;
+        state_ = data_lf;
+        ++i;
+        break;
+      case data_lf:
+        if (c != '\n') return used = i, error;
+        state_ = size;
+        ++i;
+        break;
+      case trailer_start:
+        if (c == '\r') state_ = final_lf;
+        else if (c == ' ' || c == '\t' || !is_tchar(c)) return used = i, error;
+        else state_ = trailer_line;
+        ++i;
+        if (++trailer_bytes_ > 8192) return used = i, error;
+        break;
+      case trailer_line:
+        if (c == '\r') state_ = trailer_lf;
+        else if (!is_value_char(c) && c != ':') return used = i, error;
+        ++i;
+        if (++trailer_bytes_ > 8192) return used = i, error;
+        break;
+      case trailer_lf:
+        if (c != '\n') return used = i, error;
+        state_ = trailer_start;
+        ++i;
+        break;
+      case final_lf:
+        if (c != '\n') return used = i, error;
+        used = i + 1;
+        return done;
+    }
+  }
+  used = i;
+  return more;
+}
+
+std::string upstream_head(const RequestHead& h, std::string_view drop_header) {
+  std::vector<std::string> named;  // headers the client listed in Connection: also hop-by-hop
+  for (const auto& [n, v] : h.headers)
+    if (iequals(n, "connection")) each_token(v, [&](std::string_view t) { named.push_back(lower(t)); });
+  std::string out;
+  out.reserve(256 + h.headers.size() * 40);
+  out += h.method;
+  out += ' ';
+  out += h.path;
+  out += h.minor_version == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
+  for (const auto& [n, v] : h.headers) {
+    if (hop_by_hop(n)) continue;
+    if (!drop_header.empty() && iequals(n, drop_header)) continue;
+    if (std::find(named.begin(), named.end(), lower(n)) != named.end()) continue;
+    out += n;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  if (!h.keep_alive) out += "Connection: close\r\n";
+  else if (h.minor_version == 0) out += "Connection: keep-alive\r\n";
+  return out;
+}
+
+}  // namespace sbx::proxy

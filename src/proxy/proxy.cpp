@@ -1,0 +1,1072 @@
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proxy/proxy_impl.h"
+#include "proxy/tls_sni.h"
+
+namespace sbx::proxy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr size_t kMaxHelloBytes = 18 * 1024;
+constexpr size_t kMaxResolveQueue = 4096;
+
+void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+/// A flat buffer for one direction of a relay.
+struct Buffer {
+  std::unique_ptr<char[]> data;
+  size_t cap = 0, start = 0, end = 0;
+  void ensure(size_t c) {
+    if (!data) {
+      data.reset(new char[c]);
+      cap = c;
+    }
+  }
+  size_t size() const { return end - start; }
+  bool empty() const { return start == end; }
+  size_t space() const { return cap - end; }
+  void compact() {
+    if (start == end) start = end = 0;
+  }
+  void append(std::string_view s) {
+    if (space() < s.size() && start > 0) {
+      std::memmove(data.get(), data.get() + start, size());
+      end -= start;
+      start = 0;
+    }
+    if (space() < s.size()) {  // only heads and hellos go through here; grow once
+      std::unique_ptr<char[]> bigger(new char[end + s.size()]);
+      std::memcpy(bigger.get(), data.get(), end);
+      data = std::move(bigger);
+      cap = end + s.size();
+    }
+    std::memcpy(data.get() + end, s.data(), s.size());
+    end += s.size();
+  }
+};
+
+enum class State { head, resolving, connecting, hello, tunnel, forward, closing };
+
+struct Conn;
+/// What an epoll registration points to.
+struct Handle {
+  enum Kind { client, upstream, listener, wake } kind;
+  Conn* conn = nullptr;
+  int fd = -1;
+};
+
+struct Conn {
+  std::uint64_t id = 0;
+  int cfd = -1, ufd = -1;
+  Handle ch{Handle::client}, uh{Handle::upstream};
+  State st = State::head;
+  Clock::time_point deadline;
+  std::string cin;          // client bytes not yet consumed (heads, hello, bodies)
+  Buffer c2u, u2c;
+  bool c_eof = false, u_eof = false, u_shut = false, c_shut = false;
+  bool u_ready = false;     // connect finished (ufd reported writable)
+  bool wants_close = false; // close once u2c is flushed (error responses)
+  // current request / decision
+  RequestHead req;
+  std::shared_ptr<const CompiledPolicy> policy;
+  Verdict verdict;
+  std::vector<IpAddress> addrs;
+  size_t addr_i = 0;
+  DecisionRecord rec;
+  Clock::time_point started;
+  bool logged = true;       // rec already written (or nothing to write)
+  // plain-HTTP forwarding
+  std::string up_host;
+  std::uint16_t up_port = 0;
+  bool in_body = false;
+  BodyKind body = BodyKind::none;
+  std::uint64_t body_left = 0;
+  ChunkedFramer chunk;
+  bool close_after = false;
+  std::string up_addr;      // address of the current upstream
+  bool in_relay = false, again = false;  // relay() re-entrancy guard
+};
+
+struct ResolveJob {
+  std::uint64_t id;
+  std::string host;
+};
+struct ResolveDone {
+  std::uint64_t id;
+  Result<std::vector<IpAddress>> result;
+};
+
+std::string status_text(int s) {
+  switch (s) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+std::string response(int status, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) +
+         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\nCache-Control: no-store\r\nX-Sbx-Proxy: " + std::to_string(status) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+struct Proxy::Impl {
+  ProxyOptions opt;
+  std::shared_ptr<spdlog::logger> log = sbx::log::get("proxy");
+  std::unique_ptr<EgressLog> egress;
+  int ep = -1, wake_fd = -1;
+  std::vector<std::unique_ptr<Handle>> listeners;
+  Handle wake_h{Handle::wake};
+  std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns;
+  std::vector<std::unique_ptr<Conn>> graveyard;
+  std::uint64_t next_id = 1;
+  std::atomic<bool> stopping{false};
+  std::thread loop_thread;
+  std::atomic<std::uint64_t> active{0};  // client connections incl. intercepted ones
+
+  // policy (swapped atomically under the mutex; connections keep the one they started with)
+  mutable std::mutex policy_mu;
+  std::shared_ptr<const CompiledPolicy> policy;
+  std::filesystem::path watch_file;
+  std::function<Result<Policy>()> loader;
+  struct stat watch_stat {};
+  bool watch_known = false;
+  std::atomic<bool> reload_requested{false};
+  Clock::time_point next_poll;
+
+  // adoption and resolution (mutex-protected queues, eventfd wake-up)
+  std::mutex q_mu;
+  std::deque<int> adopted;
+  std::deque<ResolveDone> resolved;
+  std::mutex rq_mu;
+  std::condition_variable rq_cv;
+  std::deque<ResolveJob> rq;
+  std::vector<std::thread> resolvers;
+
+  // interception
+  std::mutex ca_mu;
+  std::unique_ptr<CertAuthority> ca;
+  void* upstream_ctx = nullptr;
+  std::mutex icpt_mu;
+  std::condition_variable icpt_cv;
+  int icpt_running = 0;
+
+  mutable std::mutex stats_mu;
+  ProxyStats st;
+
+  ~Impl() {
+    shutdown_all();
+    if (upstream_ctx) free_upstream_ctx(upstream_ctx);
+  }
+
+  void count(std::uint64_t ProxyStats::*f) {
+    std::lock_guard l(stats_mu);
+    ++(st.*f);
+  }
+
+  void wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+  }
+
+  std::shared_ptr<const CompiledPolicy> current_policy() const {
+    std::lock_guard l(policy_mu);
+    return policy;
+  }
+
+  // ---- setup -------------------------------------------------------------------------------
+  Result<void> init() {
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ep < 0 || wake_fd < 0) return fail(ErrorCode::io, std::string("cannot create epoll: ") + std::strerror(errno));
+    wake_h.fd = wake_fd;
+    epoll_event ev{EPOLLIN, {.ptr = &wake_h}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
+    if (!opt.resolver) opt.resolver = std::make_shared<SystemResolver>();
+    egress = SBX_TRY(EgressLog::open(opt.egress_log));
+    for (int i = 0; i < std::max(1, opt.resolver_threads); ++i) resolvers.emplace_back([this] { resolver_main(); });
+    return {};
+  }
+
+  void resolver_main() {
+    while (true) {
+      ResolveJob job;
+      {
+        std::unique_lock l(rq_mu);
+        rq_cv.wait(l, [&] { return stopping || !rq.empty(); });
+        if (stopping) return;
+        job = std::move(rq.front());
+        rq.pop_front();
+      }
+      auto r = opt.resolver->resolve(job.host);
+      {
+        std::lock_guard l(q_mu);
+        resolved.push_back(ResolveDone{job.id, std::move(r)});
+      }
+      wake();
+    }
+  }
+
+  static Result<std::shared_ptr<const CompiledPolicy>> compile(const Policy& p) {
+    auto c = std::make_shared<CompiledPolicy>();
+    c->rules = SBX_TRY(RuleSet::compile(p.egress));
+    c->file = p.file;
+    for (const auto& s : p.secrets) {
+      if (s.inject != config::InjectKind::header) continue;
+      for (const auto& h : s.hosts) {
+        std::string host;
+        if (!normalise_host(h, host))
+          return fail(ErrorCode::invalid, "secret '" + s.name + "' names an invalid host '" + h + "'", "", s.location);
+        c->inject[host].push_back(s);
+      }
+    }
+    return std::shared_ptr<const CompiledPolicy>(std::move(c));
+  }
+
+  // ---- loop --------------------------------------------------------------------------------
+  void run() {
+    std::vector<epoll_event> events(256);
+    next_poll = Clock::now();
+    while (!stopping) {
+      const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), static_cast<int>(kTick.count()));
+      for (int i = 0; i < n; ++i) {
+        auto* h = static_cast<Handle*>(events[i].data.ptr);
+        switch (h->kind) {
+          case Handle::listener: accept_all(h->fd); break;
+          case Handle::wake: on_wake(); break;
+          case Handle::client:
+          case Handle::upstream:
+            if (h->conn->st == State::closing) break;
+            if (h->kind == Handle::upstream && h->conn->st == State::connecting) h->conn->u_ready = true;
+            drive(*h->conn);
+            break;
+        }
+      }
+      graveyard.clear();
+      const auto now = Clock::now();
+      if (now >= next_poll) {
+        next_poll = now + kTick * 5;
+        sweep(now);
+        poll_watch();
+      }
+      if (reload_requested.exchange(false)) reload("reload requested");
+    }
+    shutdown_all();
+  }
+
+  void shutdown_all() {
+    stopping = true;
+    rq_cv.notify_all();
+    for (auto& t : resolvers)
+      if (t.joinable()) t.join();
+    resolvers.clear();
+    for (auto& [id, c] : conns) {
+      if (c->cfd >= 0) ::close(c->cfd);
+      if (c->ufd >= 0) ::close(c->ufd);
+      c->cfd = c->ufd = -1;
+    }
+    conns.clear();
+    {
+      std::unique_lock l(icpt_mu);
+      icpt_cv.wait_for(l, std::chrono::seconds(5), [&] { return icpt_running == 0; });
+    }
+    for (auto& l : listeners) ::close(l->fd);
+    listeners.clear();
+    std::lock_guard l(q_mu);
+    for (int fd : adopted) ::close(fd);
+    adopted.clear();
+    if (ep >= 0) ::close(ep);
+    if (wake_fd >= 0) ::close(wake_fd);
+    ep = wake_fd = -1;
+  }
+
+  void on_wake() {
+    std::uint64_t v;
+    while (::read(wake_fd, &v, sizeof v) > 0) {
+    }
+    std::deque<int> fds;
+    std::deque<ResolveDone> done;
+    {
+      std::lock_guard l(q_mu);
+      fds.swap(adopted);
+      done.swap(resolved);
+    }
+    for (int fd : fds) add_client(fd);
+    for (auto& d : done) {
+      auto it = conns.find(d.id);
+      if (it == conns.end() || it->second->st != State::resolving) continue;
+      on_resolved(*it->second, std::move(d.result));
+    }
+  }
+
+  void accept_all(int lfd) {
+    while (true) {
+      const int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      add_client(fd);
+    }
+  }
+
+  void add_client(int fd) {
+    count(&ProxyStats::accepted);
+    set_nonblocking(fd);
+    if (active >= opt.max_connections) {
+      const auto msg = response(503, "sbx egress proxy: too many connections (limit " +
+                                         std::to_string(opt.max_connections) + ")\n");
+      [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      log->warn("refused a connection: {} connections open (the limit)", opt.max_connections);
+      return;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto c = std::make_unique<Conn>();
+    c->id = next_id++;
+    c->cfd = fd;
+    c->ch.conn = c->uh.conn = c.get();
+    c->ch.fd = fd;
+    c->deadline = Clock::now() + opt.handshake_timeout;
+    c->started = Clock::now();
+    epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.ptr = &c->ch}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    ++active;
+    Conn& ref = *c;
+    conns.emplace(c->id, std::move(c));
+    drive(ref);
+  }
+
+  void sweep(Clock::time_point now) {
+    std::vector<Conn*> expired;
+    for (auto& [id, c] : conns)
+      if (c->st != State::closing && now >= c->deadline) expired.push_back(c.get());
+    for (Conn* c : expired) on_timeout(*c);
+  }
+
+  void on_timeout(Conn& c) {
+    count(&ProxyStats::timeouts);
+    switch (c.st) {
+      case State::head:
+        if (c.cin.empty() && c.rec.method.empty() && c.req.method.empty()) {
+          log->debug("closing a client that sent nothing within the handshake timeout");
+        }
+        return close_conn(c, "timeout waiting for the request head");
+      case State::resolving:
+        return deny_now(c, 504, "resolving " + c.req.host + " took longer than " +
+                                    std::to_string(opt.resolve_timeout.count()) + " ms", "timeout", "");
+      case State::connecting:
+        if (c.ufd >= 0) {
+          epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
+          ::close(c.ufd);
+          c.ufd = -1;
+        }
+        ++c.addr_i;
+        return connect_next(c);
+      default: return close_conn(c, "idle timeout");
+    }
+  }
+
+  // ---- per-connection state machine ----------------------------------------------------------
+  void drive(Conn& c) {
+    switch (c.st) {
+      case State::head: return read_head(c);
+      case State::resolving: return;
+      case State::connecting: return check_connect(c);
+      case State::hello:
+      case State::tunnel:
+      case State::forward: return relay(c);
+      case State::closing: return;
+    }
+  }
+
+  // Read client bytes into c.cin (bounded); returns false when the connection was closed.
+  bool read_client(Conn& c, size_t limit) {
+    char buf[16384];
+    while (c.cin.size() < limit && !c.c_eof) {
+      const ssize_t n = ::recv(c.cfd, buf, std::min(sizeof buf, limit - c.cin.size()), 0);
+      if (n > 0) {
+        c.cin.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) {
+        c.c_eof = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (would_block()) break;
+      close_conn(c, "client read error");
+      return false;
+    }
+    return true;
+  }
+
+  void read_head(Conn& c) {
+    if (!read_client(c, opt.limits.max_head_bytes + 8)) return;
+    RequestHead h;
+    const auto r = parse_request_head(c.cin, opt.limits, TargetMode::proxy, h);
+    if (r.status == ParseResult::incomplete) {
+      if (c.c_eof) close_conn(c, "client closed before a full request head");
+      return;
+    }
+    if (r.status == ParseResult::error) {
+      count(&ProxyStats::bad_requests);
+      log->debug("bad request: {}", r.reason);
+      return reply_and_close(c, r.http_status, "sbx egress proxy: bad request: " + r.reason + "\n");
+    }
+    c.cin.erase(0, r.consumed);
+    c.req = std::move(h);
+    begin_request(c);
+  }
+
+  void begin_request(Conn& c) {
+    c.policy = current_policy();
+    c.started = Clock::now();
+    c.rec = DecisionRecord{};
+    c.rec.time = std::chrono::system_clock::now();
+    c.rec.method = c.req.method;
+    c.rec.host = c.req.host;
+    c.rec.port = c.req.port;
+    c.logged = false;
+    const RuleSet& rules = *c.policy->rules;
+    const auto literal = IpAddress::parse(c.req.host);
+    if (c.req.host_is_ipv6 && !literal) return reply_and_close(c, 400, "sbx egress proxy: bad IPv6 address\n");
+    Verdict v = literal ? rules.decide_address(*literal, c.req.port, true) : rules.decide_host(c.req.host, c.req.port);
+    const bool learn = rules.learn() || opt.force_learn;
+    if (!v.allowed && learn &&
+        (v.reason == Reason::not_allowed || v.reason == Reason::port_not_allowed || v.reason == Reason::denied_rule)) {
+      c.rec.learned = true;
+      c.rec.fix = rules.fix_line(v, c.req.host, c.req.port, "");
+      c.rec.rule = rules.rule_ref(v);
+      c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
+      c.rec.reason = "learn mode: " + rules.explain(v, c.req.host, c.req.port);
+      v.allowed = true;
+    }
+    c.verdict = v;
+    if (!v.allowed) return deny(c, v, literal ? literal->str() : "");
+    if (!c.rec.learned) {
+      c.rec.rule = rules.rule_ref(v);
+      c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
+      c.rec.reason = rules.explain(v, c.req.host, c.req.port);
+    }
+    // Reuse the upstream of a keep-alive connection for the same host and port.
+    if (!c.req.connect && c.ufd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.u_eof) {
+      c.rec.address = c.up_addr;
+      c.rec.allowed = true;
+      return start_forward(c);
+    }
+    if (c.ufd >= 0) drop_upstream(c);
+    if (literal) {
+      c.addrs = {*literal};
+      c.addr_i = 0;
+      return connect_next(c);
+    }
+    {
+      std::lock_guard l(rq_mu);
+      if (rq.size() >= kMaxResolveQueue)
+        return deny_now(c, 503, "too many name lookups in progress", "overload", "");
+      rq.push_back(ResolveJob{c.id, c.req.host});
+    }
+    rq_cv.notify_one();
+    c.st = State::resolving;
+    c.deadline = Clock::now() + opt.resolve_timeout;
+  }
+
+  void on_resolved(Conn& c, Result<std::vector<IpAddress>> r) {
+    if (!r) return deny_now(c, 502, r.error().message, "resolution failed", "");
+    const RuleSet& rules = *c.policy->rules;
+    // Every address must pass: a name that mixes public and private answers is refused whole.
+    for (const auto& a : *r) {
+      const Verdict v = rules.decide_address(a, c.req.port, false);
+      if (!v.allowed) {
+        c.rec.learned = false;
+        return deny(c, v, a.str());
+      }
+    }
+    c.addrs = std::move(*r);
+    c.addr_i = 0;
+    connect_next(c);
+  }
+
+  void connect_next(Conn& c) {
+    while (c.addr_i < c.addrs.size()) {
+      const IpAddress& a = c.addrs[c.addr_i];
+      sockaddr_storage ss;
+      const socklen_t len = a.to_sockaddr(c.req.port, ss);
+      const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return deny_now(c, 503, std::string("cannot create a socket: ") + std::strerror(errno), "error", "");
+      const int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      // Connect to exactly the address that was checked: no second resolution.
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS) {
+        c.ufd = fd;
+        c.uh.fd = fd;
+        c.u_ready = false;
+        c.u_eof = c.u_shut = false;
+        epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.ptr = &c.uh}};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+        c.st = State::connecting;
+        c.deadline = Clock::now() + opt.connect_timeout;
+        c.rec.address = a.str();
+        return;
+      }
+      ::close(fd);
+      ++c.addr_i;
+    }
+    deny_now(c, 502, "cannot connect to " + c.req.host + ":" + std::to_string(c.req.port), "connect failed",
+             c.addrs.empty() ? "" : c.addrs.back().str());
+  }
+
+  void check_connect(Conn& c) {
+    if (!c.u_ready) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c.ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
+      ::close(c.ufd);
+      c.ufd = -1;
+      ++c.addr_i;
+      return connect_next(c);
+    }
+    count(&ProxyStats::allowed);
+    c.rec.allowed = true;
+    c.up_addr = c.rec.address;
+    c.up_host = c.req.host;
+    c.up_port = c.req.port;
+    c.deadline = Clock::now() + opt.idle_timeout;
+    if (!c.req.connect) return start_forward(c);
+    c.rec.status = 200;
+    if (auto it = c.policy->inject.find(c.req.host); it != c.policy->inject.end() && c.cin.empty())
+      return hand_to_interceptor(c, it->second);
+    c.u2c.ensure(opt.tunnel_buffer);
+    c.c2u.ensure(opt.tunnel_buffer);
+    c.u2c.append("HTTP/1.1 200 Connection established\r\n\r\n");
+    c.st = State::hello;
+    c.deadline = Clock::now() + opt.handshake_timeout;
+    relay(c);
+  }
+
+  void start_forward(Conn& c) {
+    c.u2c.ensure(opt.tunnel_buffer);
+    c.c2u.ensure(opt.tunnel_buffer);
+    const std::string head = upstream_head(c.req) + "\r\n";
+    c.c2u.append(head);
+    c.rec.bytes_up += head.size();
+    c.in_body = c.req.body != BodyKind::none;
+    c.body = c.req.body;
+    c.body_left = c.req.content_length;
+    c.chunk = ChunkedFramer{};
+    c.close_after = !c.req.keep_alive;
+    c.st = State::forward;
+    c.deadline = Clock::now() + opt.idle_timeout;
+    relay(c);
+  }
+
+  // Move request bytes from c.cin to c.c2u in plain-HTTP mode, parsing the next head when a
+  // body ends. Returns false if the connection changed state (closed or new request started).
+  bool feed_requests(Conn& c) {
+    while (!c.cin.empty()) {
+      if (c.in_body) {
+        size_t take = std::min(c.cin.size(), c.c2u.cap - c.c2u.size());
+        if (take == 0) return true;
+        if (c.body == BodyKind::length) {
+          take = static_cast<size_t>(std::min<std::uint64_t>(take, c.body_left));
+          c.body_left -= take;
+          if (c.body_left == 0) c.in_body = false;
+        } else {
+          size_t used = 0;
+          const auto s = c.chunk.feed(std::string_view(c.cin).substr(0, take), used);
+          if (s == ChunkedFramer::error) {
+            count(&ProxyStats::bad_requests);
+            reply_and_close(c, 400, "sbx egress proxy: bad request: malformed chunked body\n");
+            return false;
+          }
+          take = used;
+          if (s == ChunkedFramer::done) c.in_body = false;
+        }
+        c.c2u.append(std::string_view(c.cin).substr(0, take));
+        c.rec.bytes_up += take;
+        c.cin.erase(0, take);
+        continue;
+      }
+      if (c.close_after) {  // nothing may follow a "Connection: close" request
+        c.cin.clear();
+        return true;
+      }
+      RequestHead h;
+      const auto r = parse_request_head(c.cin, opt.limits, TargetMode::proxy, h);
+      if (r.status == ParseResult::incomplete) return true;
+      if (r.status == ParseResult::error) {
+        count(&ProxyStats::bad_requests);
+        reply_and_close(c, r.http_status, "sbx egress proxy: bad request: " + r.reason + "\n");
+        return false;
+      }
+      c.cin.erase(0, r.consumed);
+      log_record(c);
+      c.req = std::move(h);
+      begin_request(c);
+      return false;
+    }
+    return true;
+  }
+
+  // Pump src -> buffer -> dst until both sides would block. Returns false on a fatal error.
+  bool pump(int src, int dst, Buffer& b, bool& src_eof, std::uint64_t* counter, bool read_allowed, bool& moved) {
+    while (true) {
+      bool progress = false;
+      if (read_allowed && !src_eof && b.space() > 0) {
+        const ssize_t n = ::recv(src, b.data.get() + b.end, b.space(), 0);
+        if (n > 0) {
+          b.end += static_cast<size_t>(n);
+          progress = true;
+        } else if (n == 0) {
+          src_eof = true;
+        } else if (errno != EINTR && !would_block()) {
+          return false;
+        }
+      }
+      if (!b.empty()) {
+        const ssize_t n = ::send(dst, b.data.get() + b.start, b.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+          b.start += static_cast<size_t>(n);
+          if (counter) *counter += static_cast<std::uint64_t>(n);
+          b.compact();
+          progress = true;
+        } else if (n < 0 && errno != EINTR && !would_block()) {
+          return false;
+        }
+      }
+      if (!progress) return true;
+      moved = true;
+    }
+  }
+
+  // relay() can be reached again from inside itself (a pipelined request starts the next
+  // one); loop instead of recursing so hostile pipelining cannot grow the stack.
+  void relay(Conn& c) {
+    if (c.in_relay) {
+      c.again = true;
+      return;
+    }
+    c.in_relay = true;
+    do {
+      c.again = false;
+      relay_once(c);
+    } while (c.again && c.st != State::closing);
+    c.in_relay = false;
+  }
+
+  void relay_once(Conn& c) {
+    bool moved = false;
+    // upstream -> client (the 200 line or an error response may already sit in u2c)
+    if (c.ufd >= 0) {
+      if (!pump(c.ufd, c.cfd, c.u2c, c.u_eof, &c.rec.bytes_down, true, moved)) return close_conn(c, "relay error");
+    } else if (!c.u2c.empty()) {
+      bool dummy_eof = true;
+      if (!pump(-1, c.cfd, c.u2c, dummy_eof, nullptr, false, moved)) return close_conn(c, "write error");
+    }
+    if (c.wants_close) {
+      if (c.u2c.empty()) {
+        // Read what the client already sent, so closing does not reset the connection
+        // before it has read the response.
+        char sink[4096];
+        for (int i = 0; i < 64 && ::recv(c.cfd, sink, sizeof sink, 0) > 0; ++i) {
+        }
+        ::shutdown(c.cfd, SHUT_WR);
+        close_conn(c, "response sent");
+      }
+      return;
+    }
+    // client -> upstream
+    if (c.st == State::hello) {
+      if (!read_client(c, kMaxHelloBytes)) return;
+      if (!c.cin.empty() || c.c_eof) {
+        std::string sni;
+        const auto h = peek_client_hello(c.cin, sni);
+        if (h == HelloStatus::need_more && !c.c_eof && c.cin.size() < kMaxHelloBytes) return finish_relay(c, moved);
+        std::string want;
+        normalise_host(c.req.host, want);
+        std::string got;
+        if (h == HelloStatus::sni && (!normalise_host(sni, got) || got != want)) {
+          return front_refused(c, sni);
+        }
+        if (h == HelloStatus::malformed || (h == HelloStatus::need_more && !c.c_eof)) return front_refused(c, "");
+        c.c2u.append(c.cin);
+        c.rec.bytes_up += c.cin.size();
+        c.cin.clear();
+        c.st = State::tunnel;
+        c.deadline = Clock::now() + opt.idle_timeout;
+        moved = true;
+      } else {
+        return finish_relay(c, moved);
+      }
+    }
+    if (c.st == State::tunnel) {
+      if (!pump(c.cfd, c.ufd, c.c2u, c.c_eof, &c.rec.bytes_up, true, moved)) return close_conn(c, "relay error");
+    } else if (c.st == State::forward) {
+      while (true) {
+        if (!read_client(c, 64 * 1024)) return;
+        if (!feed_requests(c)) return;
+        bool m = false;
+        bool no_eof = false;
+        if (!pump(-1, c.ufd, c.c2u, no_eof, nullptr, false, m)) return close_conn(c, "relay error");
+        moved |= m;
+        // Stop once the upstream is full or the client has nothing more for now.
+        if (!m || c.cin.size() >= 64 * 1024 || c.c_eof) break;
+      }
+    }
+    finish_relay(c, moved);
+  }
+
+  void finish_relay(Conn& c, bool moved) {
+    if (moved && c.st != State::hello) c.deadline = Clock::now() + opt.idle_timeout;
+    const bool client_done = c.c_eof && c.c2u.empty() && (c.st != State::forward || c.cin.empty() || c.close_after);
+    if (client_done && c.ufd >= 0 && !c.u_shut) {
+      ::shutdown(c.ufd, SHUT_WR);
+      c.u_shut = true;
+    }
+    if (c.u_eof && c.u2c.empty()) {
+      // Plain HTTP: the response framing is not tracked, so an upstream close ends the client too.
+      if (c.st == State::forward || c.st == State::hello || c.u_shut) return close_conn(c, "done");
+      if (!c.c_shut) {
+        ::shutdown(c.cfd, SHUT_WR);
+        c.c_shut = true;
+      }
+    }
+    if (c.c_eof && c.u_eof && c.u2c.empty() && c.c2u.empty()) close_conn(c, "done");
+  }
+
+  void front_refused(Conn& c, const std::string& sni) {
+    count(&ProxyStats::denied);
+    c.rec.allowed = false;
+    c.rec.learned = false;
+    c.rec.rule = "default";
+    c.rec.reason = sni.empty() ? "the tunnel did not start with a well-formed TLS ClientHello"
+                               : "TLS server name '" + sni + "' does not match the CONNECT host " + c.req.host +
+                                     " (domain fronting is refused)";
+    log->info("refused {}:{}: {}", c.req.host, c.req.port, c.rec.reason);
+    close_conn(c, "domain fronting");
+  }
+
+  void hand_to_interceptor(Conn& c, const std::vector<config::Secret>& bindings) {
+    InterceptJob job;
+    job.client_fd = c.cfd;
+    job.upstream_fd = c.ufd;
+    job.host = c.req.host;
+    job.port = c.req.port;
+    job.bindings = bindings;
+    job.record = c.rec;
+    job.record.allowed = true;
+    job.record.intercepted = true;
+    job.started = c.started;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c.cfd, nullptr);
+    epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
+    c.cfd = c.ufd = -1;
+    c.logged = true;
+    auto ctx_or = intercept_context();
+    if (!ctx_or) {
+      log->error("cannot intercept {}: {}", job.host, ctx_or.error().message);
+      ::close(job.client_fd);
+      ::close(job.upstream_fd);
+      job.record.allowed = false;
+      job.record.reason = "interception unavailable: " + ctx_or.error().message;
+      egress->write(job.record);
+      --active;  // the interceptor would have released it
+      return retire(c);
+    }
+    {
+      std::lock_guard l(icpt_mu);
+      ++icpt_running;
+    }
+    // The interception thread owns the client slot in `active` until it ends.
+    std::thread([this, ctx = *ctx_or, job = std::move(job)]() mutable {
+      run_intercept(ctx, std::move(job));
+      --active;
+      std::lock_guard l(icpt_mu);
+      --icpt_running;
+      icpt_cv.notify_all();
+    }).detach();
+    retire(c, /*release_slot=*/false);
+  }
+
+  Result<InterceptContext> intercept_context() {
+    std::lock_guard l(ca_mu);
+    if (!ca) {
+      if (opt.state_dir.empty())
+        return fail(ErrorCode::invalid, "no state directory for the sandbox CA");
+      ca = SBX_TRY(CertAuthority::open(opt.state_dir));
+    }
+    if (!upstream_ctx) upstream_ctx = SBX_TRY(make_upstream_ctx(opt.upstream_ca_bundle));
+    return InterceptContext{&opt, egress.get(), ca.get(), upstream_ctx, &stopping, &active};
+  }
+
+  // ---- endings ---------------------------------------------------------------------------------
+  void deny(Conn& c, const Verdict& v, const std::string& address) {
+    const RuleSet& rules = *c.policy->rules;
+    c.rec.rule = rules.rule_ref(v);
+    c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
+    c.rec.reason = rules.explain(v, c.req.host, c.req.port);
+    c.rec.fix = rules.fix_line(v, c.req.host, c.req.port, address);
+    c.rec.address = address;
+    std::string body = "sbx egress proxy: refused " + c.req.host + ":" + std::to_string(c.req.port) + "\n";
+    body += "reason: " + c.rec.reason + "\n";
+    body += "rule: " + c.rec.rule + (c.rec.rule_text.empty() ? "" : " (" + c.rec.rule_text + ")") + "\n";
+    if (!c.rec.fix.empty()) {
+      const std::string file = c.policy->file.empty() ? "the Sandboxfile" : c.policy->file.string();
+      body += "to allow it, add this line under [egress] in " + file + ":\n    " + c.rec.fix + "\n";
+    }
+    log->info("refused {}:{} ({}): {}", c.req.host, c.req.port, c.rec.rule, c.rec.reason);
+    count(&ProxyStats::denied);
+    finish_denied(c, 403, body);
+  }
+
+  void deny_now(Conn& c, int status, const std::string& why, const std::string& rule, const std::string& address) {
+    c.rec.rule = rule;
+    c.rec.reason = why;
+    c.rec.address = address;
+    log->info("failed {}:{}: {}", c.req.host, c.req.port, why);
+    finish_denied(c, status, "sbx egress proxy: " + c.req.host + ":" + std::to_string(c.req.port) + ": " + why + "\n");
+  }
+
+  void finish_denied(Conn& c, int status, const std::string& body) {
+    c.rec.allowed = false;
+    c.rec.status = status;
+    log_record(c);
+    reply_and_close(c, status, body);
+  }
+
+  void reply_and_close(Conn& c, int status, const std::string& body) {
+    if (c.ufd >= 0) drop_upstream(c);
+    c.u2c = Buffer{};
+    c.u2c.ensure(4096);
+    c.u2c.append(response(status, body));
+    c.wants_close = true;
+    c.st = State::forward;  // relay() flushes u2c, then closes
+    c.deadline = Clock::now() + opt.handshake_timeout;
+    relay(c);
+  }
+
+  void drop_upstream(Conn& c) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
+    ::close(c.ufd);
+    c.ufd = -1;
+    c.uh.fd = -1;
+    c.u_eof = c.u_shut = false;
+    c.c2u.start = c.c2u.end = 0;
+    c.u2c.start = c.u2c.end = 0;
+  }
+
+  void log_record(Conn& c) {
+    if (c.logged) return;
+    c.logged = true;
+    c.rec.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - c.started).count();
+    egress->write(c.rec);
+  }
+
+  void close_conn(Conn& c, const char* why) {
+    if (c.st == State::closing) return;
+    if (!c.logged) {
+      if (!c.rec.allowed && c.rec.reason.empty()) c.rec.reason = why;
+      log_record(c);
+    }
+    log->trace("closing connection {}: {}", c.id, why);
+    if (c.cfd >= 0) {
+      epoll_ctl(ep, EPOLL_CTL_DEL, c.cfd, nullptr);
+      ::close(c.cfd);
+    }
+    if (c.ufd >= 0) {
+      epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
+      ::close(c.ufd);
+    }
+    c.cfd = c.ufd = -1;
+    retire(c);
+  }
+
+  void retire(Conn& c, bool release_slot = true) {
+    c.st = State::closing;
+    if (release_slot) --active;
+    auto it = conns.find(c.id);
+    if (it != conns.end()) {
+      graveyard.push_back(std::move(it->second));
+      conns.erase(it);
+    }
+  }
+
+  // ---- reload ------------------------------------------------------------------------------------
+  void poll_watch() {
+    if (watch_file.empty()) return;
+    struct stat s {};
+    if (::stat(watch_file.c_str(), &s) != 0) return;
+    const bool same = watch_known && s.st_mtim.tv_sec == watch_stat.st_mtim.tv_sec &&
+                      s.st_mtim.tv_nsec == watch_stat.st_mtim.tv_nsec && s.st_size == watch_stat.st_size &&
+                      s.st_ino == watch_stat.st_ino;
+    if (same) return;
+    const bool first = !watch_known;
+    watch_stat = s;
+    watch_known = true;
+    if (!first) reload("the file changed");
+  }
+
+  void reload(const char* why) {
+    if (!loader) return;
+    auto p = loader();
+    if (!p) {
+      count(&ProxyStats::reload_failures);
+      log->warn("keeping the previous egress rules: {} cannot be loaded ({}): {}", watch_file.string(), why,
+                p.error().render());
+      return;
+    }
+    auto c = compile(*p);
+    if (!c) {
+      count(&ProxyStats::reload_failures);
+      log->warn("keeping the previous egress rules: {}", c.error().render());
+      return;
+    }
+    {
+      std::lock_guard l(policy_mu);
+      policy = *c;
+    }
+    count(&ProxyStats::reloads);
+    log->info("reloaded egress rules from {} ({}): {} allow, {} deny", watch_file.string(), why,
+              p->egress.allow.size(), p->egress.deny.size());
+  }
+};
+
+Proxy::Proxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Proxy::~Proxy() {
+  stop();
+  if (impl_->loop_thread.joinable()) impl_->loop_thread.join();
+}
+
+Result<std::unique_ptr<Proxy>> Proxy::create(ProxyOptions options, const Policy& policy) {
+  auto impl = std::make_unique<Impl>();
+  impl->opt = std::move(options);
+  impl->policy = SBX_TRY(Impl::compile(policy));
+  if (!impl->policy->inject.empty()) {
+    // Secret values will live in this process: keep them out of core dumps and ptrace.
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  }
+  SBX_TRY_VOID(impl->init());
+  return std::unique_ptr<Proxy>(new Proxy(std::move(impl)));
+}
+
+Result<std::uint16_t> Proxy::listen(std::string_view address) {
+  std::string host;
+  bool v6 = false;
+  std::uint16_t port = 0;
+  if (address.ends_with(":0")) {
+    if (!split_authority(address.substr(0, address.size() - 2), 1, host, v6, port))
+      return fail(ErrorCode::usage, "bad listen address '" + std::string(address) + "'", "write HOST:PORT, e.g. 127.0.0.1:3128");
+    port = 0;
+  } else if (!split_authority(address, 0, host, v6, port)) {
+    return fail(ErrorCode::usage, "bad listen address '" + std::string(address) + "'", "write HOST:PORT, e.g. 127.0.0.1:3128");
+  }
+  auto ip = IpAddress::parse(host);
+  if (!ip) return fail(ErrorCode::usage, "listen address must be an IP address, not '" + host + "'");
+  sockaddr_storage ss;
+  const socklen_t len = ip->to_sockaddr(port, ss);
+  const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 1024) != 0) {
+    const std::string e = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return fail(ErrorCode::io, "cannot listen on " + std::string(address) + ": " + e,
+                "pick a free port, or 0 to let the system choose");
+  }
+  sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  const std::uint16_t actual = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                                                : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  auto h = std::make_unique<Handle>(Handle{Handle::listener, nullptr, fd});
+  epoll_event ev{EPOLLIN, {.ptr = h.get()}};
+  epoll_ctl(impl_->ep, EPOLL_CTL_ADD, fd, &ev);
+  impl_->listeners.push_back(std::move(h));
+  impl_->log->info("listening on {}:{}", ip->str(), actual);
+  return actual;
+}
+
+void Proxy::adopt_client(int fd) {
+  {
+    std::lock_guard l(impl_->q_mu);
+    if (impl_->stopping) {
+      ::close(fd);
+      return;
+    }
+    impl_->adopted.push_back(fd);
+  }
+  impl_->wake();
+}
+
+Result<void> Proxy::set_policy(const Policy& policy) {
+  auto c = SBX_TRY(Impl::compile(policy));
+  std::lock_guard l(impl_->policy_mu);
+  impl_->policy = std::move(c);
+  return {};
+}
+
+void Proxy::watch(std::filesystem::path file, std::function<Result<Policy>()> loader) {
+  impl_->watch_file = std::move(file);
+  impl_->loader = std::move(loader);
+  impl_->watch_known = false;
+  impl_->poll_watch();
+}
+
+void Proxy::reload_now() {
+  impl_->reload_requested = true;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(impl_->wake_fd, &one, sizeof one);
+}
+
+void Proxy::run() { impl_->run(); }
+
+void Proxy::start() {
+  impl_->loop_thread = std::thread([this] { impl_->run(); });
+}
+
+void Proxy::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  impl_->wake();
+  impl_->rq_cv.notify_all();
+}
+
+ProxyStats Proxy::stats() const {
+  std::lock_guard l(impl_->stats_mu);
+  ProxyStats s = impl_->st;
+  s.active = impl_->active;
+  return s;
+}
+
+Result<std::string> Proxy::ca_certificate_pem() {
+  auto ctx = SBX_TRY(impl_->intercept_context());
+  return ctx.ca->certificate_pem();
+}
+
+}  // namespace sbx::proxy

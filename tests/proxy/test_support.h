@@ -1,0 +1,70 @@
+#pragma once
+// Helpers for the proxy tests: temp dirs, a test PKI made with the openssl CLI, the Python
+// upstream server, a proxy running on a thread, and raw socket I/O. Loopback only.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/sandboxfile.h"
+#include "proxy/proxy.h"
+
+namespace sbx::proxy::test {
+
+/// A fresh directory under /tmp, removed at the end.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::filesystem::path path;
+};
+
+/// Run a shell command; returns stdout, sets `status` to the exit code.
+std::string sh(const std::string& cmd, int* status = nullptr);
+
+/// The test CA and a server certificate for *.test names and 127.0.0.1 (made once per process).
+struct Pki {
+  std::filesystem::path ca_crt, srv_crt, srv_key;
+  static const Pki& get();
+};
+
+/// The Python echo server (HTTP, or HTTPS with the test PKI) on a loopback port.
+class Upstream {
+ public:
+  Upstream(const std::string& name, bool tls);
+  ~Upstream();
+  std::uint16_t port = 0;
+
+ private:
+  int pid_ = -1;
+};
+
+/// An egress rule as the Sandboxfile would give it ("host[:ports]"), at Sandboxfile:`line`.
+config::EgressRule rule(const std::string& text, int line);
+
+/// A proxy on 127.0.0.1 with a test name table, running on its own thread.
+struct RunningProxy {
+  RunningProxy(const config::Egress& egress, std::vector<std::string> resolve, ProxyOptions opt = {},
+               std::vector<config::Secret> secrets = {});
+  ~RunningProxy();
+  std::unique_ptr<Proxy> proxy;
+  std::uint16_t port = 0;
+  std::shared_ptr<StaticResolver> resolver;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+/// Connect to 127.0.0.1:port (blocking); -1 on failure.
+int connect_local(std::uint16_t port);
+/// Send everything; false on error.
+bool send_all(int fd, const std::string& data);
+/// Read until `until` appears, EOF, or the timeout; returns what was read.
+std::string recv_until(int fd, const std::string& until, int timeout_ms);
+/// Read until EOF or the timeout.
+std::string recv_all(int fd, int timeout_ms);
+/// Send one request on a fresh connection to the proxy and return the whole response.
+std::string roundtrip(std::uint16_t port, const std::string& request, int timeout_ms = 5000);
+
+/// The lines of a file.
+std::vector<std::string> read_lines(const std::filesystem::path& p);
+
+}  // namespace sbx::proxy::test
