@@ -14,6 +14,7 @@ std::span<const CommandSpec* const> command_table() {
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,
       &kInitCommand, &kValidateCommand, &kPlanCommand,
+      &kProxyCommand, &kEgressSuggestCommand,
   };
   return commands;
 }

@@ -22,5 +22,7 @@ extern const CommandSpec kSecretPassphraseCommand;
 extern const CommandSpec kValidateCommand;
 extern const CommandSpec kPlanCommand;
 extern const CommandSpec kInitCommand;
+extern const CommandSpec kProxyCommand;
+extern const CommandSpec kEgressSuggestCommand;
 
 }  // namespace sbx::cli
