@@ -19,7 +19,7 @@ std::string tail_file(const std::filesystem::path& file, size_t max_lines) {
   if (!in) return {};
   in.seekg(0, std::ios::end);
   const std::streamoff size = in.tellg();
-  const std::streamoff start = std::max<std::streamoff>(0, size - 16384);
+  const std::streamoff start = std::max<std::streamoff>(0, size - 65536);
   in.seekg(start);
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   size_t lines = 0;
@@ -29,10 +29,13 @@ std::string tail_file(const std::filesystem::path& file, size_t max_lines) {
     if (data[pos - 1] == '\n' && ++lines == max_lines) break;
     --pos;
   }
-  std::string out = data.substr(pos);
-  // The console is guest-controlled: keep printable text only.
-  for (char& c : out)
-    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = '?';
+  std::string out;
+  out.reserve(data.size() - pos);
+  // The console is guest-controlled: keep printable text only (the serial line ends in \r\n).
+  for (char c : std::string_view(data).substr(pos)) {
+    if (c == '\r') continue;
+    out += ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) ? '?' : c;
+  }
   return out;
 }
 

@@ -396,7 +396,7 @@ void Supervisor::loop() {
     }
     if (fds[1].revents & POLLIN) accept_clients();
     if (auto ended = vmm_->try_reap()) {
-      const std::string tail = vmm::tail_file(paths_.console_log(), 30);
+      const std::string tail = vmm::tail_file(paths_.console_log(), 400);
       if (stopping_ && !ended->signaled) return finish(Phase::stopped, "");
       if (const auto panic = panic_line(tail); !panic.empty())
         return finish(Phase::crashed, "the guest kernel panicked: " + panic);

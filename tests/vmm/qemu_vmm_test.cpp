@@ -85,7 +85,7 @@ TEST_CASE("tail_file returns the last lines and masks control characters", "[vmm
   const fs::path f = dir.path / "log";
   {
     std::FILE* out = std::fopen(f.c_str(), "w");
-    std::fputs("one\ntwo\nthr\x1b[31mee\nfour\n", out);
+    std::fputs("one\r\ntwo\r\nthr\x1b[31mee\r\nfour\r\n", out);
     std::fclose(out);
   }
   CHECK(tail_file(f, 2) == "thr?[31mee\nfour\n");
