@@ -53,10 +53,3 @@ void fuzz_channel_input(const std::uint8_t* data, std::size_t size) {
 }
 
 }  // namespace sbx::guest::test
-
-#ifdef SBX_LIBFUZZER
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  sbx::guest::test::fuzz_channel_input(data, size);
-  return 0;
-}
-#endif
