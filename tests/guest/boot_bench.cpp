@@ -35,6 +35,21 @@ int main(int argc, char** argv) {
                 i + 1, vm.hello_seconds(), static_cast<long long>(hello->boot.uptime_ms),
                 static_cast<long long>(hello->boot.init_ms), static_cast<long long>(hello->boot.modules_ms),
                 static_cast<long long>(hello->boot.rootfs_ms));
+    if (i == runs - 1) {
+      // Exec round trip on the channel alone: OPEN true -> CLOSE, 50 times.
+      sbx::guest::protocol::Open o;
+      o.argv = {"true"};
+      std::vector<double> rt;
+      for (int k = 0; k < 50; ++k) {
+        auto t0 = steady_clock::now();
+        auto r = vm.exec(o);
+        if (r.code != 0) return 1;
+        rt.push_back(duration<double, std::milli>(steady_clock::now() - t0).count());
+      }
+      std::sort(rt.begin(), rt.end());
+      std::printf("exec round trip (OPEN true .. CLOSE, 50 runs): median %.1f ms, max %.1f ms\n", rt[rt.size() / 2],
+                  rt.back());
+    }
     vm.send(sbx::guest::protocol::shutdown_frame());
     vm.wait_exit(seconds(20));
   }
