@@ -11,6 +11,7 @@ cd "$(dirname "$0")"
 packages=(
   build-essential cmake ninja-build pkg-config  # toolchain (g++ 12: -std=c++2b)
   clang libclang-rt-14-dev                      # libFuzzer targets with ASan/UBSan
+  clang-16 libclang-rt-16-dev                   # the fuzz build: clang 14 cannot compile libstdc++ 12's std::expected (no P0848)
   libtomlplusplus-dev                           # Sandboxfile parser
   libcpp-httplib-dev libssl-dev                 # supervisor control API; TLS for the proxy
   libspdlog-dev nlohmann-json3-dev              # logs; --json output

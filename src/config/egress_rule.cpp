@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include <re2/re2.h>
+#include <re2/set.h>
+#include <unordered_set>
 
 namespace sbx::config {
 
@@ -249,6 +251,58 @@ bool host_matches(const EgressRule& rule, std::string_view host) {
       return a.bytes == net.bytes;
     }
   }
+  return false;
+}
+
+struct HostMatcher::Impl {
+  std::unordered_set<std::string> exact;
+  std::unordered_set<std::string> wildcard;  // the part after "*."
+  std::vector<EgressRule> cidrs;
+  std::unique_ptr<RE2::Set> regexes;
+  std::vector<EgressRule> regex_fallback;    // when the set cannot compile within its memory bound
+};
+
+HostMatcher::HostMatcher(const std::vector<EgressRule>& rules) : impl_(std::make_unique<Impl>()) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  // Size the set's memory from the rule count (the 8 MiB default fails past ~2000 patterns).
+  size_t n_regex = 0;
+  for (const auto& r : rules) n_regex += r.kind == HostPatternKind::regex;
+  options.set_max_mem(static_cast<int64_t>(std::min<size_t>(8 + n_regex / 64, 512)) << 20);
+  auto set = std::make_unique<RE2::Set>(options, RE2::ANCHOR_BOTH);
+  bool set_ok = true;
+  for (const auto& r : rules) {
+    switch (r.kind) {
+      case HostPatternKind::exact: impl_->exact.insert(r.pattern); break;
+      case HostPatternKind::wildcard: impl_->wildcard.insert(r.pattern); break;
+      case HostPatternKind::cidr: impl_->cidrs.push_back(r); break;
+      case HostPatternKind::regex:
+        impl_->regex_fallback.push_back(r);
+        if (set->Add(r.pattern, nullptr) < 0) set_ok = false;
+        break;
+    }
+  }
+  if (set_ok && n_regex > 0 && set->Compile()) {
+    impl_->regexes = std::move(set);
+    impl_->regex_fallback.clear();
+  }
+}
+
+HostMatcher::~HostMatcher() = default;
+
+bool HostMatcher::matches(std::string_view host) const {
+  const std::string h = normalise_host(host);
+  if (impl_->exact.contains(h)) return true;
+  for (size_t dot = h.find('.'); dot != std::string::npos; dot = h.find('.', dot + 1))
+    if (impl_->wildcard.contains(h.substr(dot + 1))) return true;
+  if (impl_->regexes) {
+    std::vector<int> hits;
+    if (impl_->regexes->Match(h, &hits)) return true;
+  }
+  for (const auto& r : impl_->regex_fallback)
+    if (host_matches(r, h)) return true;
+  for (const auto& r : impl_->cidrs)
+    if (host_matches(r, h)) return true;
   return false;
 }
 

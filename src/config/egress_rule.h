@@ -2,6 +2,7 @@
 // Parsing and matching of [egress] rules: exact hosts, "*.example.com" wildcards, "re:" RE2
 // patterns (compiled here, so a bad one is reported at load), CIDR blocks and IP literals.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,23 @@ Result<std::vector<std::uint16_t>> parse_port_list(std::string_view text);
 /// Whether a host name (lower case, no trailing dot) or IP literal is matched by the rule's pattern.
 /// Ports are not considered. Used for load-time cross checks (secret hosts must be allowed).
 bool host_matches(const EgressRule& rule, std::string_view host);
+
+/// Matches hosts against many rules at once (ports not considered): exact hosts in a hash set,
+/// wildcards by suffix, regexes in one compiled RE2::Set, CIDRs by masking. Built once, then
+/// each lookup costs about one set match, whatever the rule count.
+class HostMatcher {
+ public:
+  explicit HostMatcher(const std::vector<EgressRule>& rules);
+  ~HostMatcher();
+  HostMatcher(const HostMatcher&) = delete;
+  HostMatcher& operator=(const HostMatcher&) = delete;
+  /// Whether any rule matches `host` (normalised here).
+  bool matches(std::string_view host) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 /// Lower-case a host and drop one trailing dot, the form rules are matched against.
 std::string normalise_host(std::string_view host);

@@ -123,3 +123,27 @@ TEST_CASE("an exact rule matches only its host", "[config][egress]") {
   CHECK_FALSE(host_matches(r, "github.com"));
   CHECK_FALSE(host_matches(r, "x.api.github.com"));
 }
+
+TEST_CASE("a HostMatcher agrees with host_matches for every rule kind", "[config][egress]") {
+  std::vector<EgressRule> rules;
+  for (const char* t : {"api.github.com", "*.npmjs.org", "re:^api[0-9]+\\.example\\.com$", "10.0.0.0/8", "[2001:db8::1]"})
+    rules.push_back(*parse_egress_rule(t));
+  const HostMatcher m(rules);
+  for (const char* host : {"api.github.com", "API.GITHUB.COM.", "github.com", "registry.npmjs.org", "a.b.npmjs.org",
+                           "npmjs.org", "api7.example.com", "xapi7.example.com", "10.1.2.3", "11.1.2.3",
+                           "2001:db8::1", "2001:db8::2", ""}) {
+    bool any = false;
+    for (const auto& r : rules) any = any || host_matches(r, host);
+    INFO(host);
+    CHECK(m.matches(host) == any);
+  }
+}
+
+TEST_CASE("a HostMatcher compiles thousands of regex rules into one set", "[config][egress]") {
+  std::vector<EgressRule> rules;
+  for (int i = 0; i < 3000; ++i) rules.push_back(*parse_egress_rule("re:^h" + std::to_string(i) + "[a-z]*\\.example\\.com$"));
+  const HostMatcher m(rules);
+  CHECK(m.matches("h2999abc.example.com"));
+  CHECK(m.matches("h0.example.com"));
+  CHECK_FALSE(m.matches("h3000.example.com"));
+}

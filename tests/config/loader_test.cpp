@@ -305,3 +305,13 @@ TEST_CASE("every valid example in the spec loads", "[config][loader][examples]")
     CHECK(r.has_value());
   }
 }
+
+TEST_CASE("non-ASCII characters where toml++ 3.3 checks for whitespace are plain syntax errors", "[config][loader][hostile]") {
+  // U+03A1 and U+00A7 hit the unreachable branch of toml++ 3.3's generated tables (fuzzer finding).
+  for (std::string_view text : {"version = 1\nname =\xce\xa1\"x\"\n", "version = 1\nname = \"x\"\xce\xa1\n",
+                                "version = 1\n\xc2\xa7 = 1\n", "s = \"\"\"\\\n\xc2\xa7\"\"\"\n", "\xcc\xaa"}) {
+    auto r = load_string(text, "S", kDir);
+    REQUIRE_FALSE(r.has_value());
+    CHECK_FALSE(r.error().details.empty());
+  }
+}
