@@ -240,7 +240,7 @@ TEST_CASE("two sbx processes setting 50 secrets each at the same time lose nothi
   for (const auto& e : fs::directory_iterator(t.store())) CHECK_FALSE(e.path().filename().string().starts_with(".tmp-"));
 }
 
-TEST_CASE("seal with another store's public key, import there; nobody else can import it", "[secrets][cli]") {
+TEST_CASE("a blob sealed to another store's public key imports there and nowhere else", "[secrets][cli]") {
   TempDir owner;   // the developer's store
   TempDir other;   // an unrelated store
   TempDir sender;  // a CI job with no store at all
