@@ -4,7 +4,10 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <csignal>
 #include <fstream>
+#include <linux/input.h>
+#include <thread>
 #include <net/if.h>
 #include <sstream>
 #include <sys/ioctl.h>
@@ -112,6 +115,54 @@ bool switch_root() {
   do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666,gid=5");
   do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
   return true;
+}
+
+std::vector<int> open_late_modules() {
+  std::vector<int> fds;
+  std::ifstream order("/lib/modules/sbx.late");
+  std::string name;
+  while (std::getline(order, name)) {
+    if (name.empty() || name.find('/') != std::string::npos) continue;
+    int fd = ::open(("/lib/modules/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) fds.push_back(fd);
+  }
+  return fds;
+}
+
+void start_power_button_watch(std::vector<int> module_fds) {
+  std::thread([fds = std::move(module_fds)] {
+    for (int fd : fds) {
+      if (::syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)
+        say(std::string("late module: finit_module failed: ") + errstr());
+      ::close(fd);
+    }
+    // The ACPI button driver registers an input device named "Power Button".
+    std::string dev;
+    for (int waited = 0; waited < 3000 && dev.empty(); waited += 20) {
+      if (DIR* d = ::opendir("/sys/class/input")) {
+        while (dirent* e = ::readdir(d)) {
+          if (std::strncmp(e->d_name, "event", 5) != 0) continue;
+          std::ifstream f(std::string("/sys/class/input/") + e->d_name + "/device/name");
+          std::string n;
+          std::getline(f, n);
+          if (n == "Power Button" && ::access((std::string("/dev/input/") + e->d_name).c_str(), F_OK) == 0)
+            dev = std::string("/dev/input/") + e->d_name;
+        }
+        ::closedir(d);
+      }
+      if (dev.empty()) ::usleep(20000);
+    }
+    if (dev.empty()) return;  // no ACPI power button on this machine
+    int fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    input_event ev{};
+    while (::read(fd, &ev, sizeof ev) == static_cast<ssize_t>(sizeof ev)) {
+      if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1) {
+        say("ACPI power button pressed");
+        ::kill(1, SIGPWR);
+      }
+    }
+  }).detach();
 }
 
 void loopback_up() {

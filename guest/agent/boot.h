@@ -2,6 +2,7 @@
 // PID 1 bring-up: modules, pseudo filesystems, the root disk overlay, loopback, the port.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "guest/protocol/messages.h"
 
@@ -13,6 +14,11 @@ void setup_console();
 void mount_early();
 /// Load the modules listed in /lib/modules/sbx.order (finit_module), in order.
 void load_modules();
+/// Open the modules listed in /lib/modules/sbx.late (before the initramfs goes out of reach).
+std::vector<int> open_late_modules();
+/// On a thread: load the late modules, then watch the ACPI power button and send SIGPWR to
+/// PID 1 when it is pressed (QMP system_powerdown), so a wedged channel still shuts down cleanly.
+void start_power_button_watch(std::vector<int> module_fds);
 /// Mount /dev/vda read-only under a tmpfs overlay and switch into it (mount move + chroot).
 /// Returns false (and stays in the initramfs) if there is no usable root disk.
 bool switch_root();

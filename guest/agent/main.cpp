@@ -41,6 +41,7 @@ int main() {
   auto t0 = uptime_ms();
   load_modules();
   timing.modules_ms = uptime_ms() - t0;
+  auto late_modules = open_late_modules();
   t0 = uptime_ms();
   if (switch_root()) say("root disk mounted read-only under a tmpfs overlay");
   timing.rootfs_ms = uptime_ms() - t0;
@@ -52,6 +53,7 @@ int main() {
   } else {
     say("channel " + port + " ready; waiting for the host");
   }
+  start_power_button_watch(std::move(late_modules));
   Session session(port, timing, sfd);
   session.run();
 }

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 // Bump when the initramfs layout changes, so cached archives are rebuilt.
-constexpr std::string_view kLayoutVersion = "sbx-initramfs-1";
+constexpr std::string_view kLayoutVersion = "sbx-initramfs-2";
 }
 
 Result<std::string> read_file(const fs::path& file) {
@@ -80,7 +80,8 @@ Result<fs::path> agent_binary() {
               "build it (cmake --build build --target sbx-guest) or set $SBX_GUEST_AGENT to its path");
 }
 
-Result<std::string> make_initramfs(const fs::path& agent, const std::vector<fs::path>& modules) {
+Result<std::string> make_initramfs(const fs::path& agent, const std::vector<fs::path>& modules,
+                                   const std::vector<fs::path>& late_modules) {
   CpioWriter w;
   for (const char* d : {"dev", "proc", "sys", "tmp", "run", "newroot", "lib", "lib/modules"}) w.add_dir(d);
   auto init = SBX_TRY(read_file(agent));
@@ -93,12 +94,21 @@ Result<std::string> make_initramfs(const fs::path& agent, const std::vector<fs::
     order += name + "\n";
   }
   w.add_file(kModuleOrderFile, order, 0644);
+  std::string late;
+  for (const auto& m : late_modules) {
+    auto data = SBX_TRY(read_file(m));
+    std::string name = m.filename().string();
+    w.add_file("lib/modules/" + name, data, 0644);
+    late += name + "\n";
+  }
+  w.add_file(kLateModuleOrderFile, late, 0644);
   return w.finish();
 }
 
 Result<fs::path> build_initramfs(const Kernel& kernel, const fs::path& agent, const fs::path& cache_dir,
                                  const Progress& progress) {
   auto mods = SBX_TRY(resolve_modules(kernel.modules_dir, default_guest_modules()));
+  auto late_mods = SBX_TRY(resolve_modules(kernel.modules_dir, late_guest_modules()));
   digest::Sha256 h;
   h.update(kLayoutVersion);
   h.update(kernel.version);
@@ -110,6 +120,12 @@ Result<fs::path> build_initramfs(const Kernel& kernel, const fs::path& agent, co
     h.update(SBX_TRY(digest::sha256_file(m.path)));
     files.push_back(m.path);
   }
+  std::vector<fs::path> late_files;
+  for (const auto& m : late_mods) {
+    h.update("\0late\0" + m.name + "\0");
+    h.update(SBX_TRY(digest::sha256_file(m.path)));
+    late_files.push_back(m.path);
+  }
   fs::path out = cache_dir / "initramfs" / (h.hex() + ".cpio");
   std::error_code ec;
   if (fs::is_regular_file(out, ec)) {
@@ -119,7 +135,7 @@ Result<fs::path> build_initramfs(const Kernel& kernel, const fs::path& agent, co
   if (progress)
     progress("initramfs: packing sbx-guest and " + std::to_string(files.size()) + " kernel modules (" +
              kernel.version + ")");
-  auto bytes = SBX_TRY(make_initramfs(agent, files));
+  auto bytes = SBX_TRY(make_initramfs(agent, files, late_files));
   SBX_TRY_VOID(paths::ensure_private_dir(cache_dir));
   SBX_TRY_VOID(write_file_atomic(out, bytes));
   if (progress) progress("initramfs: wrote " + out.string() + " (" + std::to_string(bytes.size() / 1024) + " KiB)");

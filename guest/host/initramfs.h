@@ -17,9 +17,13 @@ Result<std::filesystem::path> agent_binary();
 
 /// Where the initramfs lists its modules, one file name per line, in load order.
 inline constexpr std::string_view kModuleOrderFile = "lib/modules/sbx.order";
+/// The same for modules loaded after boot, off the critical path.
+inline constexpr std::string_view kLateModuleOrderFile = "lib/modules/sbx.late";
 
-/// The initramfs bytes for `agent` (the static sbx-guest) and `modules` (in load order).
-Result<std::string> make_initramfs(const std::filesystem::path& agent, const std::vector<std::filesystem::path>& modules);
+/// The initramfs bytes for `agent` (the static sbx-guest), `modules` (in load order) and
+/// `late_modules` (loaded after the channel is up).
+Result<std::string> make_initramfs(const std::filesystem::path& agent, const std::vector<std::filesystem::path>& modules,
+                                   const std::vector<std::filesystem::path>& late_modules = {});
 
 /// Build (or reuse) paths::cache_dir()/initramfs/<digest>.cpio for `kernel` with the default
 /// guest modules and agent_binary(). Returns the archive path.

@@ -99,6 +99,11 @@ const std::vector<std::string>& default_guest_modules() {
   return kModules;
 }
 
+const std::vector<std::string>& late_guest_modules() {
+  static const std::vector<std::string> kModules = {"button", "evdev"};
+  return kModules;
+}
+
 Result<std::vector<ModuleFile>> resolve_modules(const fs::path& modules_dir, const std::vector<std::string>& wanted) {
   std::error_code ec;
   std::map<std::string, fs::path> index;

@@ -29,6 +29,8 @@ struct ModuleFile {
 
 /// The modules the guest needs (virtio transport, block, console, virtio-fs, overlay).
 const std::vector<std::string>& default_guest_modules();
+/// Modules the guest loads after it is up (ACPI power button as an input device).
+const std::vector<std::string>& late_guest_modules();
 
 /// The files for `wanted` and everything they depend on, dependencies first; modules built
 /// into the kernel (modules.builtin) are skipped. Fails naming a missing module or a cycle.

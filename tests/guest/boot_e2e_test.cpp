@@ -234,3 +234,20 @@ TEST_CASE("a host CLOSE on a running exec kills its process group", "[guest][e2e
   CHECK(r.out == "0\n");
   shutdown_cleanly(vm);
 }
+
+TEST_CASE("the ACPI power button (QMP system_powerdown) powers the guest off cleanly", "[guest][e2e]") {
+  GuestVm vm(images());
+  boot(vm);
+  // The button driver loads off the critical path; give it a moment to register.
+  auto r = vm.exec(exec_of({"sh", "-c", "for i in $(seq 50); do grep -q 'Power Button' /sys/class/input/*/device/name "
+                                         "2>/dev/null && break; sleep 0.1; done; echo ok"}));
+  CHECK(r.out == "ok\n");
+  REQUIRE(vm.qmp_powerdown());
+  auto ack = vm.recv(seconds(20));
+  CHECK((ack && ack->type == p::FrameType::shutdown));
+  auto status = vm.wait_exit(seconds(20));
+  INFO("console:\n" << vm.console());
+  REQUIRE(status.has_value());
+  CHECK(*status == 0);
+  CHECK(vm.console().find("ACPI power button pressed") != std::string::npos);
+}

@@ -77,7 +77,8 @@ GuestVm::GuestVm(const Images& images, std::string extra_append, fs::path share_
            "-chardev", "socket,path=" + (dir_ / "ctl.sock").string() + ",server=on,wait=off,id=c0",
            "-device", "virtserialport,chardev=c0,name=sbx.ctl",
            "-drive", "id=root,file=" + images.rootfs.string() + ",format=raw,if=none,readonly=on",
-           "-device", "virtio-blk-device,drive=root"};
+           "-device", "virtio-blk-device,drive=root",
+           "-qmp", "unix:" + (dir_ / "qmp.sock").string() + ",server=on,wait=off"};
   if (!share_dir.empty()) {
     // virtio-fs needs guest RAM as a shared memfd and modern virtio-mmio (DESIGN.md).
     std::string vfs_sock = (dir_ / "vfs.sock").string();
@@ -301,6 +302,39 @@ ExecResult GuestVm::exec(const p::Open& req, const std::string& stdin_data, bool
     }
   }
   return r;
+}
+
+bool GuestVm::qmp_powerdown() {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, (dir_ / "qmp.sock").c_str(), sizeof addr.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return false;
+  }
+  // Read one reply line (the greeting, then each command's {"return": {}}), bounded in time.
+  auto read_line = [&] {
+    std::string line;
+    char c;
+    pollfd pfd{fd, POLLIN, 0};
+    while (::poll(&pfd, 1, 5000) > 0 && ::read(fd, &c, 1) == 1) {
+      if (c == '\n') break;
+      line += c;
+    }
+    return line;
+  };
+  bool ok = read_line().find("QMP") != std::string::npos;
+  for (const char* cmd : {"{\"execute\":\"qmp_capabilities\"}\n", "{\"execute\":\"system_powerdown\"}\n"}) {
+    ok = ok && ::write(fd, cmd, std::strlen(cmd)) > 0;
+    std::string reply;
+    do {
+      reply = read_line();
+    } while (!reply.empty() && reply.find("\"event\"") != std::string::npos);
+    ok = ok && reply.find("\"return\"") != std::string::npos;
+  }
+  ::close(fd);
+  return ok;
 }
 
 std::optional<int> GuestVm::wait_exit(milliseconds timeout) {

@@ -70,6 +70,8 @@ class GuestVm {
                   std::vector<Trigger> triggers = {});
   /// Proxy OPEN payloads seen while running exec().
   const std::vector<protocol::Open>& proxy_opens() const { return proxy_opens_; }
+  /// Press the ACPI power button through QMP (system_powerdown); false if QMP failed.
+  bool qmp_powerdown();
   /// Wait for QEMU to exit; returns its exit status or nullopt on timeout (then kills it).
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   /// The console log so far.
