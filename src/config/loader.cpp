@@ -866,11 +866,11 @@ Result<Sandboxfile> load_file(const fs::path& path) {
   fs::path file = path;
   if (fs::is_directory(path, ec)) file = path / "Sandboxfile";
   const std::string display = file.lexically_normal().string();
-  const Location where{display, 0, 0};
+  const Location where{};  // the messages name the path; a file:line prefix would repeat it
   const auto status = fs::status(file, ec);
   if (ec || !fs::exists(status)) {
     if (file.filename() == "Sandboxfile")
-      return fail(ErrorCode::not_found, "no Sandboxfile in " + file.parent_path().lexically_normal().string(),
+      return fail(ErrorCode::not_found, "no Sandboxfile in " + normal_dir(file.parent_path().empty() ? fs::path(".") : file.parent_path()).string(),
                   "run 'sbx init' to create one, or pass the path of a Sandboxfile", where);
     return fail(ErrorCode::not_found, display + ": no such file", "check the path", where);
   }
