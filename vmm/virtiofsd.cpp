@@ -35,9 +35,13 @@ Result<Child> start_virtiofsd(const Share& share, const fs::path& log) {
                 "install qemu-system-x86 (Debian ships /usr/lib/qemu/virtiofsd) or set SBX_VIRTIOFSD");
   fs::remove(share.socket, ec);
   const std::string src = share.source.string();
-  // virtiofsd runs in the socket's directory and gets a relative path: sun_path holds 107 bytes.
+  // virtiofsd runs in the socket's directory. It gets the absolute path when that fits in
+  // sun_path (107 bytes): it names its pid file /run/virtiofsd/<path>.pid and refuses a second
+  // instance with the same path, so relative names would collide between sandboxes.
+  const std::string abs = fs::absolute(share.socket, ec).string();
+  const std::string socket_arg = abs.size() < 100 ? abs : share.socket.filename().string();
   const std::string sock_dir = share.socket.parent_path().empty() ? "." : share.socket.parent_path().string();
-  const std::vector<std::string> argv = {bin.string(), "--socket-path=" + share.socket.filename().string(),
+  const std::vector<std::string> argv = {bin.string(), "--socket-path=" + socket_arg,
                                          "-o", "source=" + src, "-o", "cache=auto", "-o", "log_level=warn"};
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));

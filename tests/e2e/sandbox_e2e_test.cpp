@@ -102,6 +102,22 @@ TEST_CASE("a booted sandbox runs the agent, exec commands, and goes down without
     CHECK(r.out.find("got TERM") != std::string::npos);
     CHECK(r.code == 3);
   }
+  SECTION("sbx shell gives a terminal of the local size, delivers Ctrl-C and returns the exit status") {
+    Running sh = sbx.start_pty({"shell", "--name", "hello"}, 33, 99);
+    std::string seen;
+    auto type = [&](const std::string& keys) { CHECK(::write(sh.out_fd, keys.data(), keys.size()) == (ssize_t)keys.size()); };
+    type("stty size\r");
+    CHECK(Sbx::wait_for_output(sh, "33 99", seen, 60s));
+    type("sleep 30; echo finished\r");
+    std::this_thread::sleep_for(1500ms);
+    type("\x03");
+    type("echo status=$?\r");
+    CHECK(Sbx::wait_for_output(sh, "status=130", seen, 30s));
+    CHECK(seen.find("\nfinished") == std::string::npos);  // the echo of the typed line does not count
+    type("exit 5\r");
+    const auto r = Sbx::finish(sh, seen, 30s);
+    CHECK(r.code == 5);
+  }
   SECTION("50 sequential execs all succeed") {
     int ok = 0;
     for (int i = 0; i < 50; ++i) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +95,24 @@ Running Sbx::start(const std::vector<std::string>& args) const {
   Running r = spawn(args, state_, {}, devnull);
   ::close(devnull);
   return r;
+}
+
+Running Sbx::start_pty(const std::vector<std::string>& args, unsigned short rows, unsigned short cols) const {
+  winsize ws{rows, cols, 0, 0};
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, &ws);
+  if (pid == 0) {
+    ::setenv("SBX_STATE_DIR", state_.c_str(), 1);
+    ::setenv("SBX_CACHE_DIR", SBX_E2E_CACHE_DIR, 1);
+    std::vector<char*> argv;
+    std::string bin = SBX_E2E_BINARY;
+    argv.push_back(bin.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return {pid, master, -1};
 }
 
 bool Sbx::wait_for_output(Running& r, const std::string& needle, std::string& seen, seconds limit) {

@@ -35,6 +35,8 @@ class Sbx {
   Running start(const std::vector<std::string>& args) const;
   /// Read from a started run until `needle` appears on stdout or `limit` passes.
   static bool wait_for_output(Running& r, const std::string& needle, std::string& seen, std::chrono::seconds limit);
+  /// Start `sbx args...` on a new pseudo-terminal of rows x cols; out_fd is the PTY master.
+  Running start_pty(const std::vector<std::string>& args, unsigned short rows, unsigned short cols) const;
   /// Wait for a started run to end (killing it after `limit`) and collect the rest.
   static RunResult finish(Running& r, std::string out_so_far, std::chrono::seconds limit);
 
