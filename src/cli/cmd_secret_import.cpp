@@ -65,15 +65,12 @@ const CommandSpec kSecretImportCommand{
         "\n"
         "Refused with a clear error: a blob sealed to another store, a damaged or truncated blob,\n"
         "and a blob whose outer name was changed (the name inside the sealed box wins).\n"
-        "\n"
         "EXIT STATUS\n"
-        "    0  all imported;  1  a blob was refused or the store is unusable;  2  usage error\n"
-        "\n"
+        "0  all imported;  1  a blob was refused or the store is unusable;  2  usage error\n"
         SBX_SECRET_HELP_FILES
-        "\n"
         "EXAMPLES\n"
-        "    sbx secret import npm.sealed\n"
-        "    ssh ci-host cat sealed/NPM_TOKEN | sbx secret import -",
+        "sbx secret import npm.sealed\n"
+        "ssh ci-host cat sealed/NPM_TOKEN | sbx secret import -",
     .options = {},
     .min_positionals = 1,
     .max_positionals = kUnlimited,

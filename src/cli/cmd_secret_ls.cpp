@@ -137,21 +137,17 @@ const CommandSpec kSecretLsCommand{
         "\n"
         "Bindings come from --sandboxfile PATH, or from ./Sandboxfile when there is one. Secrets\n"
         "that the Sandboxfile binds but the store lacks are reported on stderr.\n"
-        "\n"
         "EXIT STATUS\n"
-        "    0  listed;  1  the store or the --sandboxfile cannot be read, or a secret is damaged;\n"
-        "    2  usage error\n"
-        "\n"
+        "0  listed;  1  the store or the --sandboxfile cannot be read, or a secret is damaged;\n"
+        "2  usage error\n"
         "OUTPUT\n"
-        "    A table on stdout. --json: {\"ok\",\"store\",\"exists\",\"mode\",\"public_key\",\"sandboxfile\",\n"
-        "    \"secrets\":[{\"name\",\"created\",\"updated\",\"size\",\"used_by\":[{\"where\",\"how\"}],\n"
-        "    \"problem\"?}],\"missing\":[{\"name\",\"where\",\"how\"}]}\n"
-        "\n"
+        "A table on stdout. --json: {\"ok\",\"store\",\"exists\",\"mode\",\"public_key\",\"sandboxfile\",\n"
+        "\"secrets\":[{\"name\",\"created\",\"updated\",\"size\",\"used_by\":[{\"where\",\"how\"}],\n"
+        "\"problem\"?}],\"missing\":[{\"name\",\"where\",\"how\"}]}\n"
         SBX_SECRET_HELP_FILES
-        "\n"
         "EXAMPLES\n"
-        "    sbx secret ls\n"
-        "    sbx secret ls --json --sandboxfile examples/hello",
+        "sbx secret ls\n"
+        "sbx secret ls --json --sandboxfile examples/hello",
     .options = {{"json", 0, "", "Print a JSON object on stdout."},
                 {"sandboxfile", 0, "PATH", "Show bindings of this Sandboxfile (file or directory)."}},
     .min_positionals = 0,

@@ -55,18 +55,16 @@ const CommandSpec kSecretPassphraseCommand{
         "--kdf picks the Argon2id cost: interactive (64 MiB), moderate (256 MiB, the default) or\n"
         "sensitive (1 GiB); the parameters are recorded in store.key.\n"
         "\n"
+        "For scripts and tests, the new passphrase can come from the file descriptor named by\n"
+        "SBX_SECRET_NEW_PASSPHRASE_FD (one line, asked once), the current one from\n"
+        "SBX_SECRET_PASSPHRASE_FD.\n"
         "EXIT STATUS\n"
-        "    0  done;  1  wrong current passphrase, mismatch, or the store cannot be written;\n"
-        "    2  usage error\n"
-        "\n"
+        "0  done;  1  wrong current passphrase, mismatch, or the store cannot be written;\n"
+        "2  usage error\n"
         SBX_SECRET_HELP_FILES
-        "    SBX_SECRET_NEW_PASSPHRASE_FD\n"
-        "                      A file descriptor to read the new passphrase from (one line), for\n"
-        "                      scripts and tests.\n"
-        "\n"
         "EXAMPLES\n"
-        "    sbx secret passphrase\n"
-        "    sbx secret passphrase --remove",
+        "sbx secret passphrase\n"
+        "sbx secret passphrase --remove",
     .options = {{"kdf", 0, "PRESET", "Argon2id cost: interactive, moderate (default) or sensitive."},
                 {"remove", 0, "", "Go back to key-file mode (wrap.key) and stop asking for a passphrase."}},
     .min_positionals = 0,

@@ -37,15 +37,12 @@ const CommandSpec kSecretRmCommand{
         "removed too (that is how to recover from one). The file is unlinked and the directory\n"
         "synced; the sealed bytes are not shredded (they are useless without the private key).\n"
         "Sandboxes already running keep what their proxy has loaded until they are recreated.\n"
-        "\n"
         "EXIT STATUS\n"
-        "    0  all removed;  1  a name was not in the store, or the store is unusable;  2  usage error\n"
-        "\n"
+        "0  all removed;  1  a name was not in the store, or the store is unusable;  2  usage error\n"
         SBX_SECRET_HELP_FILES
-        "\n"
         "EXAMPLES\n"
-        "    sbx secret rm GITHUB_TOKEN\n"
-        "    sbx secret rm OLD_KEY OTHER_OLD_KEY",
+        "sbx secret rm GITHUB_TOKEN\n"
+        "sbx secret rm OLD_KEY OTHER_OLD_KEY",
     .options = {},
     .min_positionals = 1,
     .max_positionals = kUnlimited,

@@ -79,16 +79,13 @@ const CommandSpec kSecretSealCommand{
         "--from-file, else a hidden prompt on a terminal, else stdin minus one trailing newline.\n"
         "\n"
         "KEY is the line printed by 'sbx secret show-public-key', or @FILE for a file holding it.\n"
-        "\n"
         "EXIT STATUS\n"
-        "    0  sealed;  1  bad key, empty value or unwritable output;  2  usage error\n"
-        "\n"
+        "0  sealed;  1  bad key, empty value or unwritable output;  2  usage error\n"
         "OUTPUT\n"
-        "    One line 'sbx-sealed-secret-v1:<base64>' on stdout, or in FILE with --output.\n"
-        "\n"
+        "One line 'sbx-sealed-secret-v1:<base64>' on stdout, or in FILE with --output.\n"
         "EXAMPLES\n"
-        "    printf %s \"$TOKEN\" | sbx secret seal --public-key @alice.pub NPM_TOKEN > npm.sealed\n"
-        "    # alice then runs: sbx secret import npm.sealed",
+        "printf %s \"$TOKEN\" | sbx secret seal --public-key @alice.pub NPM_TOKEN > npm.sealed\n"
+        "# alice then runs: sbx secret import npm.sealed",
     .options = {{"public-key", 'k', "KEY", "The recipient store's public key (base64), or @FILE."},
                 {"from-file", 'f', "PATH", "Read the value from PATH (exact bytes) instead of stdin."},
                 {"output", 'o', "FILE", "Write the sealed blob to FILE instead of stdout."}},

@@ -41,17 +41,14 @@ const CommandSpec kSecretSetCommand{
         "secret needs only the store's public key, so no passphrase is asked.\n"
         "\n"
         "NAME is 1-128 characters from A-Z a-z 0-9 _ . - and starts with a letter, a digit or '_'.\n"
-        "A Sandboxfile refers to it in a [[secrets]] entry: name = \"NAME\".\n"
-        "\n"
+        "A Sandboxfile refers to it in a [[secret]] entry: name = \"NAME\".\n"
         "EXIT STATUS\n"
-        "    0  stored;  1  the value or the store could not be read or written;  2  usage error\n"
-        "\n"
+        "0  stored;  1  the value or the store could not be read or written;  2  usage error\n"
         SBX_SECRET_HELP_FILES
-        "\n"
         "EXAMPLES\n"
-        "    sbx secret set GITHUB_TOKEN                      # asks for the value, hidden\n"
-        "    gh auth token | sbx secret set GITHUB_TOKEN\n"
-        "    sbx secret set --from-file ~/.config/key.pem DEPLOY_KEY",
+        "sbx secret set GITHUB_TOKEN                      # asks for the value, hidden\n"
+        "gh auth token | sbx secret set GITHUB_TOKEN\n"
+        "sbx secret set --from-file ~/.config/key.pem DEPLOY_KEY",
     .options = {{"from-file", 'f', "PATH", "Read the value from PATH (exact bytes) instead of stdin."}},
     .min_positionals = 1,
     .max_positionals = 1,

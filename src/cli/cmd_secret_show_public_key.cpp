@@ -40,18 +40,14 @@ const CommandSpec kSecretShowPublicKeyCommand{
         "or a CI job, which runs 'sbx secret seal --public-key KEY NAME' to make a blob only this\n"
         "store can open; you add the blob with 'sbx secret import'. The fingerprint (on stderr, or\n"
         "in --json) lets both sides check the key by another channel.\n"
-        "\n"
         "EXIT STATUS\n"
-        "    0  printed;  1  the store could not be opened or created;  2  usage error\n"
-        "\n"
+        "0  printed;  1  the store could not be opened or created;  2  usage error\n"
         "OUTPUT\n"
-        "    --json: {\"ok\":true,\"public_key\":\"...\",\"fingerprint\":\"SHA256:...\",\"store\":DIR,\n"
-        "            \"mode\":\"key-file\"|\"passphrase\"}\n"
-        "\n"
+        "--json: {\"ok\":true,\"public_key\":\"...\",\"fingerprint\":\"SHA256:...\",\"store\":DIR,\n"
+        "        \"mode\":\"key-file\"|\"passphrase\"}\n"
         SBX_SECRET_HELP_FILES
-        "\n"
         "EXAMPLES\n"
-        "    sbx secret show-public-key > my-sbx-key.pub",
+        "sbx secret show-public-key > my-sbx-key.pub",
     .options = {{"json", 0, "", "Print a JSON object on stdout."}},
     .min_positionals = 0,
     .max_positionals = 0,
