@@ -78,7 +78,13 @@ std::map<std::string, std::string> Session::base_env() const {
 
 void Session::send(const p::Frame& f) {
   if (!connected_) return;
-  p::encode_to(out_buf_, f);
+  try {
+    p::encode_to(out_buf_, f);
+  } catch (const std::exception& e) {
+    // An invalid frame is our bug; PID 1 must not die of it (that panics the kernel).
+    say(std::string("internal error, frame dropped: ") + e.what());
+    return;
+  }
   flush_port();
 }
 
@@ -567,7 +573,7 @@ void Session::shutdown(bool reboot) {
   power_off(reboot);
 }
 
-void Session::run() {
+void Session::loop() {
   if (port_ < 0) {
     say("no channel; the guest cannot be controlled");
     for (;;) {
@@ -642,6 +648,22 @@ void Session::run() {
       }
     }
     tick();
+  }
+}
+
+void Session::run() {
+  while (true) {
+    try {
+      loop();
+    } catch (const std::exception& e) {
+      // PID 1 must never exit: report, drop the session, and carry on.
+      say(std::string("internal error: ") + e.what() + "; resetting the session");
+      if (connected_) {
+        send(p::error_frame(std::string("guest internal error: ") + e.what()));
+        poisoned_ = true;
+        abort_all();
+      }
+    }
   }
 }
 

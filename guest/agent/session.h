@@ -42,6 +42,7 @@ class Session {
     bool sent_close = false;
   };
 
+  [[noreturn]] void loop();
   void on_connected();
   void start_session();
   void on_disconnected();

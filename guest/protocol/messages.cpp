@@ -201,7 +201,10 @@ Parsed<Config> parse_config(std::string_view payload) {
 }
 
 std::string to_json(const Ready& m) {
-  json j = {{"ok", m.ok}, {"errors", m.errors}};
+  // Bounded so the frame always fits kMaxPayload, whatever the errors say.
+  std::vector<std::string> errors;
+  for (std::size_t i = 0; i < m.errors.size() && i < 16; ++i) errors.push_back(m.errors[i].substr(0, 512));
+  json j = {{"ok", m.ok}, {"errors", errors}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -369,7 +372,7 @@ Parsed<OpenOk> parse_open_ok(std::string_view payload) {
 }
 
 std::string to_json(const OpenFail& m) {
-  json j = {{"reason", m.reason}};
+  json j = {{"reason", m.reason.substr(0, 1024)}};
   if (m.err) j["errno"] = *m.err;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -129,3 +129,15 @@ TEST_CASE("deeply nested or huge JSON is refused without crashing", "[guest][pro
   CHECK_FALSE(p::parse_open(nested).has_value());
   CHECK_FALSE(p::parse_open(std::string(p::kMaxPayload + 10, ' ')).has_value());
 }
+
+TEST_CASE("READY and OPEN_FAIL frames stay within the payload limit whatever they carry", "[guest][protocol]") {
+  p::Ready r;
+  r.ok = false;
+  for (int i = 0; i < 64; ++i) r.errors.push_back(std::string(4096, '\x01'));  // escapes to 6 bytes each
+  auto f = p::ready_frame(r);
+  CHECK(f.payload.size() <= p::kMaxPayload);
+  CHECK_NOTHROW(p::encode(f));
+  auto fail = p::open_fail_frame(1, {std::string(32768, '\x02'), std::nullopt});
+  CHECK(fail.payload.size() <= p::kMaxPayload);
+  CHECK_NOTHROW(p::encode(fail));
+}
