@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -66,6 +67,22 @@ struct Buffer {
 
 enum class State { head, resolving, connecting, hello, tunnel, forward, closing };
 
+// A kernel pipe used to splice one direction of a busy tunnel.
+struct Splice {
+  int r = -1, w = -1;
+  size_t in_pipe = 0;         // bytes sitting in the pipe
+  std::uint64_t through = 0;  // bytes seen through the user-space buffer (to decide to switch)
+  bool active() const { return r >= 0; }
+  void close_pipe() {
+    if (r >= 0) ::close(r);
+    if (w >= 0) ::close(w);
+    r = w = -1;
+  }
+  ~Splice() { close_pipe(); }
+};
+constexpr std::uint64_t kSpliceAfter = 1 << 20;  // switch a direction after 1 MiB
+constexpr int kPipeSize = 1 << 20;
+
 struct Conn;
 /// What an epoll registration points to.
 struct Handle {
@@ -103,7 +120,10 @@ struct Conn {
   ChunkedFramer chunk;
   bool close_after = false;
   std::string up_addr;      // address of the current upstream
+  // Bulk tunnels switch to splice() through a pipe per direction (no copies through user space).
+  Splice sp_c2u, sp_u2c;
   bool in_relay = false, again = false;  // relay() re-entrancy guard
+  std::uint32_t c_events = 0, u_events = 0;  // what each fd is registered for
 };
 
 struct ResolveJob {
@@ -168,6 +188,9 @@ struct Proxy::Impl {
   std::condition_variable rq_cv;
   std::deque<ResolveJob> rq;
   std::vector<std::thread> resolvers;
+  // Recent answers (loop thread only). Safe against rebinding: every use re-checks each address
+  // and connects to exactly the checked one; it only saves the trip to a resolver thread.
+  std::unordered_map<std::string, std::pair<std::vector<IpAddress>, Clock::time_point>> dns_cache;
 
   // interception
   std::mutex ca_mu;
@@ -265,6 +288,7 @@ struct Proxy::Impl {
             if (h->conn->st == State::closing) break;
             if (h->kind == Handle::upstream && h->conn->st == State::connecting) h->conn->u_ready = true;
             drive(*h->conn);
+            touch(*h->conn);
             break;
         }
       }
@@ -321,7 +345,13 @@ struct Proxy::Impl {
     for (auto& d : done) {
       auto it = conns.find(d.id);
       if (it == conns.end() || it->second->st != State::resolving) continue;
-      on_resolved(*it->second, std::move(d.result));
+      if (d.result && opt.dns_cache_ttl.count() > 0) {
+        if (dns_cache.size() >= 4096) dns_cache.clear();
+        dns_cache[it->second->req.host] = {*d.result, Clock::now() + opt.dns_cache_ttl};
+      }
+      Conn* conn = it->second.get();  // stays alive in the graveyard if it closes now
+      on_resolved(*conn, std::move(d.result));
+      touch(*conn);
     }
   }
 
@@ -353,19 +383,24 @@ struct Proxy::Impl {
     c->ch.fd = fd;
     c->deadline = Clock::now() + opt.handshake_timeout;
     c->started = Clock::now();
-    epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.ptr = &c->ch}};
+    c->c_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    epoll_event ev{c->c_events, {.ptr = &c->ch}};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     ++active;
     Conn& ref = *c;
     conns.emplace(c->id, std::move(c));
     drive(ref);
+    touch(ref);
   }
 
   void sweep(Clock::time_point now) {
     std::vector<Conn*> expired;
     for (auto& [id, c] : conns)
       if (c->st != State::closing && now >= c->deadline) expired.push_back(c.get());
-    for (Conn* c : expired) on_timeout(*c);
+    for (Conn* c : expired) {
+      on_timeout(*c);
+      touch(*c);
+    }
   }
 
   void on_timeout(Conn& c) {
@@ -388,6 +423,31 @@ struct Proxy::Impl {
         ++c.addr_i;
         return connect_next(c);
       default: return close_conn(c, "idle timeout");
+    }
+  }
+
+  // Ask for EPOLLOUT only while something waits to be written: an edge-triggered EPOLLOUT
+  // would otherwise wake the loop on every ACK.
+  void touch(Conn& c) {
+    if (c.st == State::closing) return;
+    const bool to_client = !c.u2c.empty() || c.sp_u2c.in_pipe > 0;
+    const bool to_upstream = !c.c2u.empty() || c.sp_c2u.in_pipe > 0 || c.st == State::connecting;
+    const std::uint32_t base = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    if (c.cfd >= 0) {
+      const std::uint32_t want = base | (to_client ? EPOLLOUT : 0);
+      if (want != c.c_events) {
+        c.c_events = want;
+        epoll_event ev{want, {.ptr = &c.ch}};
+        epoll_ctl(ep, EPOLL_CTL_MOD, c.cfd, &ev);
+      }
+    }
+    if (c.ufd >= 0) {
+      const std::uint32_t want = base | (to_upstream ? EPOLLOUT : 0);
+      if (want != c.u_events) {
+        c.u_events = want;
+        epoll_event ev{want, {.ptr = &c.uh}};
+        epoll_ctl(ep, EPOLL_CTL_MOD, c.ufd, &ev);
+      }
     }
   }
 
@@ -485,6 +545,13 @@ struct Proxy::Impl {
       c.addr_i = 0;
       return connect_next(c);
     }
+    if (auto hit = dns_cache.find(c.req.host); hit != dns_cache.end()) {
+      if (Clock::now() < hit->second.second) {
+        c.st = State::resolving;
+        return on_resolved(c, hit->second.first);
+      }
+      dns_cache.erase(hit);
+    }
     {
       std::lock_guard l(rq_mu);
       if (rq.size() >= kMaxResolveQueue)
@@ -527,11 +594,18 @@ struct Proxy::Impl {
         c.uh.fd = fd;
         c.u_ready = false;
         c.u_eof = c.u_shut = false;
-        epoll_event ev{EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, {.ptr = &c.uh}};
+        c.u_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        epoll_event ev{c.u_events, {.ptr = &c.uh}};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
         c.st = State::connecting;
         c.deadline = Clock::now() + opt.connect_timeout;
         c.rec.address = a.str();
+        // Loopback and near peers often finish the handshake inside connect(): skip a wake-up.
+        pollfd pf{fd, POLLOUT, 0};
+        if (::poll(&pf, 1, 0) == 1) {
+          c.u_ready = true;
+          check_connect(c);
+        }
         return;
       }
       ::close(fd);
@@ -668,6 +742,53 @@ struct Proxy::Impl {
 
   // relay() can be reached again from inside itself (a pipelined request starts the next
   // one); loop instead of recursing so hostile pipelining cannot grow the stack.
+  // Move src -> pipe -> dst with splice(); false on a fatal error.
+  bool spump(int src, int dst, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved) {
+    while (true) {
+      bool progress = false;
+      if (!src_eof && sp.in_pipe < static_cast<size_t>(kPipeSize)) {
+        const ssize_t n = ::splice(src, nullptr, sp.w, nullptr, static_cast<size_t>(kPipeSize) - sp.in_pipe,
+                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          sp.in_pipe += static_cast<size_t>(n);
+          progress = true;
+        } else if (n == 0) {
+          src_eof = true;
+        } else if (errno != EINTR && !would_block()) {
+          return false;
+        }
+      }
+      if (sp.in_pipe > 0) {
+        const ssize_t n = ::splice(sp.r, nullptr, dst, nullptr, sp.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          sp.in_pipe -= static_cast<size_t>(n);
+          if (counter) *counter += static_cast<std::uint64_t>(n);
+          progress = true;
+        } else if (n < 0 && errno != EINTR && !would_block()) {
+          return false;
+        }
+      }
+      if (!progress) return true;
+      moved = true;
+    }
+  }
+
+  // One tunnel direction: the buffer until it has carried kSpliceAfter bytes, then a pipe.
+  bool tunnel_pump(int src, int dst, Buffer& b, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved) {
+    if (!sp.active()) {
+      const std::uint64_t before = counter ? *counter : 0;
+      if (!pump(src, dst, b, src_eof, counter, true, moved)) return false;
+      sp.through += (counter ? *counter : 0) - before;
+      if (sp.through < kSpliceAfter || !b.empty() || src_eof) return true;
+      int fds[2];
+      if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return true;  // no fds to spare: stay on the buffer
+      fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
+      sp.r = fds[0];
+      sp.w = fds[1];
+    }
+    return spump(src, dst, sp, src_eof, counter, moved);
+  }
+
   void relay(Conn& c) {
     if (c.in_relay) {
       c.again = true;
@@ -684,7 +805,9 @@ struct Proxy::Impl {
   void relay_once(Conn& c) {
     bool moved = false;
     // upstream -> client (the 200 line or an error response may already sit in u2c)
-    if (c.ufd >= 0) {
+    if (c.ufd >= 0 && c.st == State::tunnel) {
+      if (!tunnel_pump(c.ufd, c.cfd, c.u2c, c.sp_u2c, c.u_eof, &c.rec.bytes_down, moved)) return close_conn(c, "relay error");
+    } else if (c.ufd >= 0) {
       if (!pump(c.ufd, c.cfd, c.u2c, c.u_eof, &c.rec.bytes_down, true, moved)) return close_conn(c, "relay error");
     } else if (!c.u2c.empty()) {
       bool dummy_eof = true;
@@ -727,7 +850,7 @@ struct Proxy::Impl {
       }
     }
     if (c.st == State::tunnel) {
-      if (!pump(c.cfd, c.ufd, c.c2u, c.c_eof, &c.rec.bytes_up, true, moved)) return close_conn(c, "relay error");
+      if (!tunnel_pump(c.cfd, c.ufd, c.c2u, c.sp_c2u, c.c_eof, &c.rec.bytes_up, moved)) return close_conn(c, "relay error");
     } else if (c.st == State::forward) {
       while (true) {
         if (!read_client(c, 64 * 1024)) return;
@@ -745,12 +868,14 @@ struct Proxy::Impl {
 
   void finish_relay(Conn& c, bool moved) {
     if (moved && c.st != State::hello) c.deadline = Clock::now() + opt.idle_timeout;
-    const bool client_done = c.c_eof && c.c2u.empty() && (c.st != State::forward || c.cin.empty() || c.close_after);
+    const bool c2u_empty = c.c2u.empty() && c.sp_c2u.in_pipe == 0;
+    const bool u2c_empty = c.u2c.empty() && c.sp_u2c.in_pipe == 0;
+    const bool client_done = c.c_eof && c2u_empty && (c.st != State::forward || c.cin.empty() || c.close_after);
     if (client_done && c.ufd >= 0 && !c.u_shut) {
       ::shutdown(c.ufd, SHUT_WR);
       c.u_shut = true;
     }
-    if (c.u_eof && c.u2c.empty()) {
+    if (c.u_eof && u2c_empty) {
       // Plain HTTP: the response framing is not tracked, so an upstream close ends the client too.
       if (c.st == State::forward || c.st == State::hello || c.u_shut) return close_conn(c, "done");
       if (!c.c_shut) {
@@ -758,7 +883,7 @@ struct Proxy::Impl {
         c.c_shut = true;
       }
     }
-    if (c.c_eof && c.u_eof && c.u2c.empty() && c.c2u.empty()) close_conn(c, "done");
+    if (c.c_eof && c.u_eof && u2c_empty && c2u_empty) close_conn(c, "done");
   }
 
   void front_refused(Conn& c, const std::string& sni) {
@@ -904,6 +1029,8 @@ struct Proxy::Impl {
       ::close(c.ufd);
     }
     c.cfd = c.ufd = -1;
+    c.sp_c2u.close_pipe();
+    c.sp_u2c.close_pipe();
     retire(c);
   }
 
@@ -1005,6 +1132,9 @@ Result<std::uint16_t> Proxy::listen(std::string_view address) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
   const std::uint16_t actual = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                                                 : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  // Wake the loop only once a client has sent its request, not at the bare handshake.
+  const int defer = 5;
+  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
   auto h = std::make_unique<Handle>(Handle{Handle::listener, nullptr, fd});
   epoll_event ev{EPOLLIN, {.ptr = h.get()}};
   epoll_ctl(impl_->ep, EPOLL_CTL_ADD, fd, &ev);

@@ -35,6 +35,7 @@ struct ProxyOptions {
   std::chrono::milliseconds idle_timeout{300'000};        // no byte either way on an open connection
   std::chrono::milliseconds resolve_timeout{5'000};
   std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds dns_cache_ttl{5'000};         // reuse an answer this long (0: never)
   bool force_learn = false;                               // learn mode whatever the Sandboxfile says
   std::shared_ptr<Resolver> resolver;                     // default: the system resolver
   int resolver_threads = 4;

@@ -222,6 +222,7 @@ TEST_CASE("a CIDR rule allows a literal, and the proxy connects to the address i
   ProxyOptions opt;
   opt.egress_log = dir.path / "egress.jsonl";
   // The second answer would be the metadata address: the proxy must never ask twice.
+  opt.dns_cache_ttl = std::chrono::milliseconds(0);
   RunningProxy px(egress({"rebind.test:" + p(up.port), "127.0.0.0/8:" + p(up.port)}),
                   {"rebind.test=127.0.0.1|169.254.169.254"}, opt);
   int rc = -1;

@@ -52,7 +52,7 @@ const Pki& Pki::get() {
         "-days 2 -subj '/CN=sbx test CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null && "
         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj '/CN=test' 2>/dev/null && "
         "printf 'subjectAltName=DNS:allowed.test,DNS:*.wild.test,DNS:api1.re.test,DNS:secret.test,DNS:other.test,"
-        "DNS:front.test,DNS:rebind.test,DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext && "
+        "DNS:front.test,DNS:rebind.test,DNS:bench.test,DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext && "
         "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out srv.crt -extfile ext 2>/dev/null";
     int rc = 0;
     sh(cmd, &rc);

@@ -1,0 +1,51 @@
+// libFuzzer target: the proxy's request-head parser, chunked framer, authority splitter and
+// ClientHello peek, on arbitrary bytes. Checks invariants, not just absence of crashes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "proxy/http_parser.h"
+#include "proxy/tls_sni.h"
+
+using namespace sbx::proxy;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  for (TargetMode mode : {TargetMode::proxy, TargetMode::origin}) {
+    RequestHead h;
+    const HeadLimits limits{2048, 32};
+    const auto r = parse_request_head(in, limits, mode, h);
+    if (r.status == ParseResult::ok) {
+      // A parsed head lies inside the input, and what it says is self-consistent.
+      if (r.consumed > size) std::abort();
+      if (h.body == BodyKind::chunked && h.content_length != 0) std::abort();
+      if (h.headers.size() > limits.max_headers) std::abort();
+      if (h.port == 0) std::abort();
+      for (char c : h.host)
+        if (c == '\r' || c == '\n' || c == ' ') std::abort();
+      // Rebuilt heads never carry a line break inside a line.
+      const std::string up = upstream_head(h, "authorization");
+      if (up.find("\r\n\r\n") != std::string::npos) std::abort();
+      if (h.body == BodyKind::chunked) {
+        ChunkedFramer f;
+        size_t used = 0;
+        f.feed(in.substr(r.consumed), used);
+        if (used > size - r.consumed) std::abort();
+      }
+    } else if (r.status == ParseResult::error) {
+      if (r.http_status < 400 || r.http_status > 599) std::abort();
+    }
+  }
+  ChunkedFramer f;
+  size_t used = 0;
+  if (f.feed(in, used) != ChunkedFramer::more && used > size) std::abort();
+  std::string host;
+  bool v6 = false;
+  std::uint16_t port = 0;
+  split_authority(in.substr(0, 300), 80, host, v6, port);
+  std::string sni;
+  if (peek_client_hello(in, sni) == HelloStatus::sni && (sni.empty() || sni.size() > 255)) std::abort();
+  return 0;
+}
