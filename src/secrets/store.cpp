@@ -219,6 +219,14 @@ Result<Store> Store::open(const OpenOptions& options) {
     if (!exists(impl->dir)) {
       auto lock = SBX_TRY(detail::DirLock::acquire(impl->dir));
       if (!exists(impl->dir)) {  // another process may have created it while we waited
+        // A new key pair would silently orphan secrets sealed to the lost one.
+        const auto orphans = SBX_TRY(impl->names());
+        if (!orphans.empty())
+          return fail(ErrorCode::conflict,
+                      impl->key_path().string() + " is missing but " + std::to_string(orphans.size()) +
+                          " secret(s) sealed to it remain (e.g. '" + orphans.front() + "')",
+                      "restore store.key (and wrap.key) from a backup; or, to start over, remove the *.secret files in " +
+                          impl->dir.string());
         unsigned char pk[crypto_box_PUBLICKEYBYTES];
         SecretBuffer sk = SBX_TRY(SecretBuffer::allocate(crypto_box_SECRETKEYBYTES));
         crypto_box_keypair(pk, sk.data());

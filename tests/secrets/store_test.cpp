@@ -367,6 +367,21 @@ TEST_CASE("group- or world-accessible store files are refused with the chmod tha
   }
 }
 
+TEST_CASE("a lost store.key is not silently replaced while secrets sealed to it remain", "[secrets]") {
+  TempDir t;
+  {
+    Store s = open_new(t);
+    REQUIRE(s.set("tok", buf("value")));
+  }
+  fs::remove(t.store() / "store.key");
+  auto s = Store::open({.dir = t.store(), .create = true});
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == ErrorCode::conflict);
+  CHECK_THAT(s.error().message, Catch::Contains("store.key is missing"));
+  CHECK_THAT(s.error().hint, Catch::Contains("backup"));
+  CHECK_FALSE(fs::exists(t.store() / "store.key"));
+}
+
 TEST_CASE("temp files left by a crashed writer are ignored and cleaned up", "[secrets]") {
   TempDir t;
   Store s = open_new(t);
