@@ -35,6 +35,7 @@ nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::Sand
                       {"digest", s.digest},
                       {"state_dir", p.dir.string()},
                       {"console_log", p.console_log().string()}};
+  j["warnings"] = s.warnings;
   if (!s.error.empty()) {
     j["error"] = s.error;
     j["console_tail"] = s.console_tail;
@@ -49,6 +50,7 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
               << s.ready_ms << " ms)";
   std::cout << "\n";
   if (!s.error.empty()) std::cout << "  error: " << s.error << "\n";
+  for (const auto& w : s.warnings) std::cout << "  warning: guest setup: " << w << "\n";
   if (detailed) {
     std::cout << "  state: " << p.dir.string() << "\n";
     if (s.phase == supervisor::Phase::crashed && !s.console_tail.empty())

@@ -122,7 +122,11 @@ int run_up(const Args& args) {
   }
   auto st = supervisor::read_state(paths);
   const double ready_s = seconds_since(t0);
-  if (!json) std::cerr << "sbx: sandbox '" << file.name << "' is ready (" << ready_s << " s)\n";
+  if (!json) {
+    std::cerr << "sbx: sandbox '" << file.name << "' is ready (" << ready_s << " s)\n";
+    if (st)
+      for (const auto& w : st->warnings) std::cerr << "sbx: warning: guest setup: " << w << "\n";
+  }
 
   int agent_code = 0;
   bool ran_agent = false;
@@ -155,7 +159,8 @@ int run_up(const Args& args) {
                         {"console_log", paths.console_log().string()},
                         {"supervisor_log", paths.supervisor_log().string()},
                         {"up_seconds", ready_s},
-                        {"accel", st ? st->accel : ""}};
+                        {"accel", st ? st->accel : ""},
+                        {"warnings", st ? st->warnings : std::vector<std::string>{}}};
     if (ran_agent) j["agent_exit_code"] = agent_code;
     print_json(j);
   } else {

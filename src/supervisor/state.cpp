@@ -35,7 +35,8 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
                   {"ready_ms", s.ready_ms},
                   {"guest_uptime_ms", s.guest_uptime_ms},
                   {"error", s.error},
-                  {"console_tail", s.console_tail}};
+                  {"console_tail", s.console_tail},
+                  {"warnings", s.warnings}};
   return write_file_atomic(p.state(), j.dump(2) + "\n");
 }
 
@@ -58,6 +59,9 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
   s.guest_uptime_ms = j.value("guest_uptime_ms", std::int64_t{0});
   s.error = j.value("error", "");
   s.console_tail = j.value("console_tail", "");
+  if (j.contains("warnings") && j["warnings"].is_array())
+    for (const auto& w : j["warnings"])
+      if (w.is_string()) s.warnings.push_back(w.get<std::string>());
   return s;
 }
 

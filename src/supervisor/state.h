@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 
@@ -26,6 +27,7 @@ struct SandboxState {
   std::int64_t guest_uptime_ms = 0;  // the guest's uptime in HELLO
   std::string error;             // why it stopped, for crashed
   std::string console_tail;      // last console lines, for crashed
+  std::vector<std::string> warnings;  // guest setup problems READY reported (a mount that failed)
 };
 
 /// The files of one sandbox, all in its state directory.

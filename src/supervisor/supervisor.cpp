@@ -265,7 +265,10 @@ void Supervisor::on_guest_frame(Frame f) {
     case FrameType::ready: {
       auto ready = proto::parse_ready(f.payload);
       if (!ready) return finish(Phase::crashed, "the guest agent sent a malformed READY: " + ready.error());
-      for (const auto& e : ready->errors) log_->warn("guest setup: {}", e);
+      for (const auto& e : ready->errors) {
+        log_->warn("guest setup: {}", e);
+        state_.warnings.push_back(e);
+      }
       ready_ = true;
       state_.phase = Phase::ready;
       state_.ready_ms = duration_cast<milliseconds>(steady_clock::now() - t0_).count();
