@@ -58,7 +58,7 @@ TEST_CASE("CIDR ranges contain what they should, IPv4-mapped forms included", "[
   CHECK_FALSE(Cidr::parse("10.0.0.0/33"));
 }
 
-TEST_CASE("exact, wildcard and regex rules decide hosts and ports; deny beats allow", "[proxy]") {
+TEST_CASE("exact, wildcard and regex rules decide hosts and ports, and deny beats allow", "[proxy]") {
   auto rs = compile(egress({"api.example.com", "*.npmjs.org", "re:^api[0-9]+\\.re\\.test$", "db.example.com:5432"},
                            {"evil.npmjs.org"}));
   CHECK(rs->decide_host("api.example.com", 443).allowed);
