@@ -31,7 +31,7 @@ std::string slurp(const fs::path& p) {
 }
 
 // Run sbx with `args` in `cwd`, capturing stdout and stderr separately.
-Run sbx(const std::vector<std::string>& args, const fs::path& cwd = SBX_REPO_DIR) {
+Run run_sbx(const std::vector<std::string>& args, const fs::path& cwd = SBX_REPO_DIR) {
   static int n = 0;
   const fs::path err_file = fs::temp_directory_path() / ("sbx-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
   std::string cmd = "cd " + sbx::text::shell_quote(cwd.string()) + " && " + sbx::text::shell_quote(SBX_BIN);
@@ -68,14 +68,14 @@ void write(const fs::path& p, std::string_view text) { std::ofstream(p, std::ios
 }  // namespace
 
 TEST_CASE("validate accepts examples/hello with exit 0 and says so on stdout", "[cli][validate]") {
-  const Run r = sbx({"validate", "examples/hello"});
+  const Run r = run_sbx({"validate", "examples/hello"});
   CHECK(r.rc == 0);
   CHECK(r.out == fs::path(SBX_REPO_DIR).string() + "/examples/hello/Sandboxfile: valid (sandbox 'hello')\n");
   CHECK(r.err.empty());
 }
 
 TEST_CASE("validate --json reports every diagnostic of an invalid file and exits 1", "[cli][validate]") {
-  const Run r = sbx({"validate", "--json", "sandboxfile-spec/examples/invalid/many-errors"});
+  const Run r = run_sbx({"validate", "--json", "sandboxfile-spec/examples/invalid/many-errors"});
   CHECK(r.rc == 1);
   const auto j = nlohmann::json::parse(r.out);
   CHECK(j["ok"] == false);
@@ -86,7 +86,7 @@ TEST_CASE("validate --json reports every diagnostic of an invalid file and exits
 }
 
 TEST_CASE("validate --json on a valid file prints ok, name and digest", "[cli][validate]") {
-  const Run r = sbx({"validate", "--json", "examples/hello/Sandboxfile"});
+  const Run r = run_sbx({"validate", "--json", "examples/hello/Sandboxfile"});
   CHECK(r.rc == 0);
   const auto j = nlohmann::json::parse(r.out);
   CHECK(j["ok"] == true);
@@ -95,12 +95,12 @@ TEST_CASE("validate --json on a valid file prints ok, name and digest", "[cli][v
 }
 
 TEST_CASE("validate exits 2 on usage errors and 1 when there is no Sandboxfile", "[cli][validate]") {
-  CHECK(sbx({"validate", "a", "b"}).rc == 2);
-  const Run bad_opt = sbx({"validate", "--jsn"});
+  CHECK(run_sbx({"validate", "a", "b"}).rc == 2);
+  const Run bad_opt = run_sbx({"validate", "--jsn"});
   CHECK(bad_opt.rc == 2);
   CHECK(bad_opt.err.find("did you mean '--json'?") != std::string::npos);
   TempDir empty;
-  const Run missing = sbx({"validate"}, empty.path);
+  const Run missing = run_sbx({"validate"}, empty.path);
   CHECK(missing.rc == 1);
   CHECK(missing.err.find("no Sandboxfile in " + empty.path.string()) != std::string::npos);
   CHECK(missing.err.find("sbx init") != std::string::npos);
@@ -112,8 +112,8 @@ TEST_CASE("plan prints the resolved state and a digest stable under reordering a
   write(b.path / "Sandboxfile", "# same meaning\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n\nversion=1\nname=\"p\"\n");
   // The project directory is part of the state (mount sources are absolute): compare from one dir.
   fs::copy_file(b.path / "Sandboxfile", a.path / "Other", fs::copy_options::overwrite_existing);
-  const Run ja = sbx({"plan", "--json", (a.path / "Sandboxfile").string()});
-  const Run jb = sbx({"plan", "--json", (a.path / "Other").string()});
+  const Run ja = run_sbx({"plan", "--json", (a.path / "Sandboxfile").string()});
+  const Run jb = run_sbx({"plan", "--json", (a.path / "Other").string()});
   REQUIRE(ja.rc == 0);
   REQUIRE(jb.rc == 0);
   const auto da = nlohmann::json::parse(ja.out), db = nlohmann::json::parse(jb.out);
@@ -121,7 +121,7 @@ TEST_CASE("plan prints the resolved state and a digest stable under reordering a
   CHECK(da["desired"] == db["desired"]);
   CHECK(da["desired"]["resources"]["memory_bytes"] == 1073741824);
   CHECK(da["desired"]["egress"]["allow"][0]["ports"] == nlohmann::json::array({80, 443}));
-  const Run human = sbx({"plan", (a.path / "Sandboxfile").string()});
+  const Run human = run_sbx({"plan", (a.path / "Sandboxfile").string()});
   CHECK(human.rc == 0);
   CHECK(human.out.find("digest     " + da["digest"].get<std::string>() + "\n") != std::string::npos);
   CHECK(human.out.find("  memory   1GiB\n") != std::string::npos);
@@ -130,7 +130,7 @@ TEST_CASE("plan prints the resolved state and a digest stable under reordering a
 
 TEST_CASE("plan on an invalid file prints the same diagnostics as validate", "[cli][plan]") {
   const fs::path dir = fs::path(SBX_REPO_DIR) / "sandboxfile-spec/examples/invalid/unknown-table";
-  const Run r = sbx({"plan"}, dir);
+  const Run r = run_sbx({"plan"}, dir);
   CHECK(r.rc == 1);
   CHECK(r.err == slurp(dir / "expected.txt"));
 }
@@ -138,21 +138,21 @@ TEST_CASE("plan on an invalid file prints the same diagnostics as validate", "[c
 TEST_CASE("init writes a starter that validates and refuses to overwrite without --force", "[cli][init]") {
   TempDir t;
   const fs::path dir = t.path / "My Repo";
-  const Run first = sbx({"init", dir.string()});
+  const Run first = run_sbx({"init", dir.string()});
   CHECK(first.rc == 0);
   REQUIRE(fs::exists(dir / "Sandboxfile"));
-  const Run valid = sbx({"validate", dir.string()});
+  const Run valid = run_sbx({"validate", dir.string()});
   CHECK(valid.rc == 0);
   CHECK(valid.out.find("(sandbox 'my-repo')") != std::string::npos);
   write(dir / "Sandboxfile", "# mine\n");
-  const Run again = sbx({"init", dir.string()});
+  const Run again = run_sbx({"init", dir.string()});
   CHECK(again.rc == 1);
   CHECK(again.err.find("already exists") != std::string::npos);
   CHECK(again.err.find("--force") != std::string::npos);
   CHECK(slurp(dir / "Sandboxfile") == "# mine\n");
-  const Run forced = sbx({"init", "--force", "--agent", "claude-code", dir.string()});
+  const Run forced = run_sbx({"init", "--force", "--agent", "claude-code", dir.string()});
   CHECK(forced.rc == 0);
-  CHECK(sbx({"validate", dir.string()}).rc == 0);
+  CHECK(run_sbx({"validate", dir.string()}).rc == 0);
   CHECK(slurp(dir / "Sandboxfile").find("preset = \"claude-code\"") != std::string::npos);
   // No temporary file is left behind.
   size_t entries = 0;
@@ -164,10 +164,10 @@ TEST_CASE("init knows the agents and suggests one for a typo", "[cli][init]") {
   TempDir t;
   for (const char* agent : {"shell", "claude-code", "codex"}) {
     const fs::path dir = t.path / agent;
-    CHECK(sbx({"init", "--agent", agent, dir.string()}).rc == 0);
-    CHECK(sbx({"validate", dir.string()}).rc == 0);
+    CHECK(run_sbx({"init", "--agent", agent, dir.string()}).rc == 0);
+    CHECK(run_sbx({"validate", dir.string()}).rc == 0);
   }
-  const Run typo = sbx({"init", "--agent", "codx", (t.path / "x").string()});
+  const Run typo = run_sbx({"init", "--agent", "codx", (t.path / "x").string()});
   CHECK(typo.rc == 2);
   CHECK(typo.err.find("did you mean 'codex'?") != std::string::npos);
   CHECK_FALSE(fs::exists(t.path / "x" / "Sandboxfile"));
@@ -175,7 +175,7 @@ TEST_CASE("init knows the agents and suggests one for a typo", "[cli][init]") {
 
 TEST_CASE("validate, plan and init each have a manual with an EXIT STATUS section", "[cli][help]") {
   for (const char* cmd : {"validate", "plan", "init"}) {
-    const Run r = sbx({cmd, "--help"});
+    const Run r = run_sbx({cmd, "--help"});
     CHECK(r.rc == 0);
     CHECK(r.out.find("EXIT STATUS") != std::string::npos);
   }
