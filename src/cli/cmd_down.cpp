@@ -31,7 +31,8 @@ Result<std::string> stop_one(const supervisor::SandboxPaths& paths) {
     }
     // Bounded wait for the supervisor to be gone; it removes its sockets itself.
     const auto deadline = steady_clock::now() + seconds(5);
-    while (supervisor::supervisor_alive(st->supervisor_pid) && steady_clock::now() < deadline) ::usleep(10000);
+    // Wait until it has fully exited (its cmdline empties before it is gone).
+    while (!supervisor::process_gone(st->supervisor_pid) && steady_clock::now() < deadline) ::usleep(10000);
     if (supervisor::supervisor_alive(st->supervisor_pid)) {
       ::kill(static_cast<pid_t>(st->supervisor_pid), SIGKILL);  // its VMM dies with it (pdeathsig)
     }

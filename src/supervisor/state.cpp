@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cerrno>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +70,14 @@ void remove_sockets(const SandboxPaths& p) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(p.dir, ec))
     if (e.path().extension() == ".sock") std::filesystem::remove(e.path(), ec);
+}
+
+bool process_gone(long pid) {
+  if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) return true;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto paren = s.rfind(')');
+  return s.empty() || (paren != std::string::npos && paren + 2 < s.size() && s[paren + 2] == 'Z');
 }
 
 bool process_alive(long pid) {

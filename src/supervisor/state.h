@@ -52,6 +52,9 @@ Result<SandboxState> read_state(const SandboxPaths& p);
 /// Remove every Unix socket (*.sock) of the sandbox: control, channel, QMP, virtio-fs.
 void remove_sockets(const SandboxPaths& p);
 
+/// True when no process `pid` exists any more, or only its zombie (it has fully exited).
+bool process_gone(long pid);
+
 /// True when a process with this id exists.
 bool process_alive(long pid);
 

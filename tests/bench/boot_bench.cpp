@@ -79,10 +79,11 @@ long rss_kib(long pid) {
 }
 
 // Boot the launch's machine with QEMU directly and time it to the first byte on the channel.
-double bare_boot_ms(const sbx::supervisor::Launch& launch) {
+double bare_boot_ms(const sbx::supervisor::Launch& launch, const std::string& kernel = {}) {
   char tmpl[] = "/tmp/sbx-bare-XXXXXX";
   const fs::path dir = ::mkdtemp(tmpl);
   sbx::vmm::MachineSpec m = launch.machine;
+  if (!kernel.empty()) m.kernel = kernel;
   m.runtime_dir = dir;
   m.console_log = dir / "console.log";
   for (auto& c : m.channels) c.socket = dir / c.socket.filename();
@@ -103,10 +104,12 @@ double bare_boot_ms(const sbx::supervisor::Launch& launch) {
 
 int main(int argc, char** argv) {
   int runs = 5;
+  std::string other_kernel;  // --bare-kernel: also time bare boots of another kernel (e.g. a vmlinux for PVH)
   std::string project = std::string(SBX_BENCH_SOURCE_DIR) + "/examples/hello";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::string(argv[i]) == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
     if (std::string(argv[i]) == "--project") project = argv[i + 1];
+    if (std::string(argv[i]) == "--bare-kernel") other_kernel = argv[i + 1];
   }
   char tmpl[] = "/tmp/sbx-bench-XXXXXX";
   g_state = ::mkdtemp(tmpl);
@@ -115,6 +118,7 @@ int main(int argc, char** argv) {
     std::cerr << "sbx up failed; run it by hand to see why\n";
     return 1;
   }
+  std::vector<double> other_ms;
   std::vector<double> up_ms, bare_ms, exec_ms, sup_rss, vmm_rss, guest_ready;
   for (int r = 0; r < runs; ++r) {
     auto t0 = steady_clock::now();
@@ -143,6 +147,10 @@ int main(int argc, char** argv) {
     if (!launch) return 1;
     const double bare = bare_boot_ms(*launch);
     bare_ms.push_back(bare);
+    if (!other_kernel.empty()) {
+      other_ms.push_back(bare_boot_ms(*launch, other_kernel));
+      std::printf("run %d: bare boot of %s %.0f ms\n", r + 1, other_kernel.c_str(), other_ms.back());
+    }
     std::printf("run %d: up %.0f ms, bare boot %.0f ms, exec median %.1f ms\n", r + 1, up_ms.back(), bare,
                 median({exec_ms.end() - 20, exec_ms.end()}));
   }
@@ -151,6 +159,8 @@ int main(int argc, char** argv) {
   std::printf("  sbx up --detach to ready        %8.0f ms\n", up);
   std::printf("    of which supervisor start to READY %4.0f ms\n", median(guest_ready));
   std::printf("  bare QEMU boot to /init's HELLO %8.0f ms\n", bare);
+  if (!other_kernel.empty())
+    std::printf("  bare QEMU boot, --bare-kernel     %8.0f ms\n", median(other_ms));
   std::printf("  ratio up / bare                 %8.2f x   (target <= 1.3)\n", bare > 0 ? up / bare : 0);
   std::printf("  sbx exec -- true round trip     %8.1f ms  (target < 50; %zu execs)\n", median(exec_ms), exec_ms.size());
   std::printf("  supervisor RSS                  %8.1f MiB (target < 10)\n", median(sup_rss));

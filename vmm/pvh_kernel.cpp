@@ -1,0 +1,117 @@
+#include "vmm/pvh_kernel.h"
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "common/digest.h"
+
+namespace sbx::vmm {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kLegacyMagic{"\x02\x21\x4c\x18", 4};
+constexpr std::size_t kLegacyBlock = 8u << 20;                       // legacy blocks decompress to <= 8 MiB
+constexpr std::size_t kMaxCompressedBlock = kLegacyBlock + kLegacyBlock / 255 + 16;  // LZ4_compressBound
+
+std::uint32_t le32(const unsigned char* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<std::uint32_t>(p[3]) << 24; }
+
+// One LZ4 block into `out`; false on any inconsistency.
+bool decode_block(const unsigned char* ip, const unsigned char* end, std::string& out, std::size_t max_out) {
+  const std::size_t block_start = out.size();
+  while (ip < end) {
+    const unsigned token = *ip++;
+    std::size_t lit = token >> 4;
+    if (lit == 15) {
+      unsigned b;
+      do {
+        if (ip >= end) return false;
+        b = *ip++;
+        lit += b;
+      } while (b == 255);
+    }
+    if (lit > static_cast<std::size_t>(end - ip) || out.size() + lit > max_out) return false;
+    out.append(reinterpret_cast<const char*>(ip), lit);
+    ip += lit;
+    if (ip == end) break;  // the last sequence has literals only
+    if (end - ip < 2) return false;
+    const std::size_t offset = ip[0] | ip[1] << 8;
+    ip += 2;
+    if (offset == 0 || offset > out.size() - block_start) return false;
+    std::size_t len = token & 15;
+    if (len == 15) {
+      unsigned b;
+      do {
+        if (ip >= end) return false;
+        b = *ip++;
+        len += b;
+      } while (b == 255);
+    }
+    len += 4;
+    if (out.size() + len > max_out) return false;
+    std::size_t from = out.size() - offset;
+    for (std::size_t i = 0; i < len; ++i) out.push_back(out[from + i]);  // overlapping copies allowed
+  }
+  return out.size() - block_start <= kLegacyBlock;
+}
+
+}  // namespace
+
+Result<std::string> lz4_legacy_decompress(std::string_view in, std::size_t max_out) {
+  if (!in.starts_with(kLegacyMagic)) return fail(ErrorCode::invalid, "not an LZ4 legacy stream");
+  std::string out;
+  std::size_t pos = kLegacyMagic.size();
+  while (in.size() - pos >= 4) {
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
+    const std::uint32_t size = le32(p);
+    if (in.substr(pos, 4) == kLegacyMagic) {  // a concatenated stream
+      pos += 4;
+      continue;
+    }
+    if (size == 0 || size > kMaxCompressedBlock || size > in.size() - pos - 4) break;  // trailer: done
+    if (!decode_block(p + 4, p + 4 + size, out, max_out))
+      return fail(ErrorCode::invalid, "corrupt LZ4 block at offset " + std::to_string(pos));
+    pos += 4 + size;
+  }
+  if (out.empty()) return fail(ErrorCode::invalid, "empty LZ4 stream");
+  return out;
+}
+
+bool has_pvh_note(std::string_view elf) {
+  if (!elf.starts_with("\x7f" "ELF")) return false;
+  static constexpr std::string_view kNote{"\x12\x00\x00\x00Xen\x00", 8};  // type 18, name "Xen"
+  for (std::size_t at = elf.find(kNote); at != std::string_view::npos; at = elf.find(kNote, at + 1))
+    if (at >= 8 && elf.substr(at - 8, 4) == std::string_view("\x04\x00\x00\x00", 4)) return true;
+  return false;
+}
+
+Result<fs::path> pvh_kernel(const fs::path& bzimage, const fs::path& cache_dir) {
+  const std::string digest = SBX_TRY(digest::sha256_file(bzimage));
+  const fs::path out = cache_dir / ("vmlinux-" + digest.substr(0, 32));
+  std::error_code ec;
+  if (fs::exists(out, ec)) return out;
+  std::ifstream in(bzimage, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  const std::string image = buf.str();
+  const auto at = image.find(kLegacyMagic);
+  if (at == std::string::npos)
+    return fail(ErrorCode::invalid, bzimage.string() + " has no LZ4 payload (only LZ4 kernels are unpacked for PVH)");
+  auto elf = SBX_TRY(lz4_legacy_decompress(std::string_view(image).substr(at)));
+  if (!has_pvh_note(elf)) return fail(ErrorCode::invalid, bzimage.string() + " has no PVH entry point");
+  fs::create_directories(cache_dir, ec);
+  const fs::path tmp = out.string() + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
+    o.write(elf.data(), static_cast<std::streamsize>(elf.size()));
+    if (!o) return fail(ErrorCode::io, "cannot write " + tmp.string());
+  }
+  fs::rename(tmp, out, ec);
+  if (ec) return fail(ErrorCode::io, "cannot write " + out.string() + ": " + ec.message());
+  return out;
+}
+
+}  // namespace sbx::vmm
