@@ -124,6 +124,7 @@ struct Conn {
   Splice sp_c2u, sp_u2c;
   bool in_relay = false, again = false;  // relay() re-entrancy guard
   std::uint32_t c_events = 0, u_events = 0;  // what each fd is registered for
+  bool c_rd = true, u_rd = true;  // may have unread input (edge seen, no EAGAIN since)
 };
 
 struct ResolveJob {
@@ -286,6 +287,8 @@ struct Proxy::Impl {
           case Handle::client:
           case Handle::upstream:
             if (h->conn->st == State::closing) break;
+            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+              (h->kind == Handle::client ? h->conn->c_rd : h->conn->u_rd) = true;
             if (h->kind == Handle::upstream && h->conn->st == State::connecting) h->conn->u_ready = true;
             drive(*h->conn);
             touch(*h->conn);
@@ -416,7 +419,6 @@ struct Proxy::Impl {
                                     std::to_string(opt.resolve_timeout.count()) + " ms", "timeout", "");
       case State::connecting:
         if (c.ufd >= 0) {
-          epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
           ::close(c.ufd);
           c.ufd = -1;
         }
@@ -467,7 +469,7 @@ struct Proxy::Impl {
   // Read client bytes into c.cin (bounded); returns false when the connection was closed.
   bool read_client(Conn& c, size_t limit) {
     char buf[16384];
-    while (c.cin.size() < limit && !c.c_eof) {
+    while (c.cin.size() < limit && !c.c_eof && c.c_rd) {
       const ssize_t n = ::recv(c.cfd, buf, std::min(sizeof buf, limit - c.cin.size()), 0);
       if (n > 0) {
         c.cin.append(buf, static_cast<size_t>(n));
@@ -478,7 +480,10 @@ struct Proxy::Impl {
         break;
       }
       if (errno == EINTR) continue;
-      if (would_block()) break;
+      if (would_block()) {
+        c.c_rd = false;
+        break;
+      }
       close_conn(c, "client read error");
       return false;
     }
@@ -594,15 +599,17 @@ struct Proxy::Impl {
         c.uh.fd = fd;
         c.u_ready = false;
         c.u_eof = c.u_shut = false;
-        c.u_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        // Loopback and near peers often finish the handshake inside connect(): skip a wake-up.
+        pollfd pf{fd, POLLOUT, 0};
+        const bool done = ::poll(&pf, 1, 0) == 1;
+        c.u_events = EPOLLIN | EPOLLRDHUP | EPOLLET | (done ? 0 : EPOLLOUT);
         epoll_event ev{c.u_events, {.ptr = &c.uh}};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+        c.u_rd = true;
         c.st = State::connecting;
         c.deadline = Clock::now() + opt.connect_timeout;
         c.rec.address = a.str();
-        // Loopback and near peers often finish the handshake inside connect(): skip a wake-up.
-        pollfd pf{fd, POLLOUT, 0};
-        if (::poll(&pf, 1, 0) == 1) {
+        if (done) {
           c.u_ready = true;
           check_connect(c);
         }
@@ -621,7 +628,6 @@ struct Proxy::Impl {
     socklen_t len = sizeof err;
     getsockopt(c.ufd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
-      epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
       ::close(c.ufd);
       c.ufd = -1;
       ++c.addr_i;
@@ -710,17 +716,20 @@ struct Proxy::Impl {
   }
 
   // Pump src -> buffer -> dst until both sides would block. Returns false on a fatal error.
-  bool pump(int src, int dst, Buffer& b, bool& src_eof, std::uint64_t* counter, bool read_allowed, bool& moved) {
+  bool pump(int src, int dst, Buffer& b, bool& src_eof, std::uint64_t* counter, bool read_allowed, bool& moved,
+            bool* readable = nullptr) {
     while (true) {
       bool progress = false;
-      if (read_allowed && !src_eof && b.space() > 0) {
+      if (read_allowed && !src_eof && b.space() > 0 && (!readable || *readable)) {
         const ssize_t n = ::recv(src, b.data.get() + b.end, b.space(), 0);
         if (n > 0) {
           b.end += static_cast<size_t>(n);
           progress = true;
         } else if (n == 0) {
           src_eof = true;
-        } else if (errno != EINTR && !would_block()) {
+        } else if (would_block()) {
+          if (readable) *readable = false;
+        } else if (errno != EINTR) {
           return false;
         }
       }
@@ -774,10 +783,11 @@ struct Proxy::Impl {
   }
 
   // One tunnel direction: the buffer until it has carried kSpliceAfter bytes, then a pipe.
-  bool tunnel_pump(int src, int dst, Buffer& b, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved) {
+  bool tunnel_pump(int src, int dst, Buffer& b, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved,
+                   bool& readable) {
     if (!sp.active()) {
       const std::uint64_t before = counter ? *counter : 0;
-      if (!pump(src, dst, b, src_eof, counter, true, moved)) return false;
+      if (!pump(src, dst, b, src_eof, counter, true, moved, &readable)) return false;
       sp.through += (counter ? *counter : 0) - before;
       if (sp.through < kSpliceAfter || !b.empty() || src_eof) return true;
       int fds[2];
@@ -806,9 +816,10 @@ struct Proxy::Impl {
     bool moved = false;
     // upstream -> client (the 200 line or an error response may already sit in u2c)
     if (c.ufd >= 0 && c.st == State::tunnel) {
-      if (!tunnel_pump(c.ufd, c.cfd, c.u2c, c.sp_u2c, c.u_eof, &c.rec.bytes_down, moved)) return close_conn(c, "relay error");
+      if (!tunnel_pump(c.ufd, c.cfd, c.u2c, c.sp_u2c, c.u_eof, &c.rec.bytes_down, moved, c.u_rd))
+        return close_conn(c, "relay error");
     } else if (c.ufd >= 0) {
-      if (!pump(c.ufd, c.cfd, c.u2c, c.u_eof, &c.rec.bytes_down, true, moved)) return close_conn(c, "relay error");
+      if (!pump(c.ufd, c.cfd, c.u2c, c.u_eof, &c.rec.bytes_down, true, moved, &c.u_rd)) return close_conn(c, "relay error");
     } else if (!c.u2c.empty()) {
       bool dummy_eof = true;
       if (!pump(-1, c.cfd, c.u2c, dummy_eof, nullptr, false, moved)) return close_conn(c, "write error");
@@ -850,7 +861,8 @@ struct Proxy::Impl {
       }
     }
     if (c.st == State::tunnel) {
-      if (!tunnel_pump(c.cfd, c.ufd, c.c2u, c.sp_c2u, c.c_eof, &c.rec.bytes_up, moved)) return close_conn(c, "relay error");
+      if (!tunnel_pump(c.cfd, c.ufd, c.c2u, c.sp_c2u, c.c_eof, &c.rec.bytes_up, moved, c.c_rd))
+        return close_conn(c, "relay error");
     } else if (c.st == State::forward) {
       while (true) {
         if (!read_client(c, 64 * 1024)) return;
@@ -963,7 +975,8 @@ struct Proxy::Impl {
     body += "rule: " + c.rec.rule + (c.rec.rule_text.empty() ? "" : " (" + c.rec.rule_text + ")") + "\n";
     if (!c.rec.fix.empty()) {
       const std::string file = c.policy->file.empty() ? "the Sandboxfile" : c.policy->file.string();
-      body += "to allow it, add this line under [egress] in " + file + ":\n    " + c.rec.fix + "\n";
+      body += "to allow it, add this line under [egress] in " + file +
+              " (merge it into an existing allow list; 'sbx egress suggest' prints the diff):\n    " + c.rec.fix + "\n";
     }
     log->info("refused {}:{} ({}): {}", c.req.host, c.req.port, c.rec.rule, c.rec.reason);
     count(&ProxyStats::denied);
@@ -997,7 +1010,6 @@ struct Proxy::Impl {
   }
 
   void drop_upstream(Conn& c) {
-    epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
     ::close(c.ufd);
     c.ufd = -1;
     c.uh.fd = -1;
@@ -1021,11 +1033,9 @@ struct Proxy::Impl {
     }
     log->trace("closing connection {}: {}", c.id, why);
     if (c.cfd >= 0) {
-      epoll_ctl(ep, EPOLL_CTL_DEL, c.cfd, nullptr);
       ::close(c.cfd);
     }
     if (c.ufd >= 0) {
-      epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
       ::close(c.ufd);
     }
     c.cfd = c.ufd = -1;
