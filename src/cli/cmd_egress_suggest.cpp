@@ -47,17 +47,16 @@ const CommandSpec kEgressSuggestCommand{
     "egress suggest",
     "Suggest the allow rules that the egress log shows are missing",
     "sbx egress suggest [--log FILE] [--sandboxfile PATH]",
-    R"(DESCRIPTION
-    Reads the egress log (one JSON line per decision) and prints, as a unified diff of the
-    Sandboxfile, the smallest set of allow rules that would have let through every connection
-    the rules refused (or, in learn mode, would have refused): exact hosts, and one wildcard
-    ("*.example.com") where two or more subdomains of a domain appeared. Ports other than 80
-    and 443 are kept. Connections refused by the SSRF defence (private, loopback or metadata
-    addresses, IP literals) are never suggested: allowing those takes a CIDR rule a person
-    chooses. Hosts the Sandboxfile already allows are skipped.
+    R"(Reads the egress log (one JSON line per decision) and prints, as a unified diff of the
+Sandboxfile, the smallest set of allow rules that would have let through every connection
+the rules refused (or, in learn mode, would have refused): exact hosts, and one wildcard
+("*.example.com") where two or more subdomains of a domain appeared. Ports other than 80
+and 443 are kept. Connections refused by the SSRF defence (private, loopback or metadata
+addresses, IP literals) are never suggested: allowing those takes a CIDR rule a person
+chooses. Hosts the Sandboxfile already allows are skipped.
 
-    Typical use: run with [egress] mode = "learn" (or 'sbx proxy --learn'), exercise the
-    agent, then review and apply the diff.
+Typical use: run with [egress] mode = "learn" (or 'sbx proxy --learn'), exercise the
+agent, then review and apply the diff.
 
 EXIT STATUS
     0 a diff was printed or nothing is missing; 1 the log or the Sandboxfile cannot be read; 2 usage.

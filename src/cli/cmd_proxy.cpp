@@ -140,28 +140,27 @@ const CommandSpec kProxyCommand{
     "proxy",
     "Run the egress proxy for a Sandboxfile on a local port",
     "sbx proxy [--sandboxfile PATH] [--listen ADDR:PORT] [--log FILE] [--learn] [OPTIONS]",
-    R"(DESCRIPTION
-    Runs sbx's egress proxy on its own, enforcing the [egress] rules and [[secret]] header
-    bindings of a Sandboxfile for any program that uses it as HTTP_PROXY / HTTPS_PROXY
-    (containers, host processes, tests). Inside a sandbox the supervisor runs the same proxy.
+    R"(Runs sbx's egress proxy on its own, enforcing the [egress] rules and [[secret]] header
+bindings of a Sandboxfile for any program that uses it as HTTP_PROXY / HTTPS_PROXY
+(containers, host processes, tests). Inside a sandbox the supervisor runs the same proxy.
 
-    It serves HTTP/1.1 CONNECT tunnels and absolute-form plain HTTP requests. Every
-    connection is decided: deny rules beat allow rules; ports other than 80 and 443 need a
-    rule that lists them; names are resolved by the proxy and every address is checked, and
-    loopback, private, link-local (cloud metadata), CGNAT, multicast and similar addresses,
-    and IP literals, are refused unless a CIDR rule allows them. A refusal is a 403 whose body
-    names the host, port, the rule (file:line) or default that refused it, and the line to add.
+It serves HTTP/1.1 CONNECT tunnels and absolute-form plain HTTP requests. Every
+connection is decided: deny rules beat allow rules; ports other than 80 and 443 need a
+rule that lists them; names are resolved by the proxy and every address is checked, and
+loopback, private, link-local (cloud metadata), CGNAT, multicast and similar addresses,
+and IP literals, are refused unless a CIDR rule allows them. A refusal is a 403 whose body
+names the host, port, the rule (file:line) or default that refused it, and the line to add.
 
-    Hosts bound to a secret with inject = "header" are intercepted: TLS is terminated with a
-    per-sandbox CA (STATE-DIR/ca.crt, key 0600 beside it, created on first use), the header is
-    set on each request, and the request is re-encrypted to the verified upstream. Every other
-    host is a blind tunnel whose TLS server name must match the CONNECT host.
+Hosts bound to a secret with inject = "header" are intercepted: TLS is terminated with a
+per-sandbox CA (STATE-DIR/ca.crt, key 0600 beside it, created on first use), the header is
+set on each request, and the request is re-encrypted to the verified upstream. Every other
+host is a blind tunnel whose TLS server name must match the CONNECT host.
 
-    The Sandboxfile is watched: when it changes (or on SIGHUP) its rules apply to new
-    connections; a file that no longer loads keeps the old rules and logs why.
+The Sandboxfile is watched: when it changes (or on SIGHUP) its rules apply to new
+connections; a file that no longer loads keeps the old rules and logs why.
 
-    Each decision is one JSON line in the egress log (--log): time, method, host, port,
-    address, decision, rule, reason, bytes each way, duration.
+Each decision is one JSON line in the egress log (--log): time, method, host, port,
+address, decision, rule, reason, bytes each way, duration.
 
 EXIT STATUS
     0 stopped by SIGINT/SIGTERM; 1 the Sandboxfile is invalid or the port is taken; 2 usage.
