@@ -1,8 +1,6 @@
 #include "cli/cmd_sandbox_common.h"
 
-#include <iostream>
 
-#include "cli/output.h"
 #include "config/loader.h"
 
 namespace sbx::cli {
@@ -24,7 +22,5 @@ Result<SandboxTarget> resolve_sandbox(const Args& args, bool path_positional) {
   SandboxTarget t{file->name, supervisor::sandbox_paths(file->name), std::move(*file)};
   return t;
 }
-
-int report_sandbox_error(const Error& e) { return report(e); }
 
 }  // namespace sbx::cli

@@ -21,7 +21,4 @@ struct SandboxTarget {
 /// in the current directory.
 Result<SandboxTarget> resolve_sandbox(const Args& args, bool path_positional);
 
-/// Print a sandbox error on stderr (message, hint, console tail) and return 1.
-int report_sandbox_error(const Error& e);
-
 }  // namespace sbx::cli
