@@ -118,6 +118,12 @@ TEST_CASE("a booted sandbox runs the agent, exec commands, and goes down without
     const auto r = Sbx::finish(sh, seen, 30s);
     CHECK(r.code == 5);
   }
+  SECTION("a guest connection to the egress proxy is refused with a clear 502 until the proxy lands") {
+    // No packet leaves the VM: it has no NIC; the guest proxy listener forwards over the channel.
+    const auto r = sbx.run({"exec", "--name", "hello", "--", "sh", "-c", "wget -O- http://example.com/ 2>&1; echo rc=$?"}, {}, 60s);
+    CHECK(r.out.find("502") != std::string::npos);
+    CHECK(r.out.find("rc=1") != std::string::npos);
+  }
   SECTION("50 sequential execs all succeed") {
     int ok = 0;
     for (int i = 0; i < 50; ++i) {
