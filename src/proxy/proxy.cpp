@@ -436,7 +436,7 @@ struct Proxy::Impl {
     const bool to_upstream = !c.c2u.empty() || c.sp_c2u.in_pipe > 0 || c.st == State::connecting;
     const std::uint32_t base = EPOLLIN | EPOLLRDHUP | EPOLLET;
     if (c.cfd >= 0) {
-      const std::uint32_t want = base | (to_client ? EPOLLOUT : 0);
+      const std::uint32_t want = base | (to_client ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
       if (want != c.c_events) {
         c.c_events = want;
         epoll_event ev{want, {.ptr = &c.ch}};
@@ -444,7 +444,7 @@ struct Proxy::Impl {
       }
     }
     if (c.ufd >= 0) {
-      const std::uint32_t want = base | (to_upstream ? EPOLLOUT : 0);
+      const std::uint32_t want = base | (to_upstream ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
       if (want != c.u_events) {
         c.u_events = want;
         epoll_event ev{want, {.ptr = &c.uh}};
@@ -602,7 +602,7 @@ struct Proxy::Impl {
         // Loopback and near peers often finish the handshake inside connect(): skip a wake-up.
         pollfd pf{fd, POLLOUT, 0};
         const bool done = ::poll(&pf, 1, 0) == 1;
-        c.u_events = EPOLLIN | EPOLLRDHUP | EPOLLET | (done ? 0 : EPOLLOUT);
+        c.u_events = EPOLLIN | EPOLLRDHUP | EPOLLET | (done ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
         epoll_event ev{c.u_events, {.ptr = &c.uh}};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
         c.u_rd = true;
