@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "guest/host/kernel.h"
+#include "vmm/pvh_kernel.h"
 #include "guest_vm.h"
 
 int main(int argc, char** argv) {
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
   auto images = sbx::guest::test::build_images();
   if (argc > 2 && std::string(argv[2]) == "pvh") {
     auto kernel = sbx::guest::locate_kernel();
-    auto vmlinux = kernel ? sbx::guest::extract_vmlinux(*kernel, "/tmp/sbx-guest-test-cache") : std::unexpected(kernel.error());
+    auto vmlinux = kernel ? sbx::vmm::pvh_kernel(kernel->image, "/tmp/sbx-guest-test-cache") : std::unexpected(kernel.error());
     if (!vmlinux) return 1;
     images.kernel = *vmlinux;
   }

@@ -59,25 +59,3 @@ TEST_CASE("the kernel locator explains how to fix a missing kernel", "[guest][ke
   CHECK(k.error().hint.find("setup.sh") != std::string::npos);
 }
 
-TEST_CASE("the vmlinux inside the kernel's LZ4 bzImage unpacks to an ELF of the recorded size", "[guest][kernel]") {
-  auto kernel = locate_kernel();
-  if (!kernel) return;
-  auto tmp = std::filesystem::temp_directory_path() / ("sbx-vmlinux-" + std::to_string(::getpid()));
-  auto vmlinux = extract_vmlinux(*kernel, tmp);
-  REQUIRE(vmlinux.has_value());
-  auto size = std::filesystem::file_size(*vmlinux);
-  CHECK(size > 10u * 1024 * 1024);
-  auto again = extract_vmlinux(*kernel, tmp);
-  CHECK(*again == *vmlinux);
-  std::filesystem::remove_all(tmp);
-}
-
-TEST_CASE("the LZ4 decoder refuses corrupt streams", "[guest][kernel]") {
-  CHECK_FALSE(lz4_legacy_decompress("nope").has_value());
-  std::string bad("\x02\x21\x4c\x18\x05\x00\x00\x00\xf0\x01\x02\x03\x04", 13);  // literal run past the end
-  CHECK_FALSE(lz4_legacy_decompress(bad).has_value());
-  // 1 literal 'a', then a match of offset 1 length 4+, then a final literal: "aaaaaab".
-  auto out = lz4_legacy_decompress(std::string("\x02\x21\x4c\x18\x06\x00\x00\x00\x11" "a" "\x01\x00\x10" "b", 14));
-  REQUIRE(out.has_value());
-  CHECK(*out == "aaaaaab");
-}
