@@ -109,7 +109,7 @@ TEST_CASE("validate exits 2 on usage errors and 1 when there is no Sandboxfile",
 TEST_CASE("plan prints the resolved state and a digest stable under reordering and comments", "[cli][plan]") {
   TempDir a, b;
   write(a.path / "Sandboxfile", "version = 1\nname = \"p\"\n[resources]\ncpus = 2\nmemory = \"1GiB\"\n[egress]\nallow = [\"a.com\"]\n");
-  write(b.path / "Sandboxfile", "# same meaning\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n\nversion=1\nname=\"p\"\n");
+  write(b.path / "Sandboxfile", "# same meaning\nname=\"p\"\nversion=1\n\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n");
   // The project directory is part of the state (mount sources are absolute): compare from one dir.
   fs::copy_file(b.path / "Sandboxfile", a.path / "Other", fs::copy_options::overwrite_existing);
   const Run ja = run_sbx({"plan", "--json", (a.path / "Sandboxfile").string()});
