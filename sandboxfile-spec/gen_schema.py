@@ -76,7 +76,7 @@ schema = {
   "secret":{"type":"array","maxItems":64,"description":"Secrets from the host store and where they are injected.",
    "items":{"type":"object","additionalProperties":False,"required":["name"],
     "properties":{
-     "name":{"type":"string","pattern":r'^[A-Za-z0-9_.-]{1,128}$',"description":"Name of the secret in the host store (sbx secret set NAME)."},
+     "name":{"type":"string","pattern":r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$',"description":"Name of the secret in the host store (sbx secret set NAME)."},
      "inject":{"enum":["header","env"],"description":"header (default): the proxy adds it to requests for hosts; env: placed in the agent's environment (weaker)."},
      "hosts":{"type":"array","minItems":1,"maxItems":16,"items":S(pattern=rf'^{HOSTNAME}$'),"description":"header: exact hosts the header is added for; each must be allowed by [egress]."},
      "header":S(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$", **{"not":{"pattern":"^(?:" + "|".join(ci(h) for h in FORBIDDEN_HEADERS) + ")$"}}, description="header: HTTP header name, e.g. Authorization."),

@@ -134,8 +134,9 @@ bool is_user_name(std::string_view s) {
   });
 }
 
+// The same alphabet as the secret store (secrets/names.cpp): no leading '.' or '-'.
 bool is_secret_name(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
+  if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
   });
@@ -709,7 +710,7 @@ class Loader {
       if (const toml::node* name = t.get("name")) {
         if (auto v = as_string(*name, "'name'", "name = \"github-token\"")) {
           if (is_secret_name(*v)) s.name = *v;
-          else { error(*name, "invalid secret name '" + printable(*v) + "'", "secret names are letters, digits, '_', '-' and '.', at most 128"); ok = false; }
+          else { error(*name, "invalid secret name '" + printable(*v) + "'", "secret names are letters, digits, '_', '-' and '.', at most 128, starting with a letter, a digit or '_'"); ok = false; }
         } else {
           ok = false;
         }

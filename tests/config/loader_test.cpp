@@ -315,3 +315,16 @@ TEST_CASE("non-ASCII characters where toml++ 3.3 checks for whitespace are plain
     CHECK_FALSE(r.error().details.empty());
   }
 }
+
+TEST_CASE("a secret name may not start with '.' or '-', as the secret store requires", "[config][secret]") {
+  for (const char* name : {".hidden", "-flag"}) {
+    const std::string text = std::string("version = 1\n[[secret]]\nname = \"") + name +
+                             "\"\ninject = \"env\"\nenv = \"TOKEN\"\n";
+    auto sf = sbx::config::load_string(text, "Sandboxfile", "/tmp");
+    REQUIRE_FALSE(sf.has_value());
+    REQUIRE(sf.error().details.size() == 1);
+    CHECK(sf.error().details[0].message.find("invalid secret name") != std::string::npos);
+  }
+  CHECK(sbx::config::load_string("version = 1\n[[secret]]\nname = \"_ok.name-1\"\ninject = \"env\"\nenv = \"TOKEN\"\n",
+                                 "Sandboxfile", "/tmp").has_value());
+}
