@@ -94,7 +94,7 @@ TEST_CASE("CIDR rules are canonical, refuse host bits and over-long prefixes", "
   CHECK(error_of("300.0.0.0/8") == "'300.0.0.0' is not an IPv4 or IPv6 address");
 }
 
-TEST_CASE("IP literals become single-address CIDR rules; IPv6 takes ports only in brackets", "[config][egress]") {
+TEST_CASE("IP literals become single-address CIDR rules, and IPv6 takes ports only in brackets", "[config][egress]") {
   CHECK(rule("192.168.1.10").pattern == "192.168.1.10/32");
   const EgressRule bracketed = rule("[2001:db8::1]:8080");
   CHECK(bracketed.pattern == "2001:db8::1/128");
