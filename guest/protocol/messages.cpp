@@ -150,12 +150,15 @@ std::string to_json(const Config& m) {
     j["mounts"] = arr;
   }
   j["proxy"] = m.proxy;
+  if (m.ca_certificate) j["ca_certificate"] = *m.ca_certificate;
+  if (m.user) j["user"] = *m.user;
+  if (m.workdir) j["workdir"] = *m.workdir;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Parsed<Config> parse_config(std::string_view payload) {
   SBX_GET(j, parse_object(payload, "CONFIG"));
-  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy"}, "CONFIG"); !e.empty()) return unexpected(e);
+  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy", "ca_certificate", "user", "workdir"}, "CONFIG"); !e.empty()) return unexpected(e);
   Config c;
   if (j.contains("hostname")) {
     SBX_GET(h, get_string(j["hostname"], "hostname"));
@@ -196,6 +199,23 @@ Parsed<Config> parse_config(std::string_view payload) {
   if (j.contains("proxy")) {
     SBX_GET(p, get_bool(j["proxy"], "proxy"));
     c.proxy = p;
+  }
+  if (j.contains("ca_certificate")) {
+    SBX_GET(pem, get_string(j["ca_certificate"], "ca_certificate"));
+    if (!pem.starts_with("-----BEGIN CERTIFICATE-----"))
+      return unexpected(std::string("ca_certificate must be a PEM certificate"));
+    c.ca_certificate = pem;
+  }
+  if (j.contains("user")) {
+    SBX_GET(user, get_string(j["user"], "user"));
+    if (!valid_user(user)) return unexpected(std::string("user is not a valid user name"));
+    c.user = user;
+  }
+  if (j.contains("workdir")) {
+    SBX_GET(dir, get_string(j["workdir"], "workdir"));
+    if (dir.empty() || dir[0] != '/' || dir.size() > 4096)
+      return unexpected(std::string("workdir must be an absolute path"));
+    c.workdir = dir;
   }
   return c;
 }

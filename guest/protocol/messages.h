@@ -74,6 +74,9 @@ struct Config {
   std::map<std::string, std::string> env;
   std::vector<MountSpec> mounts;
   bool proxy = true;
+  std::optional<std::string> ca_certificate;  // PEM the guest trusts besides the image's bundle
+  std::optional<std::string> user;            // default exec user (the image's User), else "agent"
+  std::optional<std::string> workdir;         // default exec cwd (the image's WorkingDir)
 };
 
 /// READY: the guest applied CONFIG; errors lists what failed.

@@ -97,9 +97,18 @@ TEST_CASE("HELLO, CONFIG, READY and OPEN_FAIL round-trip", "[guest][protocol]") 
   c.env = {{"K", "V"}};
   c.mounts = {{"proj", "/work", false}};
   c.proxy = false;
+  c.ca_certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  c.user = "node";
+  c.workdir = "/app";
   auto cb = p::parse_config(p::to_json(c));
   REQUIRE(cb.has_value());
   CHECK(cb->hostname == "box-1");
+  CHECK(cb->ca_certificate == c.ca_certificate);
+  CHECK(cb->user == "node");
+  CHECK(cb->workdir == "/app");
+  CHECK_FALSE(p::parse_config(R"({"ca_certificate":"not a pem"})").has_value());
+  CHECK_FALSE(p::parse_config(R"({"workdir":"relative"})").has_value());
+  CHECK_FALSE(p::parse_config(R"({"user":"Root; rm"})").has_value());
   CHECK(cb->mounts.size() == 1);
   CHECK_FALSE(cb->mounts[0].readonly);
   CHECK_FALSE(cb->proxy);
