@@ -19,7 +19,9 @@ using namespace std::chrono;
 namespace fs = std::filesystem;
 
 // Stop one sandbox; "was" says what it was before.
-Result<std::string> stop_one(const supervisor::SandboxPaths& paths) {
+Result<std::string> stop_one(const supervisor::SandboxPaths& paths, bool quiet) {
+  vmm::Fd lifecycle;  // an 'sbx up' still booting this sandbox finishes first
+  if (fs::is_directory(paths.dir)) lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), quiet));
   auto st = supervisor::read_state(paths);
   if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",
                        "see 'sbx status' for the sandboxes that exist");
@@ -66,7 +68,7 @@ int run_down(const Args& args) {
   int rc = 0;
   for (const auto& p : targets) {
     const std::string name = p.dir.filename().string();
-    auto r = stop_one(p);
+    auto r = stop_one(p, json);
     if (!r) {
       rc = 1;
       if (json) results.push_back({{"name", name}, {"ok", false}, {"error", r.error().message}});

@@ -16,32 +16,16 @@ int run_exec(const Args& args) {
     return report(Error{ErrorCode::usage, "no command given", {}, "write it after '--': sbx exec -- ls -l", {}});
   auto target = resolve_sandbox(args, false);
   if (!target) return report(target.error());
-  guest::protocol::Open open;
-  open.kind = guest::protocol::OpenKind::exec;
+  auto open = default_open(*target, args, guest::protocol::OpenKind::exec);
   open.argv = args.command;
   open.tty = args.flag("tty");
-  if (auto u = args.value("user")) open.user = *u;
-  else if (target->file && !target->file->agent.user.empty()) open.user = target->file->agent.user;
-  if (auto w = args.value("workdir")) open.cwd = *w;
-  else if (target->file && !target->file->agent.workdir.empty()) open.cwd = target->file->agent.workdir;
-  if (target->file) open.env = target->file->agent.env;
   for (const auto& kv : args.all("env")) {
     const auto eq = kv.find('=');
     if (eq == 0 || eq == std::string::npos)
       return report(Error{ErrorCode::usage, "--env takes NAME=VALUE, got '" + kv + "'", {}, {}, {}});
     open.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  auto client = supervisor::Client::connect(target->paths);
-  if (!client) {
-    report(client.error());
-    return supervisor::kSandboxFailedExit;
-  }
-  auto code = client->run(open);
-  if (!code) {
-    report(code.error());
-    return code.error().message.starts_with("cannot run ") ? 127 : supervisor::kSandboxFailedExit;
-  }
-  return *code;
+  return run_in_sandbox(*target, open);
 }
 
 }  // namespace

@@ -1,7 +1,18 @@
 #include "cli/cmd_sandbox_common.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <thread>
+
+#include "cli/output.h"
+#include "common/paths.h"
 #include "config/loader.h"
+#include "supervisor/client.h"
 
 namespace sbx::cli {
 
@@ -21,6 +32,55 @@ Result<SandboxTarget> resolve_sandbox(const Args& args, bool path_positional) {
   }
   SandboxTarget t{file->name, supervisor::sandbox_paths(file->name), std::move(*file)};
   return t;
+}
+
+guest::protocol::Open default_open(const SandboxTarget& target, const Args& args, guest::protocol::OpenKind kind) {
+  guest::protocol::Open open;
+  open.kind = kind;
+  if (target.file) {
+    const auto& agent = target.file->agent;
+    if (!agent.user.empty()) open.user = agent.user;
+    if (!agent.workdir.empty()) open.cwd = agent.workdir;
+    open.env = agent.env;
+  }
+  if (auto u = args.value("user")) open.user = *u;
+  if (auto w = args.value("workdir")) open.cwd = *w;
+  return open;
+}
+
+int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& open) {
+  auto client = supervisor::Client::connect(target.paths);
+  if (!client) {
+    report(client.error());
+    return supervisor::kSandboxFailedExit;
+  }
+  auto code = client->run(open);
+  if (!code) {
+    report(code.error());
+    return code.error().code == ErrorCode::cannot_start ? 127 : supervisor::kSandboxFailedExit;
+  }
+  return *code;
+}
+
+Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, bool quiet) {
+  SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
+  const auto file = paths.dir / "lifecycle.lock";
+  vmm::Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return fail(ErrorCode::io, "cannot open " + file.string() + ": " + std::strerror(errno));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool said = false;
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR)
+      return fail(ErrorCode::io, "cannot lock " + file.string() + ": " + std::strerror(errno));
+    if (std::chrono::steady_clock::now() > deadline)
+      return fail(ErrorCode::conflict,
+                  "another sbx up or down of sandbox '" + paths.dir.filename().string() + "' is still running",
+                  "wait for it to finish (see 'sbx status'), then try again");
+    if (!said && !quiet) std::cerr << "sbx: waiting for another sbx up or down of this sandbox to finish...\n";
+    said = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return fd;
 }
 
 }  // namespace sbx::cli

@@ -1,12 +1,15 @@
 #pragma once
 // Shared by up/exec/shell/down/status/logs: which sandbox a command means, and its files.
+#include <chrono>
 #include <optional>
 #include <string>
 
 #include "cli/args.h"
 #include "common/error.h"
 #include "config/sandboxfile.h"
+#include "guest/protocol/messages.h"
 #include "supervisor/state.h"
+#include "vmm/unix_socket.h"
 
 namespace sbx::cli {
 
@@ -20,5 +23,18 @@ struct SandboxTarget {
 /// --name N, else the Sandboxfile at the PATH positional (if `path_positional`), else the one
 /// in the current directory.
 Result<SandboxTarget> resolve_sandbox(const Args& args, bool path_positional);
+
+/// An OPEN of `kind` with the Sandboxfile's agent user, workdir and env (if `target` has one),
+/// then --user / --workdir from `args` where given.
+guest::protocol::Open default_open(const SandboxTarget& target, const Args& args, guest::protocol::OpenKind kind);
+
+/// Run `open` in the sandbox through its supervisor: the program's exit status, 127 when it
+/// cannot be started, kSandboxFailedExit when the sandbox is down or fails (reason printed).
+int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& open);
+
+/// Hold the sandbox's lifecycle lock (an flock on <state dir>/lifecycle.lock) so that two
+/// `sbx up` / `sbx down` of one sandbox never interleave; waits up to `timeout`, saying so once
+/// on stderr. The lock is released when the returned fd closes (or the process dies).
+Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, bool quiet);
 
 }  // namespace sbx::cli

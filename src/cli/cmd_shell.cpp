@@ -13,28 +13,11 @@ namespace {
 int run_shell(const Args& args) {
   auto target = resolve_sandbox(args, false);
   if (!target) return report(target.error());
-  guest::protocol::Open open;
-  open.kind = guest::protocol::OpenKind::shell;
+  auto open = default_open(*target, args, guest::protocol::OpenKind::shell);
   open.tty = true;
   open.argv = args.command;  // empty: the user's login shell
-  if (auto u = args.value("user")) open.user = *u;
-  else if (target->file && !target->file->agent.user.empty()) open.user = target->file->agent.user;
-  if (target->file) {
-    open.env = target->file->agent.env;
-    if (!target->file->agent.workdir.empty()) open.cwd = target->file->agent.workdir;
-  }
   if (!::isatty(0)) std::cerr << "sbx: warning: stdin is not a terminal; the shell still gets a PTY\n";
-  auto client = supervisor::Client::connect(target->paths);
-  if (!client) {
-    report(client.error());
-    return supervisor::kSandboxFailedExit;
-  }
-  auto code = client->run(open);
-  if (!code) {
-    report(code.error());
-    return supervisor::kSandboxFailedExit;
-  }
-  return *code;
+  return run_in_sandbox(*target, open);
 }
 
 }  // namespace

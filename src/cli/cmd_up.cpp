@@ -98,6 +98,9 @@ int run_up(const Args& args) {
   if (!target) return failed(target.error());
   const config::Sandboxfile& file = *target->file;
   const auto& paths = target->paths;
+  // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.
+  auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), json);
+  if (!lifecycle) return failed(lifecycle.error());
 
   auto progress = [json](std::string_view line) {
     if (!json) std::cerr << "sbx: " << line << "\n";
@@ -120,6 +123,7 @@ int run_up(const Args& args) {
     }
     if (auto r = start_sandbox(file, *artifacts, paths, timeout_s); !r) return failed(r.error());
   }
+  lifecycle->reset();  // the attached agent may run for hours; 'sbx down' must not wait for it
   auto st = supervisor::read_state(paths);
   const double ready_s = seconds_since(t0);
   if (!json) {

@@ -32,6 +32,7 @@ enum class ErrorCode {
   conflict,     // would overwrite or race with something
   runtime,      // a child process, the VM or the network failed
   permission,   // modes, owners, policy forbid it
+  cannot_start, // a program could not be started (exec failed: missing, not executable)
 };
 
 /// One problem: a message, where it is, and how to fix it.

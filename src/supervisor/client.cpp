@@ -216,7 +216,7 @@ Result<int> Client::run(const proto::Open& request) {
           raw.reset();
           auto why = proto::parse_open_fail(f->payload);
           const std::string reason = why ? why->reason : f->payload;
-          return fail(ErrorCode::runtime, "cannot run " + (open.argv.empty() ? std::string("a shell") : open.argv[0]) +
+          return fail(ErrorCode::cannot_start, "cannot run " + (open.argv.empty() ? std::string("a shell") : open.argv[0]) +
                                               " in the sandbox: " + reason);
         }
         case FrameType::data: {

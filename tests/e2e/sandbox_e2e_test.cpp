@@ -162,11 +162,20 @@ TEST_CASE("a booted sandbox runs the agent, exec commands, and goes down without
   }
 }
 
-TEST_CASE("a guest kernel panic is reported with the console and leaves nothing behind", "[e2e]") {
+TEST_CASE("two concurrent sbx up of one sandbox boot it once; a guest kernel panic is then reported", "[e2e]") {
   Sbx sbx;
-  const auto up = sbx.run({"up", "--detach", Sbx::hello_project().string()}, {}, 180s);
-  INFO(up.err);
+  // The lifecycle lock makes the second wait and then find the first one's sandbox up to date.
+  Running first = sbx.start({"up", "--detach", Sbx::hello_project().string()});
+  Running second = sbx.start({"up", "--detach", Sbx::hello_project().string()});
+  const auto up = Sbx::finish(first, {}, 180s);
+  const auto up2 = Sbx::finish(second, {}, 180s);
+  INFO(up.err << "\n---\n" << up2.err);
   REQUIRE(up.code == 0);
+  REQUIRE(up2.code == 0);
+  const std::string plans = up.err + up2.err;
+  CHECK(plans.find("': create") != std::string::npos);
+  CHECK(plans.find("': nothing") != std::string::npos);
+  CHECK(plans.find("booting") == plans.rfind("booting"));  // exactly one boot
   const auto before = status_json(sbx);
   const auto r = sbx.run({"exec", "--name", "hello", "--user", "root", "--", "sh", "-c", "echo c > /proc/sysrq-trigger"}, {}, 60s);
   CHECK(r.code == 255);
