@@ -25,6 +25,8 @@ packages=(
   python3 python3-jsonschema                    # schema conformance test
   curl openssl squid                            # proxy tests and benchmark baseline
   ca-certificates
+  libcurl4-openssl-dev                          # registry pulls: streaming HTTPS with TLS verification, proxies, bounded redirects
+  docker-registry python3-cryptography          # registry tests: a real distribution server on loopback, a JWT token server for it
 )
 
 if [[ "${SBX_SKIP_APT:-0}" != 1 ]]; then
@@ -43,6 +45,10 @@ if [[ "${SBX_SKIP_APT:-0}" != 1 ]]; then
   # squid is only a benchmark baseline: keep its system service from holding port 3128.
   if command -v systemctl >/dev/null && systemctl is-active --quiet squid 2>/dev/null; then
     systemctl disable --now squid >/dev/null 2>&1 || true
+  fi
+  # docker-registry is only a test server (started per test on a free loopback port): no system service.
+  if command -v systemctl >/dev/null && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
 fi
 
