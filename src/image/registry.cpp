@@ -24,6 +24,7 @@ namespace sbx::image {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace distribution;
 
 std::string hex_of(const std::string& digest) { return digest.substr(7); }
 

@@ -10,6 +10,7 @@
 
 #include "common/paths.h"
 #include "common/text.h"
+#include "image/registry_http.h"
 
 namespace sbx::image {
 
@@ -82,7 +83,7 @@ Result<std::optional<RegistryCredentials>> from_auth_file(const std::filesystem:
 
 bool registry_allows_http(std::string_view host) {
   const std::string h = lower(bare_host(host));
-  if (h == "localhost" || h.starts_with("127.") || h == "::1") return true;
+  if (http::is_loopback(h)) return true;
   for (const auto& item : text::split(env("SBX_INSECURE_REGISTRIES"), ',')) {
     std::string entry = item;
     entry.erase(std::remove_if(entry.begin(), entry.end(), [](unsigned char c) { return std::isspace(c); }), entry.end());

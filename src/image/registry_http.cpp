@@ -5,6 +5,8 @@
 #include <memory>
 #include <mutex>
 
+#include <arpa/inet.h>
+
 #include <curl/curl.h>
 
 namespace sbx::image::http {
@@ -125,6 +127,15 @@ Result<std::string> resolve_url(std::string_view base, std::string_view location
   return out;
 }
 
+bool is_loopback(std::string_view host) {
+  const std::string h = lower(host);
+  if (h == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 std::string url_encode(std::string_view value) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
@@ -178,7 +189,7 @@ Result<Response> perform(const Request& request) {
   curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "sbx/" SBX_VERSION);
   // Loopback registries must not go through a proxy from the environment.
-  if (url.host == "localhost" || url.host.starts_with("127.") || url.host == "::1") curl_easy_setopt(c, CURLOPT_PROXY, "");
+  if (is_loopback(url.host)) curl_easy_setopt(c, CURLOPT_PROXY, "");
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_body);

@@ -26,6 +26,8 @@ struct Url {
 Result<Url> parse_url(std::string_view url);
 /// Resolve `location` (absolute or relative, from a Location header) against `base`.
 Result<std::string> resolve_url(std::string_view base, std::string_view location);
+/// Whether a bare host (no port, no brackets) is "localhost", a 127.0.0.0/8 address or ::1.
+bool is_loopback(std::string_view host);
 /// Percent-encode a query parameter value.
 std::string url_encode(std::string_view value);
 

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace sbx::image {
+namespace sbx::image::distribution {
 
 namespace {
 using nlohmann::json;
@@ -141,4 +141,4 @@ Result<Descriptor> choose_platform(const Manifest& list, const std::string& os, 
               seen.empty() ? "the list names no platforms" : "it has: " + seen);
 }
 
-}  // namespace sbx::image
+}  // namespace sbx::image::distribution

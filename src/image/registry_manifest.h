@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 
-namespace sbx::image {
+namespace sbx::image::distribution {
 
 inline constexpr std::uint64_t kMaxManifestBytes = 4u << 20;
 inline constexpr std::uint64_t kMaxConfigBytes = 16u << 20;
@@ -44,4 +44,4 @@ Result<Manifest> parse_manifest(std::string_view body, std::string_view content_
 Result<Descriptor> choose_platform(const Manifest& list, const std::string& os, const std::string& architecture,
                                    const std::string& what);
 
-}  // namespace sbx::image
+}  // namespace sbx::image::distribution
