@@ -33,25 +33,30 @@ using namespace sbx::image;
 
 namespace {
 
-// A docker-registry (and, with token auth, its token service) running for this test process.
+// A helper script on loopback that prints one JSON line when ready and stops when stdin closes:
+// registry_fixture.py (docker-registry, with token auth if asked) or registry_redirector.py.
 class Registry {
  public:
-  explicit Registry(bool token) {
+  explicit Registry(bool token) : Registry("registry_fixture.py", {token ? "--token" : ""}) {}
+  Registry(const std::string& script_name, std::vector<std::string> args) {
     char tmpl[] = "/tmp/sbx-registry-test-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
     int in[2], out[2];
     REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    const std::string script = std::string(SBX_TEST_SOURCE_DIR) + "/tests/image/registry_fixture.py";
+    const std::string script = std::string(SBX_TEST_SOURCE_DIR) + "/tests/image/" + script_name;
+    std::vector<const char*> argv{"python3", script.c_str(), dir_.c_str()};
+    for (const auto& a : args)
+      if (!a.empty()) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
-      const char* argv[] = {"python3", script.c_str(), dir_.c_str(), token ? "--token" : nullptr, nullptr};
-      ::execvp("python3", const_cast<char**>(argv));
+      ::execvp("python3", const_cast<char**>(argv.data()));
       ::_exit(127);
     }
     ::close(in[0]);
@@ -88,8 +93,10 @@ class Registry {
     const std::string hex = digest.substr(7);
     return fs::path(info_["storage"].get<std::string>()) / "blobs" / "sha256" / hex.substr(0, 2) / hex / "data";
   }
-  json token_log() {
-    REQUIRE(::write(to_, "tokens\n", 7) == 7);
+  /// Send a one-line command ("tokens", "seen") and parse the JSON line it answers.
+  json ask(const std::string& command) {
+    const std::string line = command + "\n";
+    REQUIRE(::write(to_, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
     return json::parse(read_line(std::chrono::seconds(10)));
   }
 
@@ -339,7 +346,7 @@ TEST_CASE("a registry behind token auth pulls with credentials and refuses witho
   REQUIRE(ok);
   CHECK(ok->manifest_digest == app["manifest"]);
   check_blobs(out.path / "layout");
-  const json log = reg.token_log();
+  const json log = reg.ask("tokens");
   REQUIRE(log.is_array());
   bool scoped = false;
   for (const auto& e : log)
@@ -445,4 +452,38 @@ TEST_CASE("manifests from a registry are validated before anything is fetched", 
   CHECK_FALSE(parse_manifest(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
                              R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + d + R"(","size":99999999}]})",
                              "", "m"));
+}
+
+TEST_CASE("registry redirects are followed without credentials, and bad ones are refused", "[image][registry]") {
+  Registry& reg = plain_registry();
+  Registry front("registry_redirector.py", {reg.info()["base"].get<std::string>()});
+  const std::string host = "127.0.0.1:" + std::to_string(front.info()["port"].get<int>());
+  const json& app = reg.info()["images"]["app:1"];
+  PullOptions opts;
+  opts.credentials = RegistryCredentials{"bob", "builder"};
+  TempDir out;
+  // front (Basic auth) -> 307 to storage on another port -> 307 to the registry.
+  auto r = pull_to_layout(RegistryRef{host, "test/app", "1", {}}, out.path, opts);
+  INFO((r ? "" : r.error().message));
+  REQUIRE(r);
+  CHECK(r->manifest_digest == app["manifest"]);
+  check_blobs(out.path);
+  const json seen = front.ask("seen");
+  REQUIRE(seen.size() >= 4);  // the manifest, the config and two layers went through storage
+  for (const auto& s : seen) CHECK(s["authorization"] == false);
+
+  auto evil = pull_to_layout(RegistryRef{host, "evil/x", "1", {}}, out.path / "evil", opts);
+  REQUIRE_FALSE(evil);
+  CHECK_THAT(evil.error().message, Catch::Contains("redirected to a refused target"));
+  auto loop = pull_to_layout(RegistryRef{host, "loop/x", "1", {}}, out.path / "loop", opts);
+  REQUIRE_FALSE(loop);
+  CHECK_THAT(loop.error().message, Catch::Contains("redirected more than 5 times"));
+  // Basic auth without credentials: a clear error naming how to give them.
+  PullOptions none;
+  none.credentials = std::nullopt;
+  setenv("SBX_REGISTRY_AUTH_FILE", (out.path / "none.json").c_str(), 1);
+  auto anon = pull_to_layout(RegistryRef{host, "test/app", "1", {}}, out.path / "anon", none);
+  unsetenv("SBX_REGISTRY_AUTH_FILE");
+  REQUIRE_FALSE(anon);
+  CHECK_THAT(anon.error().message, Catch::Contains("requires a user name and password"));
 }
