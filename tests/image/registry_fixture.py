@@ -6,7 +6,7 @@ storage directory, optionally behind token auth served by a small JWT token serv
 process, pushes test images through the distribution push API (blob upload + manifest PUT),
 prints one JSON line describing them, and stops everything when stdin closes.
 
-    registry_fixture.py WORKDIR [--token]
+    registry_fixture.py WORKDIR [--token] [--busybox]
 """
 import base64
 import gzip
@@ -124,15 +124,30 @@ def token_server(signer, port, log):
     return server
 
 
-def layer(files):
-    """A gzip'd tar of {path: bytes}, deterministic."""
+def layer(files, symlinks=None, executables=()):
+    """A gzip'd tar of {path: bytes} (and {path: target} symlinks), deterministic."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, data in files.items():
             info = tarfile.TarInfo(path)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            info.size, info.mtime = len(data), 0
+            info.mode = 0o755 if path in executables else 0o644
             tar.addfile(info, io.BytesIO(data))
+        for path, target in (symlinks or {}).items():
+            info = tarfile.TarInfo(path)
+            info.type, info.linkname, info.mode, info.mtime = tarfile.SYMTYPE, target, 0o777, 0
+            tar.addfile(info)
     return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def busybox_layers():
+    """A bootable userland for end-to-end tests: the host's static busybox and its applets."""
+    with open("/bin/busybox", "rb") as f:
+        busybox = f.read()
+    applets = ["sh", "cat", "echo", "ls", "id", "uname", "hostname", "env", "pwd", "true", "false", "sleep", "mkdir"]
+    base = layer({"bin/busybox": busybox}, {f"bin/{a}": "busybox" for a in applets}, executables=("bin/busybox",))
+    marker = layer({"etc/registry-marker": b"pulled from a registry on loopback\n"})
+    return [base, marker]
 
 
 def digest(data):
@@ -247,6 +262,8 @@ def main():
     images["app:1"] = p.image("test/app", "1", [layer({"etc/hello": b"hello from layer one\n"}),
                                                 layer({"etc/second": b"second layer " + secrets.token_bytes(4096)})])
     images["docker:1"] = p.image("test/docker", "1", [layer({"etc/docker": b"docker media types\n"})], docker=True)
+    if "--busybox" in sys.argv[2:]:
+        images["busybox:1"] = p.image("test/busybox", "1", busybox_layers())
     images["arm:1"] = p.image("test/arm", "1", [layer({"etc/arch": b"arm64 only\n"})], arch="arm64")
     images["corrupt:1"] = p.image("test/corrupt", "1", [layer({"etc/victim": secrets.token_bytes(2048)}),
                                                         layer({"etc/fine": b"unique " + secrets.token_bytes(64)})])
