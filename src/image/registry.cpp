@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace distribution;
+
+constexpr int kBlobAttempts = 3;
 
 std::string hex_of(const std::string& digest) { return digest.substr(7); }
 
@@ -196,37 +199,62 @@ struct Puller {
   }
 
   Result<void> blob(const Descriptor& d, std::size_t index, std::size_t count, bool report) {
-    PullProgress p{d.digest, 0, d.size, index, count};
     if (SBX_TRY(layout.has(d.digest, d.size))) {
       result.bytes_reused += d.size;
       if (report && options.progress) options.progress(PullProgress{d.digest, d.size, d.size, index, count});
       return {};
     }
     const std::string name = "blob " + d.digest + " of " + ref.host + "/" + ref.repository;
+    // Transport failures, 5xx/429 answers and cut transfers are retried (fresh file, fresh hash);
+    // wrong content, wrong sizes and refusals are not.
+    for (int attempt = 1;; ++attempt) {
+      bool transient = false;
+      auto r = fetch_blob(d, index, count, report, name, transient);
+      if (r || !transient || attempt == kBlobAttempts) return r;
+      log::get("registry")->warn("{}; trying again ({}/{})", r.error().message, attempt + 1, kBlobAttempts);
+      std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
+    }
+  }
+
+  Result<void> fetch_blob(const Descriptor& d, std::size_t index, std::size_t count, bool report, const std::string& name,
+                          bool& transient) {
+    PullProgress p{d.digest, 0, d.size, index, count};
     TempFile tmp(layout.blobs_dir());
     if (!tmp.ok()) return fail(ErrorCode::io, "cannot create a file in " + layout.blobs_dir().string() + ": " + std::strerror(errno));
     digest::Sha256 hash;
     if (report && options.progress) options.progress(p);
+    bool sink_failed = false;
     http::Request req;
     req.max_body = 64 << 10;  // error bodies only; the blob itself streams into the sink
     req.total_timeout_s = 0;  // large layers: the stall limit bounds the transfer instead
     req.sink = [&](std::string_view chunk) -> Result<void> {
+      sink_failed = true;
       if (chunk.size() > d.size - p.done)
         return fail(ErrorCode::runtime, name + " is larger than the " + std::to_string(d.size) + " bytes its manifest declares",
                     "the registry sent more data than announced; refusing it");
       hash.update(chunk);
       SBX_TRY_VOID(tmp.write(chunk));
+      sink_failed = false;
       p.done += chunk.size();
       if (report && options.progress) options.progress(p);
       return {};
     };
-    http::Response r = SBX_TRY(client.get("blobs/" + d.digest, req));
+    auto got = client.get("blobs/" + d.digest, req);
+    if (!got) {
+      transient = !sink_failed && got.error().code == ErrorCode::runtime;
+      return std::unexpected(std::move(got.error()));
+    }
+    const http::Response& r = *got;
     if (r.status == 404) return fail(ErrorCode::not_found, name + " is missing from the registry" + registry_message(r.body));
-    if (r.status != 200)
+    if (r.status != 200) {
+      transient = r.status >= 500 || r.status == 429;
       return fail(ErrorCode::runtime, "registry " + ref.host + " answered HTTP " + std::to_string(r.status) + " for " + name + registry_message(r.body));
-    if (p.done != d.size)
+    }
+    if (p.done != d.size) {
+      transient = true;
       return fail(ErrorCode::runtime, name + " is truncated: got " + std::to_string(p.done) + " of " + std::to_string(d.size) + " bytes",
                   "the connection or the registry cut the transfer short; try again");
+    }
     const std::string actual = "sha256:" + hash.hex();
     if (actual != d.digest)
       return fail(ErrorCode::runtime, name + " failed verification: its content hashes to " + actual,

@@ -6,7 +6,8 @@
 "front" (Basic auth user "bob", password "builder") answers /v2/... like a registry that keeps its
 blobs elsewhere: everything under /v2/test/ is redirected to "storage" (another port), which
 records whether an Authorization header reached it and redirects on to the real registry.
-/v2/evil/... redirects to file:///etc/passwd and /v2/loop/... redirects to itself.
+/v2/evil/... redirects to file:///etc/passwd, /v2/loop/... redirects to itself, and
+/v2/flaky/X/... is /v2/test/X/... on the registry, except that each blob fails once with 503.
 Prints one JSON line with both ports; on stdin "seen" prints what storage saw; EOF stops it.
 """
 import base64
@@ -16,6 +17,7 @@ import sys
 import threading
 
 seen = []
+flaky = set()
 
 
 def handler(kind, registry_base, storage_port):
@@ -41,6 +43,13 @@ def handler(kind, registry_base, storage_port):
                 return self.reply(401, {"WWW-Authenticate": 'Basic realm="front"'})
             if self.path.startswith("/v2/evil/"):
                 return self.reply(302, {"Location": "file:///etc/passwd"})
+            if self.path.startswith("/v2/flaky/"):
+                # Each blob fails once with 503 (a registry under load), then is served.
+                if "/blobs/" in self.path and self.path not in flaky:
+                    flaky.add(self.path)
+                    return self.reply(503, {"Content-Type": "application/json"},
+                                      b'{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}')
+                return self.reply(307, {"Location": registry_base + self.path.replace("/v2/flaky/", "/v2/test/", 1)})
             if self.path.startswith("/v2/loop/"):
                 return self.reply(302, {"Location": self.path})
             if self.path.startswith("/v2/test/"):
@@ -64,6 +73,8 @@ def main():
     for line in sys.stdin:
         if line.strip() == "seen":
             print(json.dumps(seen), flush=True)
+        if line.strip() == "flaky":
+            print(json.dumps(sorted(flaky)), flush=True)
     front.shutdown()
     storage.shutdown()
     return 0

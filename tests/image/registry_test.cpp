@@ -472,6 +472,14 @@ TEST_CASE("registry redirects are followed without credentials, and bad ones are
   REQUIRE(seen.size() >= 4);  // the manifest, the config and two layers went through storage
   for (const auto& s : seen) CHECK(s["authorization"] == false);
 
+  // A registry that answers 503 once per blob: each blob is fetched again and the pull succeeds.
+  auto flaky = pull_to_layout(RegistryRef{host, "flaky/app", "1", {}}, out.path / "flaky", opts);
+  INFO((flaky ? "" : flaky.error().message));
+  REQUIRE(flaky);
+  CHECK(flaky->bytes_fetched > 0);
+  CHECK(front.ask("flaky").size() == 3);  // config and two layers each failed once
+  check_blobs(out.path / "flaky");
+
   auto evil = pull_to_layout(RegistryRef{host, "evil/x", "1", {}}, out.path / "evil", opts);
   REQUIRE_FALSE(evil);
   CHECK_THAT(evil.error().message, Catch::Contains("redirected to a refused target"));
