@@ -268,7 +268,8 @@ Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions
   const fs::path tree = staging.dir() / "tree";
   fs::create_directory(staging.dir() / "image", ec);
   say(o, "copying rootfs directory " + dir.string());
-  auto cp = SBX_TRY(guest::run_tool({"cp", "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
+  const std::string cp_tool = SBX_TRY(guest::find_tool("cp", "coreutils"));
+  auto cp = SBX_TRY(guest::run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
   if (cp.status != 0) return fail(ErrorCode::io, "cannot copy " + dir.string() + ": " + cp.output.substr(0, 1000));
   UniqueFd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errstr());

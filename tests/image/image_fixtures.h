@@ -1,0 +1,78 @@
+#pragma once
+// Builds image inputs for the image tests with libarchive: layer tars (plain, gzip, zstd), OCI
+// layouts (directory or tar) and docker save archives, plus a debugfs reader for the ext4 disks.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sbx::image::test {
+
+/// One tar member.
+struct Member {
+  std::string path;
+  char type = 'f';            // f file, d dir, l symlink, h hard link, c char device
+  std::string data;           // file content, or link target
+  unsigned mode = 0644;
+  unsigned uid = 0, gid = 0;
+  std::map<std::string, std::string> xattrs;
+};
+
+/// Write a tar of `members` to `file`; compression "", "gzip" or "zstd".
+void write_tar(const std::filesystem::path& file, const std::vector<Member>& members, const std::string& compression = "");
+/// The bytes of a file.
+std::string read_file(const std::filesystem::path& file);
+/// Write bytes to a file (parents created).
+void write_file(const std::filesystem::path& file, const std::string& bytes);
+/// "sha256:<hex>".
+std::string sha256(const std::string& bytes);
+
+/// An image being assembled.
+struct ImageSpec {
+  std::vector<std::vector<Member>> layers;
+  std::string compression = "gzip";
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+  std::string working_dir, user;
+  std::vector<std::string> entrypoint, cmd;
+  std::string architecture = "amd64";
+};
+
+/// Write an OCI image layout directory; returns the manifest digest.
+std::string write_oci_layout(const std::filesystem::path& dir, const ImageSpec& spec);
+/// Write a docker save (legacy <id>/layer.tar) directory; returns the config digest.
+std::string write_docker_save(const std::filesystem::path& dir, const ImageSpec& spec);
+/// Tar up a directory (its contents at the top level of the archive).
+void tar_directory(const std::filesystem::path& dir, const std::filesystem::path& archive, const std::string& compression = "");
+
+/// A fresh temporary directory, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Reads an ext4 image with debugfs.
+class Ext4 {
+ public:
+  explicit Ext4(std::filesystem::path image) : image_(std::move(image)) {}
+  bool exists(const std::string& path) const;
+  std::string cat(const std::string& path) const;
+  /// "Type: regular" etc. from debugfs stat; uid, gid, mode of an inode.
+  struct Info {
+    std::string type;
+    unsigned uid = 0, gid = 0, mode = 0, links = 0;
+    unsigned long inode = 0;
+  };
+  Info stat(const std::string& path) const;
+  std::string run(const std::string& request) const;
+
+ private:
+  std::filesystem::path image_;
+};
+
+}  // namespace sbx::image::test
