@@ -46,6 +46,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def die_with_parent():
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -219,17 +225,19 @@ def main():
         f"  secret: {secrets.token_hex(16)}",
     ]
     tserver = None
+    tport = free_port()
     if use_token:
-        tport = free_port()
-        tserver = token_server(signer, tport, token_log)
         config += ["auth:", "  token:", f"    realm: http://127.0.0.1:{tport}/token",
                    f"    service: {SERVICE}", f"    issuer: {ISSUER}", f"    rootcertbundle: {signer.cert_path}"]
     cfg_path = os.path.join(workdir, "config.yml")
     with open(cfg_path, "w") as f:
         f.write("\n".join(config) + "\n")
     log = open(os.path.join(workdir, "registry.log"), "wb")
+    # Started before any thread exists (preexec_fn), and it dies with this process however it ends.
     registry = subprocess.Popen(["docker-registry", "serve", cfg_path], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+    if use_token:
+        tserver = token_server(signer, tport, token_log)
 
     def stop(*_):
         if registry.poll() is None:
