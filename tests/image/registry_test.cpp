@@ -169,95 +169,125 @@ bool contains(const std::vector<std::string>& v, const std::string& s) { return 
 
 }  // namespace
 
-TEST_CASE("a registry pull by tag yields an OCI layout whose blobs hash to their names", "[image][registry]") {
-  Registry& reg = plain_registry();
-  const json& app = reg.info()["images"]["app:1"];
-  TempDir out;
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> last;
-  PullOptions opts;
-  opts.progress = [&](const PullProgress& p) {
-    CHECK(p.done <= p.total);
-    CHECK(p.count == 2);
-    last[p.digest] = {p.done, p.total};
-  };
-  auto r = pull_to_layout(reg.ref("test/app", "1"), out.path, opts);
-  INFO((r ? "" : r.error().message + " / " + r.error().hint));
-  REQUIRE(r);
-  CHECK(r->manifest_digest == app["manifest"]);
-  CHECK(r->config_digest == app["config"]);
-  CHECK(r->index_digest.empty());
-  CHECK(r->bytes_reused == 0);
-  CHECK(read_json(out.path / "oci-layout")["imageLayoutVersion"] == "1.0.0");
-  const json index = read_json(out.path / "index.json");
-  REQUIRE(index["manifests"].size() == 1);
-  CHECK(index["manifests"][0]["digest"] == app["manifest"]);
-  CHECK(index["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json");
-  CHECK(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "1");
-  const auto blobs = check_blobs(out.path);
-  CHECK(blobs.size() == 4);  // manifest, config, two layers
-  for (const auto& l : app["layers"]) {
-    CHECK(contains(blobs, l.get<std::string>()));
-    REQUIRE(last.count(l.get<std::string>()) == 1);
-    CHECK(last[l.get<std::string>()].first == last[l.get<std::string>()].second);  // progress reached the end
+// One registry serves these sections (one fixture start per test process keeps the suite fast).
+TEST_CASE("registry pulls from docker-registry on loopback are verified and pick the right image", "[image][registry]") {
+  SECTION("a registry pull by tag yields an OCI layout whose blobs hash to their names") {
+    Registry& reg = plain_registry();
+    const json& app = reg.info()["images"]["app:1"];
+    TempDir out;
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> last;
+    PullOptions opts;
+    opts.progress = [&](const PullProgress& p) {
+      CHECK(p.done <= p.total);
+      CHECK(p.count == 2);
+      last[p.digest] = {p.done, p.total};
+    };
+    auto r = pull_to_layout(reg.ref("test/app", "1"), out.path, opts);
+    INFO((r ? "" : r.error().message + " / " + r.error().hint));
+    REQUIRE(r);
+    CHECK(r->manifest_digest == app["manifest"]);
+    CHECK(r->config_digest == app["config"]);
+    CHECK(r->index_digest.empty());
+    CHECK(r->bytes_reused == 0);
+    CHECK(read_json(out.path / "oci-layout")["imageLayoutVersion"] == "1.0.0");
+    const json index = read_json(out.path / "index.json");
+    REQUIRE(index["manifests"].size() == 1);
+    CHECK(index["manifests"][0]["digest"] == app["manifest"]);
+    CHECK(index["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json");
+    CHECK(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "1");
+    const auto blobs = check_blobs(out.path);
+    CHECK(blobs.size() == 4);  // manifest, config, two layers
+    for (const auto& l : app["layers"]) {
+      CHECK(contains(blobs, l.get<std::string>()));
+      REQUIRE(last.count(l.get<std::string>()) == 1);
+      CHECK(last[l.get<std::string>()].first == last[l.get<std::string>()].second);  // progress reached the end
+    }
   }
-}
-
-TEST_CASE("a registry pull by digest gets the pinned manifest and reuses blobs already in the layout", "[image][registry]") {
-  Registry& reg = plain_registry();
-  const json& app = reg.info()["images"]["app:1"];
-  TempDir out;
-  auto first = pull_to_layout(reg.ref("test/app", "", app["manifest"].get<std::string>()), out.path);
-  REQUIRE(first);
-  CHECK(first->manifest_digest == app["manifest"]);
-  CHECK(first->bytes_fetched > 0);
-  check_blobs(out.path);
-  // Again, with a tag as well: everything is already there and verified, nothing is fetched.
-  auto second = pull_to_layout(reg.ref("test/app", "1", app["manifest"].get<std::string>()), out.path);
-  REQUIRE(second);
-  CHECK(second->bytes_fetched == 0);
-  CHECK(second->bytes_reused == first->bytes_fetched);
-  // A blob damaged on disk is not reused: it is fetched again.
-  const fs::path layer = out.path / "blobs" / "sha256" / app["layers"][0].get<std::string>().substr(7);
-  { std::ofstream(layer, std::ios::binary | std::ios::trunc) << "damaged"; }
-  auto third = pull_to_layout(reg.ref("test/app", "1"), out.path);
-  REQUIRE(third);
-  CHECK(third->bytes_fetched == fs::file_size(layer));
-  check_blobs(out.path);
-}
-
-TEST_CASE("a registry pull of a manifest list picks the linux/amd64 image", "[image][registry]") {
-  Registry& reg = plain_registry();
-  const json& multi = reg.info()["images"]["multi:1"];
-  TempDir out;
-  auto r = pull_to_layout(reg.ref("test/multi", "1"), out.path);
-  INFO((r ? "" : r.error().message));
-  REQUIRE(r);
-  CHECK(r->index_digest == multi["manifest"]);
-  CHECK(r->manifest_digest == multi["amd64"]["manifest"]);
-  const json index = read_json(out.path / "index.json");
-  CHECK(index["manifests"][0]["digest"] == multi["amd64"]["manifest"]);
-  CHECK(index["manifests"][0]["platform"]["architecture"] == "amd64");
-  const auto blobs = check_blobs(out.path);
-  CHECK(contains(blobs, multi["amd64"]["layers"][0].get<std::string>()));
-  CHECK_FALSE(contains(blobs, multi["arm64"]["layers"][0].get<std::string>()));
-  // Asking for a platform the list lacks names the ones it has.
-  PullOptions opts;
-  opts.architecture = "riscv64";
-  TempDir other;
-  auto none = pull_to_layout(reg.ref("test/multi", "1"), other.path, opts);
-  REQUIRE_FALSE(none);
-  CHECK_THAT(none.error().message, Catch::Contains("no linux/riscv64 image"));
-  CHECK_THAT(none.error().hint, Catch::Contains("linux/arm64") && Catch::Contains("linux/amd64"));
-}
-
-TEST_CASE("a registry pull of a Docker v2 manifest keeps its media types", "[image][registry]") {
-  Registry& reg = plain_registry();
-  TempDir out;
-  auto r = pull_to_layout(reg.ref("test/docker", "1"), out.path);
-  REQUIRE(r);
-  CHECK(r->manifest_media_type == "application/vnd.docker.distribution.manifest.v2+json");
-  CHECK(read_json(out.path / "index.json")["manifests"][0]["mediaType"] == r->manifest_media_type);
-  check_blobs(out.path);
+  SECTION("a registry pull by digest gets the pinned manifest and reuses blobs already in the layout") {
+    Registry& reg = plain_registry();
+    const json& app = reg.info()["images"]["app:1"];
+    TempDir out;
+    auto first = pull_to_layout(reg.ref("test/app", "", app["manifest"].get<std::string>()), out.path);
+    REQUIRE(first);
+    CHECK(first->manifest_digest == app["manifest"]);
+    CHECK(first->bytes_fetched > 0);
+    check_blobs(out.path);
+    // Again, with a tag as well: everything is already there and verified, nothing is fetched.
+    auto second = pull_to_layout(reg.ref("test/app", "1", app["manifest"].get<std::string>()), out.path);
+    REQUIRE(second);
+    CHECK(second->bytes_fetched == 0);
+    CHECK(second->bytes_reused == first->bytes_fetched);
+    // A blob damaged on disk is not reused: it is fetched again.
+    const fs::path layer = out.path / "blobs" / "sha256" / app["layers"][0].get<std::string>().substr(7);
+    { std::ofstream(layer, std::ios::binary | std::ios::trunc) << "damaged"; }
+    auto third = pull_to_layout(reg.ref("test/app", "1"), out.path);
+    REQUIRE(third);
+    CHECK(third->bytes_fetched == fs::file_size(layer));
+    check_blobs(out.path);
+  }
+  SECTION("a registry pull of a manifest list picks the linux/amd64 image") {
+    Registry& reg = plain_registry();
+    const json& multi = reg.info()["images"]["multi:1"];
+    TempDir out;
+    auto r = pull_to_layout(reg.ref("test/multi", "1"), out.path);
+    INFO((r ? "" : r.error().message));
+    REQUIRE(r);
+    CHECK(r->index_digest == multi["manifest"]);
+    CHECK(r->manifest_digest == multi["amd64"]["manifest"]);
+    const json index = read_json(out.path / "index.json");
+    CHECK(index["manifests"][0]["digest"] == multi["amd64"]["manifest"]);
+    CHECK(index["manifests"][0]["platform"]["architecture"] == "amd64");
+    const auto blobs = check_blobs(out.path);
+    CHECK(contains(blobs, multi["amd64"]["layers"][0].get<std::string>()));
+    CHECK_FALSE(contains(blobs, multi["arm64"]["layers"][0].get<std::string>()));
+    // Asking for a platform the list lacks names the ones it has.
+    PullOptions opts;
+    opts.architecture = "riscv64";
+    TempDir other;
+    auto none = pull_to_layout(reg.ref("test/multi", "1"), other.path, opts);
+    REQUIRE_FALSE(none);
+    CHECK_THAT(none.error().message, Catch::Contains("no linux/riscv64 image"));
+    CHECK_THAT(none.error().hint, Catch::Contains("linux/arm64") && Catch::Contains("linux/amd64"));
+  }
+  SECTION("a registry pull of a Docker v2 manifest keeps its media types") {
+    Registry& reg = plain_registry();
+    TempDir out;
+    auto r = pull_to_layout(reg.ref("test/docker", "1"), out.path);
+    REQUIRE(r);
+    CHECK(r->manifest_media_type == "application/vnd.docker.distribution.manifest.v2+json");
+    CHECK(read_json(out.path / "index.json")["manifests"][0]["mediaType"] == r->manifest_media_type);
+    check_blobs(out.path);
+  }
+  SECTION("a registry pull with a wrong digest pin is refused") {
+    Registry& reg = plain_registry();
+    const json& app = reg.info()["images"]["app:1"];
+    const std::string wrong = digest::sha256("not the image");
+    TempDir out;
+    auto r = pull_to_layout(reg.ref("test/app", "1", wrong), out.path);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("digest pin " + wrong) && Catch::Contains(app["manifest"].get<std::string>()));
+    CHECK_FALSE(fs::exists(out.path / "index.json"));
+    // A pin that names an existing blob which is not a manifest is refused too.
+    auto cfg = pull_to_layout(reg.ref("test/app", "", app["config"].get<std::string>()), out.path);
+    REQUIRE_FALSE(cfg);
+    CHECK_FALSE(fs::exists(out.path / "index.json"));
+  }
+  SECTION("a registry image for another architecture is refused") {
+    Registry& reg = plain_registry();
+    TempDir out;
+    auto r = pull_to_layout(reg.ref("test/arm", "1"), out.path);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("linux/arm64") && Catch::Contains("not linux/amd64"));
+    CHECK_FALSE(fs::exists(out.path / "index.json"));
+  }
+  SECTION("a missing registry tag is a not-found error naming it") {
+    Registry& reg = plain_registry();
+    TempDir out;
+    auto r = pull_to_layout(reg.ref("test/app", "nope"), out.path);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == ErrorCode::not_found);
+    CHECK_THAT(r.error().message, Catch::Contains("test/app:nope"));
+  }
 }
 
 TEST_CASE("a registry pull with a corrupted blob is refused and leaves nothing partial", "[image][registry]") {
@@ -280,39 +310,6 @@ TEST_CASE("a registry pull with a corrupted blob is refused and leaves nothing p
   CHECK_FALSE(fs::exists(out.path / "index.json"));
   const auto blobs = check_blobs(out.path);  // no .partial files, nothing unverified
   CHECK_FALSE(contains(blobs, victim));
-}
-
-TEST_CASE("a registry pull with a wrong digest pin is refused", "[image][registry]") {
-  Registry& reg = plain_registry();
-  const json& app = reg.info()["images"]["app:1"];
-  const std::string wrong = digest::sha256("not the image");
-  TempDir out;
-  auto r = pull_to_layout(reg.ref("test/app", "1", wrong), out.path);
-  REQUIRE_FALSE(r);
-  CHECK_THAT(r.error().message, Catch::Contains("digest pin " + wrong) && Catch::Contains(app["manifest"].get<std::string>()));
-  CHECK_FALSE(fs::exists(out.path / "index.json"));
-  // A pin that names an existing blob which is not a manifest is refused too.
-  auto cfg = pull_to_layout(reg.ref("test/app", "", app["config"].get<std::string>()), out.path);
-  REQUIRE_FALSE(cfg);
-  CHECK_FALSE(fs::exists(out.path / "index.json"));
-}
-
-TEST_CASE("a registry image for another architecture is refused", "[image][registry]") {
-  Registry& reg = plain_registry();
-  TempDir out;
-  auto r = pull_to_layout(reg.ref("test/arm", "1"), out.path);
-  REQUIRE_FALSE(r);
-  CHECK_THAT(r.error().message, Catch::Contains("linux/arm64") && Catch::Contains("not linux/amd64"));
-  CHECK_FALSE(fs::exists(out.path / "index.json"));
-}
-
-TEST_CASE("a missing registry tag is a not-found error naming it", "[image][registry]") {
-  Registry& reg = plain_registry();
-  TempDir out;
-  auto r = pull_to_layout(reg.ref("test/app", "nope"), out.path);
-  REQUIRE_FALSE(r);
-  CHECK(r.error().code == ErrorCode::not_found);
-  CHECK_THAT(r.error().message, Catch::Contains("test/app:nope"));
 }
 
 TEST_CASE("a registry behind token auth pulls with credentials and refuses without them", "[image][registry]") {
