@@ -247,6 +247,205 @@ ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits, T
   return r;
 }
 
+ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, bool head_request, ResponseHead& out) {
+  const std::string_view view = buf.substr(0, std::min(buf.size(), limits.max_head_bytes));
+  size_t end = std::string_view::npos;
+  for (size_t i = 0; i < view.size(); ++i) {
+    const char c = view[i];
+    if (c == '\r') {
+      if (i + 1 == view.size()) break;
+      if (view[i + 1] != '\n') return err(502, "bare CR in the response head");
+    } else if (c == '\n') {
+      if (i == 0 || view[i - 1] != '\r') return err(502, "bare LF in the response head");
+      if (i >= 3 && view[i - 2] == '\n' && view[i - 3] == '\r') {
+        end = i + 1;
+        break;
+      }
+    }
+  }
+  if (end == std::string_view::npos) {
+    if (buf.size() >= limits.max_head_bytes)
+      return err(502, "the response head is larger than " + std::to_string(limits.max_head_bytes) + " bytes");
+    return ParseResult{};
+  }
+  out = ResponseHead{};
+  const std::string_view head = view.substr(0, end - 2);
+  size_t pos = head.find("\r\n");
+  const std::string_view line = head.substr(0, pos);
+  pos += 2;
+  // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+  if (line.size() < 12 || !line.starts_with("HTTP/1.") || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+      !std::all_of(line.begin() + 9, line.begin() + 12, [](char c) { return c >= '0' && c <= '9'; }) ||
+      (line.size() > 12 && line[12] != ' '))
+    return err(502, "malformed status line from the upstream");
+  if (!std::all_of(line.begin() + 12, line.end(), [](char c) { return is_value_char(static_cast<unsigned char>(c)); }))
+    return err(502, "control character in the upstream's status line");
+  out.minor_version = line[7] - '0';
+  out.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (out.status < 100) return err(502, "malformed status code from the upstream");
+
+  int n_cl = 0, n_te = 0;
+  bool close = false, keep_alive_token = false;
+  size_t count = 0;
+  while (pos < head.size()) {
+    auto next = head.find("\r\n", pos);
+    const std::string_view h = head.substr(pos, next - pos);
+    pos = next + 2;
+    if (h.empty()) return err(502, "malformed response header section");
+    if (h[0] == ' ' || h[0] == '\t') return err(502, "obsolete line folding (obs-fold) in the response");
+    const auto colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) return err(502, "malformed response header line");
+    const auto name = h.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+      return err(502, "invalid character in a response header name");
+    auto value = h.substr(colon + 1);
+    if (!std::all_of(value.begin(), value.end(), [](char c) { return is_value_char(static_cast<unsigned char>(c)); }))
+      return err(502, "control character in a response header value");
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (++count > limits.max_headers)
+      return err(502, "more than " + std::to_string(limits.max_headers) + " response header fields");
+    if (iequals(name, "content-length")) {
+      if (++n_cl > 1) return err(502, "more than one Content-Length in the response");
+      if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return err(502, "invalid Content-Length in the response");
+      out.content_length = std::stoull(std::string(value));
+    } else if (iequals(name, "transfer-encoding")) {
+      if (++n_te > 1) return err(502, "more than one Transfer-Encoding in the response");
+      if (!iequals(value, "chunked")) return err(502, "response Transfer-Encoding other than 'chunked'");
+    } else if (iequals(name, "connection")) {
+      each_token(value, [&](std::string_view t) {
+        if (iequals(t, "close")) close = true;
+        if (iequals(t, "keep-alive")) keep_alive_token = true;
+      });
+    }
+  }
+  if (n_te && n_cl) return err(502, "both Content-Length and Transfer-Encoding in the response");
+  if (n_te && out.minor_version == 0) return err(502, "Transfer-Encoding in an HTTP/1.0 response");
+  out.keep_alive = out.minor_version == 1 ? !close : (keep_alive_token && !close);
+  // RFC 9112 6.3: HEAD, 1xx, 204 and 304 have no body whatever the headers say.
+  if (head_request || out.status < 200 || out.status == 204 || out.status == 304) out.body = BodyKind::none;
+  else if (n_te) out.body = BodyKind::chunked;
+  else if (n_cl) out.body = out.content_length ? BodyKind::length : BodyKind::none;
+  else {
+    out.until_close = true;
+    out.keep_alive = false;
+  }
+  ParseResult r;
+  r.status = ParseResult::ok;
+  r.consumed = end;
+  return r;
+}
+
+void ResponseFramer::expect(bool head_request) {
+  state_ = State::head;
+  head_request_ = head_request;
+  started_ = false;
+  until_close_ = false;
+  head_.clear();
+}
+
+ResponseFramer::Status ResponseFramer::feed(std::string_view in, size_t& used, std::string& out,
+                                            const HeadLimits& limits) {
+  used = 0;
+  while (used < in.size()) {
+    const std::string_view rest = in.substr(used);
+    switch (state_) {
+      case State::idle:
+        reason_ = "the upstream sent bytes with no request outstanding";
+        return error;
+      case State::head: {
+        const size_t before = head_.size();
+        head_.append(rest.substr(0, std::min(rest.size(), limits.max_head_bytes + 4 - std::min(before, limits.max_head_bytes))));
+        ResponseHead h;
+        const auto r = parse_response_head(head_, limits, head_request_, h);
+        if (r.status == ParseResult::error) {
+          reason_ = r.reason;
+          return error;
+        }
+        if (r.status == ParseResult::incomplete) {
+          used += head_.size() - before;
+          if (head_.size() == before) {  // cannot happen below the size limit; never spin
+            reason_ = "the response head is too large";
+            return error;
+          }
+          break;
+        }
+        used += r.consumed - before;
+        out.append(head_, 0, r.consumed);
+        head_.clear();
+        started_ = true;
+        if (h.status == 101) {
+          reason_ = "the upstream switched protocols (101), which plain-HTTP forwarding does not carry";
+          return error;
+        }
+        if (h.status < 200) break;  // interim response: the final one follows
+        keep_alive_ = h.keep_alive;
+        until_close_ = h.until_close;
+        if (h.until_close) state_ = State::close;
+        else if (h.body == BodyKind::chunked) {
+          state_ = State::chunked;
+          chunk_ = ChunkedFramer{};
+        } else if (h.body == BodyKind::length) {
+          state_ = State::length;
+          left_ = h.content_length;
+        } else {
+          state_ = State::idle;
+          return done;
+        }
+        break;
+      }
+      case State::length: {
+        const size_t take = static_cast<size_t>(std::min<std::uint64_t>(left_, rest.size()));
+        out.append(rest.substr(0, take));
+        used += take;
+        left_ -= take;
+        if (left_ == 0) {
+          state_ = State::idle;
+          return done;
+        }
+        break;
+      }
+      case State::chunked: {
+        size_t n = 0;
+        const auto s = chunk_.feed(rest, n);
+        out.append(rest.substr(0, n));
+        used += n;
+        if (s == ChunkedFramer::error) {
+          reason_ = "malformed chunked body from the upstream";
+          return error;
+        }
+        if (s == ChunkedFramer::done) {
+          state_ = State::idle;
+          return done;
+        }
+        break;
+      }
+      case State::close:
+        out.append(rest);
+        used = in.size();
+        break;
+    }
+  }
+  return more;
+}
+
+ResponseFramer::Status ResponseFramer::eof() {
+  switch (state_) {
+    case State::idle: return done;
+    case State::close:
+      state_ = State::idle;
+      return done;
+    case State::head:
+      reason_ = head_.empty() && !started_ ? "the upstream closed the connection without a response"
+                                           : "the upstream closed the connection inside a response head";
+      return error;
+    default:
+      reason_ = "the upstream closed the connection before the response body ended";
+      return error;
+  }
+}
+
 ChunkedFramer::Status ChunkedFramer::feed(std::string_view d, size_t& used) {
   size_t i = 0;
   while (i < d.size()) {

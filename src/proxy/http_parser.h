@@ -71,6 +71,53 @@ class ChunkedFramer {
   size_t trailer_bytes_ = 0;
 };
 
+/// One parsed response head: what the proxy needs to find where the response ends.
+struct ResponseHead {
+  int minor_version = 1;
+  int status = 0;
+  BodyKind body = BodyKind::none;  // none, length or chunked; see until_close
+  bool until_close = false;        // no framing: the body ends when the upstream closes
+  std::uint64_t content_length = 0;
+  bool keep_alive = true;          // the upstream may carry another request afterwards
+};
+
+/// Parse a response head at the start of `buf` (as strict as requests: duplicate or conflicting
+/// Content-Length, Transfer-Encoding other than "chunked", CL with TE, obs-fold, bare CR/LF and
+/// control bytes are errors). `head_request`: the request was HEAD (no body follows).
+ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, bool head_request, ResponseHead& out);
+
+/// Follows the responses on one upstream connection to find where each one ends, so a kept-alive
+/// upstream is reused only at a response boundary and no byte is credited to the wrong request.
+class ResponseFramer {
+ public:
+  enum Status { more, done, error };
+  /// A request was sent upstream: one final response (after any 1xx) is now due.
+  void expect(bool head_request);
+  /// Consume bytes from `in` (`used` of them); the bytes to forward are appended to `out` (a head
+  /// only once it is complete and valid). `done`: the response ended; bytes after `used` are not its.
+  Status feed(std::string_view in, size_t& used, std::string& out, const HeadLimits& limits);
+  /// The upstream closed: `done` if that ends the response (close-delimited body, or none due).
+  Status eof();
+  /// No response is due.
+  bool idle() const { return state_ == State::idle; }
+  /// Some byte of the current response was already handed out (too late for an error response).
+  bool started() const { return started_; }
+  /// The last response allows another request on this upstream.
+  bool keep_alive() const { return keep_alive_; }
+  /// The last response's body ended at the upstream's close.
+  bool until_close() const { return until_close_; }
+  /// Why `error` was returned (safe to show).
+  const std::string& reason() const { return reason_; }
+
+ private:
+  enum class State { idle, head, length, chunked, close } state_ = State::idle;
+  bool head_request_ = false, started_ = false, keep_alive_ = true, until_close_ = false;
+  std::string head_;
+  std::uint64_t left_ = 0;
+  ChunkedFramer chunk_;
+  std::string reason_;
+};
+
 /// Rebuild a head for the upstream: origin-form target, hop-by-hop headers removed.
 /// `extra` is appended verbatim before the final CRLF (e.g. injected headers).
 std::string upstream_head(const RequestHead& h, std::string_view drop_header = {});

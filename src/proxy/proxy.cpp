@@ -119,6 +119,10 @@ struct Conn {
   std::uint64_t body_left = 0;
   ChunkedFramer chunk;
   bool close_after = false;
+  ResponseFramer resp;       // where the upstream's current response ends
+  bool awaiting = false;     // a request went upstream and its response has not ended yet
+  bool up_reusable = true;   // the upstream may carry the next request (keep-alive, no stray bytes)
+  bool end_client = false;   // close the client once u2c is flushed (close-delimited response...)
   std::string up_addr;      // address of the current upstream
   // Bulk tunnels switch to splice() through a pipe per direction (no copies through user space).
   Splice sp_c2u, sp_u2c;
@@ -547,7 +551,8 @@ struct Proxy::Impl {
       c.rec.reason = rules.explain(v, c.req.host, c.req.port);
     }
     // Reuse the upstream of a keep-alive connection for the same host and port.
-    if (!c.req.connect && c.ufd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.u_eof) {
+    if (!c.req.connect && c.ufd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.u_eof &&
+        c.up_reusable && !c.u_shut) {
       c.rec.address = c.up_addr;
       c.rec.allowed = true;
       return start_forward(c);
@@ -649,6 +654,7 @@ struct Proxy::Impl {
     c.up_addr = c.rec.address;
     c.up_host = c.req.host;
     c.up_port = c.req.port;
+    c.up_reusable = true;
     c.deadline = Clock::now() + opt.idle_timeout;
     if (!c.req.connect) return start_forward(c);
     c.rec.status = 200;
@@ -673,6 +679,8 @@ struct Proxy::Impl {
     c.body_left = c.req.content_length;
     c.chunk = ChunkedFramer{};
     c.close_after = !c.req.keep_alive;
+    c.resp.expect(c.req.method == "HEAD");
+    c.awaiting = true;
     c.st = State::forward;
     c.deadline = Clock::now() + opt.idle_timeout;
     relay(c);
@@ -705,10 +713,13 @@ struct Proxy::Impl {
         c.cin.erase(0, take);
         continue;
       }
-      if (c.close_after) {  // nothing may follow a "Connection: close" request
+      if (c.close_after || c.end_client) {  // nothing may follow "Connection: close" or a close-delimited response
         c.cin.clear();
         return true;
       }
+      // One request at a time: the next head waits until this response has ended, so responses
+      // cannot be mis-associated and the upstream is switched only at a response boundary.
+      if (c.awaiting) return true;
       RequestHead h;
       const auto r = parse_request_head(c.cin, opt.limits, TargetMode::proxy, h);
       if (r.status == ParseResult::incomplete) return true;
@@ -836,6 +847,8 @@ struct Proxy::Impl {
     if (c.ufd >= 0 && c.st == State::tunnel) {
       if (!tunnel_pump(c.ufd, c.cfd, c.u2c, c.sp_u2c, c.u_eof, &c.rec.bytes_down, moved, c.u_rd, c.u_hup))
         return close_conn(c, "relay error");
+    } else if (c.ufd >= 0 && c.st == State::forward && !c.wants_close) {
+      if (!forward_down(c, moved)) return;
     } else if (c.ufd >= 0) {
       if (!pump(c.ufd, c.cfd, c.u2c, c.u_eof, &c.rec.bytes_down, true, moved, &c.u_rd, c.u_hup)) return close_conn(c, "relay error");
     } else if (!c.u2c.empty()) {
@@ -896,7 +909,107 @@ struct Proxy::Impl {
     finish_relay(c, moved);
   }
 
+  // Plain HTTP, upstream -> client: flush u2c, read the upstream only while a response is due,
+  // and pass on exactly the bytes of that response. False when the connection changed state.
+  bool forward_down(Conn& c, bool& moved) {
+    char buf[16384];
+    std::string out;
+    while (true) {
+      bool progress = false;
+      if (!c.u2c.empty()) {
+        const ssize_t n = ::send(c.cfd, c.u2c.data.get() + c.u2c.start, c.u2c.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+          c.u2c.start += static_cast<size_t>(n);
+          c.rec.bytes_down += static_cast<std::uint64_t>(n);
+          c.u2c.compact();
+          progress = true;
+        } else if (n < 0 && errno != EINTR && !would_block()) {
+          close_conn(c, "client write error");
+          return false;
+        }
+      }
+      if (c.u2c.empty() && c.ufd >= 0 && !c.u_eof && c.u_rd) {
+        const ssize_t n = ::recv(c.ufd, buf, sizeof buf, 0);
+        if (n > 0) {
+          if (static_cast<size_t>(n) < sizeof buf && !c.u_hup) c.u_rd = false;
+          progress = true;
+          if (!c.awaiting) {
+            // Bytes nobody asked for (a second response, or desync): never forward them.
+            log->debug("{}:{} sent {} bytes with no request outstanding; dropping that upstream", c.up_host, c.up_port, n);
+            drop_upstream(c);
+            continue;
+          }
+          size_t used = 0;
+          out.clear();
+          const auto fs = c.resp.feed(std::string_view(buf, static_cast<size_t>(n)), used, out, opt.limits);
+          if (!out.empty()) c.u2c.append(out);
+          if (fs == ResponseFramer::error) {
+            if (!upstream_broken(c, c.resp.reason())) return false;
+            continue;
+          }
+          if (fs == ResponseFramer::done) {
+            c.awaiting = false;
+            if (used < static_cast<size_t>(n) || !c.resp.keep_alive()) c.up_reusable = false;
+            if (c.close_after) c.end_client = true;
+            c.again = true;  // the next pipelined request may start
+          }
+        } else if (n == 0) {
+          c.u_eof = true;
+          progress = true;
+          if (c.awaiting) {
+            if (c.resp.eof() == ResponseFramer::error) {
+              if (!upstream_broken(c, c.resp.reason())) return false;
+              continue;
+            }
+            c.awaiting = false;
+            c.end_client = true;  // a close-delimited body: only the close tells the client it ended
+          }
+          c.up_reusable = false;
+        } else if (would_block()) {
+          c.u_rd = false;
+        } else if (errno != EINTR) {
+          if (!upstream_broken(c, std::string("upstream read error: ") + std::strerror(errno))) return false;
+          continue;
+        }
+      }
+      if (!progress) return true;
+      moved = true;
+    }
+  }
+
+  // The upstream broke the response framing or vanished mid-response: a 502 if the client has
+  // seen nothing of this response yet; else what was valid goes out, then the client is closed
+  // (it sees a truncated response, never the bytes that broke the framing).
+  bool upstream_broken(Conn& c, const std::string& why) {
+    log->info("upstream {}:{}: {}", c.up_host, c.up_port, why);
+    c.awaiting = false;
+    if (!c.resp.started() && c.u2c.empty()) {
+      deny_now(c, 502, why, "upstream error", c.up_addr);
+      return false;
+    }
+    drop_upstream(c);
+    c.end_client = true;
+    c.in_body = false;  // the rest of a request body has nowhere to go
+    return true;
+  }
+
+  void finish_forward(Conn& c, bool moved) {
+    if (moved) c.deadline = Clock::now() + opt.idle_timeout;
+    const bool flushed = c.u2c.empty();
+    if (!c.awaiting) {
+      if ((c.end_client || c.close_after) && flushed) return close_conn(c, "done");
+      if (c.ufd >= 0 && !c.up_reusable && !c.in_body) drop_upstream(c);
+      if (c.c_eof && flushed && !c.in_body) return close_conn(c, "done");
+    }
+    // The client finished sending while a response is due: pass its half-close on.
+    if (c.c_eof && c.ufd >= 0 && !c.u_shut && c.c2u.empty() && c.cin.empty()) {
+      ::shutdown(c.ufd, SHUT_WR);
+      c.u_shut = true;
+    }
+  }
+
   void finish_relay(Conn& c, bool moved) {
+    if (c.st == State::forward && !c.wants_close) return finish_forward(c, moved);
     if (moved && c.st != State::hello) c.deadline = Clock::now() + opt.idle_timeout;
     const bool c2u_empty = c.c2u.empty() && c.sp_c2u.in_pipe == 0;
     const bool u2c_empty = c.u2c.empty() && c.sp_u2c.in_pipe == 0;
@@ -908,8 +1021,7 @@ struct Proxy::Impl {
       c.u_shut = true;
     }
     if (c.u_eof && u2c_empty) {
-      // Plain HTTP: the response framing is not tracked, so an upstream close ends the client too.
-      if (c.st == State::forward || c.st == State::hello || c.u_shut) return close_conn(c, "done");
+      if (c.st == State::hello || c.u_shut) return close_conn(c, "done");
       if (!c.c_shut) {
         ::shutdown(c.cfd, SHUT_WR);
         c.c_shut = true;
@@ -1020,7 +1132,8 @@ struct Proxy::Impl {
 
   void reply_and_close(Conn& c, int status, const std::string& body) {
     if (c.ufd >= 0) drop_upstream(c);
-    c.u2c = Buffer{};
+    // Plain HTTP: what is left of earlier responses goes out first; elsewhere start afresh.
+    if (c.st != State::forward) c.u2c = Buffer{};
     c.u2c.ensure(4096);
     c.u2c.append(response(status, body));
     c.wants_close = true;
@@ -1034,8 +1147,8 @@ struct Proxy::Impl {
     c.ufd = -1;
     c.uh.fd = -1;
     c.u_eof = c.u_shut = c.u_hup = false;
-    c.c2u.start = c.c2u.end = 0;
-    c.u2c.start = c.u2c.end = 0;
+    c.awaiting = false;
+    c.c2u.start = c.c2u.end = 0;  // bytes for that upstream only; u2c (for the client) stays
   }
 
   void log_record(Conn& c) {

@@ -1,5 +1,5 @@
-// libFuzzer target: the proxy's request-head parser, chunked framer, authority splitter and
-// ClientHello peek, on arbitrary bytes. Checks invariants, not just absence of crashes.
+// libFuzzer target: the proxy's request-head parser, response framer, chunked framer, authority
+// splitter and ClientHello peek, on arbitrary bytes. Checks invariants, not just absence of crashes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -45,6 +45,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool v6 = false;
   std::uint16_t port = 0;
   split_authority(in.substr(0, 300), 80, host, v6, port);
+  // The response framer, fed the same bytes in two pieces: it never takes more than it was
+  // given, and passes on no more than it took.
+  for (bool head : {false, true}) {
+    ResponseFramer rf;
+    rf.expect(head);
+    const HeadLimits limits{2048, 32};
+    std::string out;
+    size_t taken = 0;
+    const size_t half = size / 2;
+    for (std::string_view piece : {in.substr(0, half), in.substr(half)}) {
+      size_t used = 0;
+      const auto s = rf.feed(piece, used, out, limits);
+      if (used > piece.size()) std::abort();
+      taken += used;
+      if (s != ResponseFramer::more) break;
+    }
+    if (out.size() > taken) std::abort();
+  }
   std::string sni;
   if (peek_client_hello(in, sni) == HelloStatus::sni && (sni.empty() || sni.size() > 255)) std::abort();
   return 0;

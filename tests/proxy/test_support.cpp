@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "config/egress_rule.h"
 
 namespace sbx::proxy::test {
@@ -87,6 +89,47 @@ Upstream::Upstream(const std::string& name, bool tls) {
 }
 
 Upstream::~Upstream() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+RawUpstream::RawUpstream(const std::vector<RawStep>& steps, const std::filesystem::path& log) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : steps) {
+    std::string latin1;  // the script reads latin-1: map each byte to one code point
+    for (unsigned char ch : s.send) {
+      if (ch < 0x80) latin1 += static_cast<char>(ch);
+      else {
+        latin1 += static_cast<char>(0xc0 | (ch >> 6));
+        latin1 += static_cast<char>(0x80 | (ch & 0x3f));
+      }
+    }
+    j.push_back({{"send", latin1}, {"delay", s.delay_ms / 1000.0}, {"close", s.close}});
+  }
+  const std::string arg = j.dump();
+  const std::string script = std::string(SBX_PROXY_TEST_DIR) + "/raw_upstream.py";
+  int out[2];
+  if (pipe(out) != 0) return;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    close(out[1]);
+    execl("/usr/bin/python3", "python3", script.c_str(), arg.c_str(), log.c_str(), nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string line;
+  char c;
+  pollfd p{out[0], POLLIN, 0};
+  while (poll(&p, 1, 10000) > 0 && read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  close(out[0]);
+  port = static_cast<std::uint16_t>(std::atoi(line.c_str()));
+}
+
+RawUpstream::~RawUpstream() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
     waitpid(pid_, nullptr, 0);

@@ -39,6 +39,25 @@ class Upstream {
   int pid_ = -1;
 };
 
+/// One scripted answer of RawUpstream: raw bytes, sent after `delay_ms`, then maybe a close.
+struct RawStep {
+  std::string send;
+  int delay_ms = 0;
+  bool close = false;
+};
+
+/// A raw HTTP upstream (raw_upstream.py) answering each request it reads with the next step,
+/// byte for byte; logs "conn N" per connection and "N METHOD PATH" per request to `log`.
+class RawUpstream {
+ public:
+  RawUpstream(const std::vector<RawStep>& steps, const std::filesystem::path& log);
+  ~RawUpstream();
+  std::uint16_t port = 0;
+
+ private:
+  int pid_ = -1;
+};
+
 /// An egress rule as the Sandboxfile would give it ("host[:ports]"), at Sandboxfile:`line`.
 config::EgressRule rule(const std::string& text, int line);
 
