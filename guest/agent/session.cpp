@@ -322,6 +322,9 @@ void Session::handle_open(const p::Frame& f) {
     return send(p::open_fail_frame(
         f.stream, {"the guest does not accept " + std::string(p::kind_name(req->kind)) + " streams", std::nullopt}));
   if (streams_.size() >= kMaxStreams) return send(p::open_fail_frame(f.stream, {"too many open streams", std::nullopt}));
+  // An OPEN without user or cwd gets CONFIG's defaults (the Sandboxfile's, else the image's).
+  if (req->user.empty()) req->user = config_.user.value_or("agent");
+  if (!req->cwd && config_.workdir) req->cwd = config_.workdir;
   Spawned sp = spawn(*req, base_env());
   if (!sp.error.empty()) {
     say("exec " + (req->argv.empty() ? std::string("<shell>") : req->argv[0]) + " failed: " + sp.error);

@@ -57,13 +57,99 @@ bool lookup_user(const std::string& name, User& out) {
   return false;
 }
 
+namespace {
+
+bool all_digits(const std::string& s) {
+  if (s.empty() || s.size() > 10) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+// A passwd or group line's fields.
+std::vector<std::string> fields(const std::string& line) {
+  std::vector<std::string> f;
+  std::size_t start = 0;
+  while (true) {
+    auto c = line.find(':', start);
+    f.push_back(line.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  return f;
+}
+
+// The passwd entry with this uid.
+bool lookup_uid(uid_t uid, User& out) {
+  std::ifstream in("/etc/passwd");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = fields(line);
+    if (f.size() < 7 || f[2] != std::to_string(uid)) continue;
+    return lookup_user(f[0], out);
+  }
+  return false;
+}
+
+// A group name or gid from /etc/group.
+bool lookup_group(const std::string& spec, gid_t& gid) {
+  if (all_digits(spec)) {
+    gid = static_cast<gid_t>(std::strtoul(spec.c_str(), nullptr, 10));
+    return true;
+  }
+  std::ifstream in("/etc/group");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = fields(line);
+    if (f.size() < 3 || f[0] != spec || !all_digits(f[2])) continue;
+    gid = static_cast<gid_t>(std::strtoul(f[2].c_str(), nullptr, 10));
+    return true;
+  }
+  return false;
+}
+
+// Create a missing working directory (the Sandboxfile's workdir is "created if missing"),
+// owned by the user who runs in it.
+void ensure_workdir(const std::string& dir, const User& user) {
+  struct stat st{};
+  if (dir.empty() || dir[0] != '/' || ::stat(dir.c_str(), &st) == 0) return;
+  std::string path;
+  std::size_t i = 1;
+  while (i <= dir.size()) {
+    std::size_t j = dir.find('/', i);
+    if (j == std::string::npos) j = dir.size();
+    path += "/" + dir.substr(i, j - i);
+    i = j + 1;
+    if (path == "/") continue;
+    if (::mkdir(path.c_str(), 0755) == 0) [[maybe_unused]] int r = ::lchown(path.c_str(), user.uid, user.gid);
+  }
+}
+
+}  // namespace
+
+bool resolve_user(const std::string& spec, User& out, std::string& why) {
+  const auto colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  const std::string group = colon == std::string::npos ? std::string() : spec.substr(colon + 1);
+  if (all_digits(name)) {
+    const auto uid = static_cast<uid_t>(std::strtoul(name.c_str(), nullptr, 10));
+    if (!lookup_uid(uid, out)) out = User{name, uid, 0, "/", "/bin/sh"};
+  } else if (!lookup_user(name, out)) {
+    why = "no user \"" + name + "\" in the guest's /etc/passwd";
+    return false;
+  }
+  if (!group.empty() && !lookup_group(group, out.gid)) {
+    why = "no group \"" + group + "\" in the guest's /etc/group";
+    return false;
+  }
+  return true;
+}
+
 Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string>& base_env) {
   Spawned s;
   User user;
-  if (!lookup_user(req.user, user)) {
-    s.error = "no user \"" + req.user + "\" in the guest's /etc/passwd";
-    return s;
-  }
+  if (!resolve_user(req.user.empty() ? std::string("agent") : req.user, user, s.error)) return s;
+  if (req.cwd) ensure_workdir(*req.cwd, user);
   std::vector<std::string> argv = req.argv;
   if (argv.empty()) argv = {user.shell, "-l"};
 

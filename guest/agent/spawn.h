@@ -20,6 +20,10 @@ struct User {
 /// Look a user up in /etc/passwd (parsed directly: a static binary has no NSS).
 bool lookup_user(const std::string& name, User& out);
 
+/// Resolve an OPEN's user: "name", "uid", "name:group" or "uid:gid" (an image's User). A
+/// numeric uid without a passwd entry runs with gid 0 and home "/", as container runtimes do.
+bool resolve_user(const std::string& spec, User& out, std::string& why);
+
 /// A started process and the parent's ends of its stdio.
 struct Spawned {
   pid_t pid = -1;

@@ -64,14 +64,25 @@ Parsed<std::map<std::string, std::string>> get_env(const json& v, std::string_vi
   return out;
 }
 
-bool valid_user(const std::string& u) {
+// One part of a user: a name ([a-z_][a-z0-9_.-]{0,31}) or a numeric id (up to 10 digits).
+bool valid_user_part(std::string_view u) {
   if (u.empty() || u.size() > 32) return false;
+  bool digits = true;
+  for (char c : u) digits = digits && std::isdigit(static_cast<unsigned char>(c));
+  if (digits) return u.size() <= 10;
   if (!(std::islower(static_cast<unsigned char>(u[0])) || u[0] == '_')) return false;
   for (char c : u)
     if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
-          c == '-'))
+          c == '-' || c == '.'))
       return false;
   return true;
+}
+
+// "name", "uid", "name:group" or "uid:gid" (an image's User may be any of these).
+bool valid_user(const std::string& u) {
+  const auto colon = u.find(':');
+  if (colon == std::string::npos) return valid_user_part(u);
+  return valid_user_part(std::string_view(u).substr(0, colon)) && valid_user_part(std::string_view(u).substr(colon + 1));
 }
 
 #define SBX_GET(var, expr)                                    \
@@ -254,7 +265,7 @@ std::string to_json(const Open& m) {
       if (!m.argv.empty() || m.kind == OpenKind::exec) j["argv"] = m.argv;
       if (!m.env.empty()) j["env"] = m.env;
       if (m.cwd) j["cwd"] = *m.cwd;
-      j["user"] = m.user;
+      if (!m.user.empty()) j["user"] = m.user;
       if (m.kind == OpenKind::exec) j["tty"] = m.tty;
       j["rows"] = m.rows;
       j["cols"] = m.cols;

@@ -102,7 +102,7 @@ struct Open {
   std::vector<std::string> argv;
   std::map<std::string, std::string> env;
   std::optional<std::string> cwd;
-  std::string user = "agent";
+  std::string user;  // "" = the CONFIG default user, else "agent"
   bool tty = false;
   std::uint16_t rows = 24;
   std::uint16_t cols = 80;

@@ -38,10 +38,8 @@ guest::protocol::Open default_open(const SandboxTarget& target, const Args& args
   guest::protocol::Open open;
   open.kind = kind;
   if (target.file) {
-    const auto& agent = target.file->agent;
-    if (!agent.user.empty()) open.user = agent.user;
-    if (!agent.workdir.empty()) open.cwd = agent.workdir;
-    open.env = agent.env;
+    // User and workdir: the guest's CONFIG defaults (the Sandboxfile's, else the image's).
+    open.env = target.file->agent.env;
   }
   if (auto u = args.value("user")) open.user = *u;
   if (auto w = args.value("workdir")) open.cwd = *w;

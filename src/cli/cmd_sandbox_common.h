@@ -24,8 +24,8 @@ struct SandboxTarget {
 /// in the current directory.
 Result<SandboxTarget> resolve_sandbox(const Args& args, bool path_positional);
 
-/// An OPEN of `kind` with the Sandboxfile's agent user, workdir and env (if `target` has one),
-/// then --user / --workdir from `args` where given.
+/// An OPEN of `kind` with the Sandboxfile's agent env (if `target` has one), then --user /
+/// --workdir from `args` where given; otherwise the guest's CONFIG user and workdir apply.
 guest::protocol::Open default_open(const SandboxTarget& target, const Args& args, guest::protocol::OpenKind kind);
 
 /// Run `open` in the sandbox through its supervisor: the program's exit status, 127 when it

@@ -67,13 +67,12 @@ Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Art
   }
 }
 
-guest::protocol::Open agent_open(const config::Sandboxfile& file, bool tty) {
+// The user and workdir come from the guest's CONFIG (the Sandboxfile's, else the image's).
+guest::protocol::Open agent_open(const config::Sandboxfile& file, std::vector<std::string> command, bool tty) {
   guest::protocol::Open o;
   o.kind = guest::protocol::OpenKind::exec;
-  o.argv = file.agent.command;
+  o.argv = std::move(command);
   o.env = file.agent.env;
-  if (!file.agent.workdir.empty()) o.cwd = file.agent.workdir;
-  o.user = file.agent.user.empty() ? "agent" : file.agent.user;
   o.tty = tty;
   return o;
 }
@@ -134,18 +133,19 @@ int run_up(const Args& args) {
 
   int agent_code = 0;
   bool ran_agent = false;
-  if (!detach && !file.agent.command.empty()) {
+  const std::vector<std::string> command = reconcile::agent_command(file, *artifacts);
+  if (!detach && !command.empty()) {
     auto client = supervisor::Client::connect(paths);
     if (!client) return failed(client.error());
     const bool interactive = file.agent.preset != config::AgentPreset::custom && ::isatty(0) && ::isatty(1) &&
-                             !json && file.agent.command.size() == 1;
+                             !json && command.size() == 1;
     // In --json mode stdout carries the one JSON result: the agent's output goes to stderr.
     int saved_stdout = -1;
     if (json) {
       saved_stdout = ::dup(1);
       ::dup2(2, 1);
     }
-    auto code = client->run(agent_open(file, interactive));
+    auto code = client->run(agent_open(file, command, interactive));
     if (saved_stdout >= 0) {
       ::dup2(saved_stdout, 1);
       ::close(saved_stdout);

@@ -12,6 +12,7 @@ std::span<const CommandSpec* const> command_table() {
       &kUpCommand, &kExecCommand, &kShellCommand, &kStatusCommand, &kLogsCommand, &kDownCommand,
       &kSuperviseCommand,
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
+      &kImageLsCommand, &kImageRmCommand, &kImagePruneCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,
       &kInitCommand, &kValidateCommand, &kPlanCommand,
       &kProxyCommand, &kEgressSuggestCommand,

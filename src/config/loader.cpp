@@ -400,6 +400,7 @@ class Loader {
       }
     }
     agent.command = preset_command(agent.preset);
+    agent.command_given = preset_node || command_node || t.get("args");
     if (command_node) {
       if (auto cmd = string_list(*command_node, "'command'", "command = [\"/bin/sh\", \"-c\", \"make test\"]", kMaxArgs)) {
         if (cmd->empty()) error(*command_node, "'command' is empty", "name the program to run, e.g. command = [\"/bin/sh\"]");
@@ -432,6 +433,7 @@ class Loader {
     }
     agent.workdir = std::string(kDefaultWorkdir);
     if (const toml::node* n = t.get("workdir")) {
+      agent.workdir_given = true;
       if (auto s = as_string(*n, "'workdir'", "workdir = \"/workspace\"")) {
         if (auto p = normalise_guest_path(*s)) agent.workdir = *p;
         else error(*n, p.error().message, p.error().hint);
@@ -439,6 +441,7 @@ class Loader {
     }
     agent.user = std::string(kDefaultUser);
     if (const toml::node* n = t.get("user")) {
+      agent.user_given = true;
       if (auto s = as_string(*n, "'user'", "user = \"agent\"")) {
         if (is_user_name(*s)) agent.user = *s;
         else error(*n, "invalid user name '" + printable(*s) + "'",

@@ -22,6 +22,10 @@ struct Agent {
   std::map<std::string, std::string> env;    // extra environment inside the VM
   std::string workdir;                       // absolute path inside the VM
   std::string user;                          // user name inside the VM (unprivileged)
+  // Which of these the file wrote; an image's Entrypoint/Cmd, WorkingDir and User fill the rest.
+  bool command_given = false;                // preset, command or args
+  bool workdir_given = false;
+  bool user_given = false;
   Location location;
 };
 

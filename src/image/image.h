@@ -41,6 +41,10 @@ struct ImportOptions {
   bool owners_by_debugfs = false;                  // tests: force the non-root owner path
 };
 
+/// True for the image User forms sbx runs: "name", "uid", "name:group", "uid:gid" (names
+/// [a-z_][a-z0-9_.-]{0,31}, ids up to 10 digits); the guest protocol accepts the same.
+bool valid_user_spec(std::string_view user);
+
 /// Prepare the root disk of `image` (kinds rootfs_dir, oci_archive, registry; not builtin).
 Result<PreparedImage> prepare_image(const config::Image& image, const ImportOptions& options = {});
 

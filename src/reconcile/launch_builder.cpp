@@ -1,5 +1,6 @@
 #include "reconcile/launch_builder.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "common/digest.h"
@@ -11,14 +12,44 @@
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
 #include "guest/protocol/frame.h"
+#include "image/image.h"
 
 namespace sbx::reconcile {
 namespace fs = std::filesystem;
 
+namespace {
+
+// The root disk and config of a non-built-in image, imported (or reused) from the cache.
+Result<void> prepare_image(const config::Sandboxfile& file, const Progress& progress, Artifacts& a) {
+  image::ImportOptions options;
+  options.progress = progress;
+  auto prepared = image::prepare_image(file.image, options);
+  if (!prepared) {
+    Error e = prepared.error();
+    if (e.location.file.empty()) e.location = file.image.location;
+    return std::unexpected(e);
+  }
+  if (!file.agent.user_given && !prepared->config.user.empty() && !image::valid_user_spec(prepared->config.user))
+    return fail(ErrorCode::invalid, "the image's User '" + prepared->config.user.substr(0, 64) + "' is not a form sbx can run",
+                "set [agent] user = \"...\" in the Sandboxfile (a name from the image's /etc/passwd)", file.image.location);
+  a.root_disk = prepared->root_disk;
+  a.image_id = prepared->id;
+  a.image_env = prepared->config.env;
+  a.image_user = prepared->config.user;
+  a.image_workdir = prepared->config.working_dir;
+  a.image_command = prepared->config.entrypoint;
+  a.image_command.insert(a.image_command.end(), prepared->config.cmd.begin(), prepared->config.cmd.end());
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> agent_command(const config::Sandboxfile& file, const Artifacts& a) {
+  if (!file.agent.command_given && !a.image_command.empty()) return a.image_command;
+  return file.agent.command;
+}
+
 Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progress& progress) {
-  if (file.image.kind != config::ImageKind::builtin)
-    return fail(ErrorCode::invalid, "image '" + file.image.reference + "' is not supported yet: only the built-in image boots today",
-                "set [image] ref = \"builtin\"", file.image.location);
   auto kernel = SBX_TRY(guest::locate_kernel());
   Artifacts a;
   a.kernel = kernel.image;
@@ -30,7 +61,8 @@ Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progr
   }
   a.kernel_version = kernel.version;
   a.initramfs = SBX_TRY(guest::build_initramfs(kernel, progress));
-  a.root_disk = SBX_TRY(guest::build_default_rootfs(progress));
+  if (file.image.kind == config::ImageKind::builtin) a.root_disk = SBX_TRY(guest::build_default_rootfs(progress));
+  else SBX_TRY_VOID(prepare_image(file, progress, a));
   return a;
 }
 
@@ -61,7 +93,23 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
     l.guest_config.mounts.push_back({tag, mount.target, !mount.writable});
   }
   l.guest_config.hostname = "sbx-" + file.name;
-  l.guest_config.env = file.agent.env;
+  // The image's Env below the Sandboxfile's; its User and WorkingDir unless the file names them.
+  for (const auto& kv : a.image_env) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string name = kv.substr(0, eq), upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    // sbx points these at its egress proxy; an image may not redirect or bypass it.
+    if (upper == "HTTP_PROXY" || upper == "HTTPS_PROXY" || upper == "NO_PROXY" || upper == "ALL_PROXY" ||
+        upper.starts_with("SBX_"))
+      continue;
+    l.guest_config.env[name] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : file.agent.env) l.guest_config.env[k] = v;
+  l.guest_config.user = file.agent.user_given || a.image_user.empty() ? (file.agent.user.empty() ? "agent" : file.agent.user)
+                                                                      : a.image_user;
+  l.guest_config.workdir = file.agent.workdir_given || a.image_workdir.empty() ? file.agent.workdir : a.image_workdir;
+  if (l.guest_config.workdir->empty()) l.guest_config.workdir.reset();
   // Everything the machine is made of: the canonical Sandboxfile plus the launch itself (cached
   // artifacts are named by their content digest, so their paths stand for their content).
   l.digest = digest::sha256(config::digest(file) + "\n" + supervisor::launch_to_json(l));

@@ -17,6 +17,11 @@ struct Artifacts {
   std::filesystem::path initramfs;
   std::filesystem::path root_disk;
   std::string kernel_version;
+  // The image's config (empty for the built-in image); the Sandboxfile wins where it says.
+  std::string image_id;                      // "sha256:..." ("" for the built-in image)
+  std::vector<std::string> image_env;        // "KEY=VALUE"
+  std::string image_user, image_workdir;
+  std::vector<std::string> image_command;    // Entrypoint + Cmd
 };
 
 /// Human progress lines ("building root disk ...").
@@ -28,6 +33,10 @@ Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progr
 /// The digest `sbx up` compares: the Sandboxfile's canonical digest plus the whole launch.
 std::string desired_digest(const config::Sandboxfile& file, const Artifacts& artifacts,
                            const supervisor::SandboxPaths& paths);
+
+/// The agent's argv: the Sandboxfile's command when it names one, else the image's
+/// Entrypoint + Cmd, else the preset's default.
+std::vector<std::string> agent_command(const config::Sandboxfile& file, const Artifacts& artifacts);
 
 /// The launch description for `file` in the state directory `paths`.
 supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& artifacts,

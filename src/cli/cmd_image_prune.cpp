@@ -1,0 +1,87 @@
+// sbx image prune: delete every cached image no running sandbox uses, and stale build leftovers.
+#include <csignal>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cmd_image_common.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/paths.h"
+#include "image/progress.h"
+
+namespace sbx::cli {
+namespace {
+namespace fs = std::filesystem;
+
+// .build-<pid>-<n> directories whose builder is gone (an interrupted import).
+std::vector<fs::path> stale_builds() {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(image::images_dir(paths::cache_dir()), ec)) {
+    const std::string n = e.path().filename().string();
+    if (!n.starts_with(".build-")) continue;
+    const long pid = std::strtol(n.c_str() + 7, nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) out.push_back(e.path());
+  }
+  return out;
+}
+
+int run_image_prune(const Args& args) {
+  const bool json = args.flag("json");
+  const bool all = args.flag("all");
+  const bool dry = args.flag("dry-run");
+  auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
+  auto images = image_cmd::list();
+  if (!images) return failed(images.error());
+  nlohmann::json removed = nlohmann::json::array(), kept = nlohmann::json::array();
+  std::uint64_t freed = 0;
+  for (const auto& i : *images) {
+    if (!i.used_by.empty() || (i.format == "builtin" && !all)) {
+      kept.push_back(i.id);
+      continue;
+    }
+    if (!dry)
+      if (auto r = image::remove_image(paths::cache_dir(), i); !r) return failed(r.error());
+    removed.push_back(i.id);
+    freed += i.disk_bytes;
+    if (!json) std::cerr << "sbx: " << (dry ? "would remove " : "removed ") << image_cmd::short_id(i.id) << "\n";
+  }
+  for (const auto& p : stale_builds()) {
+    std::error_code ec;
+    if (!dry) fs::remove_all(p, ec);
+  }
+  if (json) {
+    print_json({{"ok", true}, {"removed", removed}, {"kept", kept}, {"freed_bytes", freed}, {"dry_run", dry}});
+  } else {
+    std::cerr << "sbx: " << (dry ? "would free " : "freed ") << image::human_bytes(freed) << ", kept " << kept.size()
+              << " image(s)\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+const CommandSpec kImagePruneCommand{
+    .name = "image prune",
+    .summary = "Delete every cached image no running sandbox uses",
+    .usage = "sbx image prune [--all] [--dry-run] [--json]",
+    .description =
+        "Deletes each cached image that no running sandbox boots from, and what interrupted\n"
+        "imports left behind. The built-in busybox image is kept unless --all is given (it is\n"
+        "small and rebuilt in about a second anyway). Stopped sandboxes do not hold their image:\n"
+        "their next 'sbx up' unpacks or pulls it again.\n"
+        "EXIT STATUS\n"
+        "0  pruned (also when nothing was to prune);  1  an image could not be deleted;  2  usage error\n"
+        "EXAMPLES\n"
+        "sbx image prune --dry-run\n"
+        "sbx image prune --all --json",
+    .options = {{"all", 0, "", "Remove the built-in image too (when unused)."},
+                {"dry-run", 'n', "", "Only say what would be removed."},
+                {"json", 0, "", "Print {\"ok\":true,\"removed\":[ids],\"kept\":[ids],\"freed_bytes\":N,\"dry_run\":bool} on stdout."}},
+    .min_positionals = 0,
+    .max_positionals = 0,
+    .run = run_image_prune,
+};
+
+}  // namespace sbx::cli
