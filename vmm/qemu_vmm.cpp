@@ -49,7 +49,12 @@ std::unique_ptr<QemuVmm> make_qemu_vmm(std::string* warning) {
 }
 
 void QemuVmm::stop_helpers() {
-  for (pid_t h : helpers_) {
+  std::error_code ec;
+  for (const Helper& helper : helpers_) {
+    // sbx made the virtiofsd sockets (virtiofsd got them as --fd), so sbx removes them.
+    std::filesystem::remove(helper.socket, ec);
+    const pid_t h = helper.pid;
+    if (h <= 0) continue;  // already reaped
     ::kill(h, SIGTERM);
     for (int i = 0; i < 100 && ::waitpid(h, nullptr, WNOHANG) == 0; ++i) ::usleep(10000);
     if (::waitpid(h, nullptr, WNOHANG) == 0) {
@@ -71,15 +76,17 @@ Result<void> QemuVmm::start(const MachineSpec& spec) {
   runtime_dir_ = spec.runtime_dir;
   std::error_code ec;
   std::filesystem::remove(runtime_dir_ / options_.qmp_socket, ec);
+  const HostUser user = invoking_user();
   for (size_t i = 0; i < spec.shares.size(); ++i) {
     if (spec.shares[i].source.empty()) continue;
-    auto child = start_virtiofsd(spec.shares[i], runtime_dir_ / ("virtiofsd-" + std::to_string(i) + ".log"));
+    auto child = start_virtiofsd(spec.shares[i], user, runtime_dir_ / ("virtiofsd-" + std::to_string(i) + ".log"));
     if (!child) {
       stop_helpers();
       return std::unexpected(child.error());
     }
     if (child->pidfd >= 0) ::close(child->pidfd);
-    helpers_.push_back(child->pid);
+    helpers_.push_back({child->pid, spec.shares[i].source, spec.shares[i].socket,
+                        runtime_dir_ / ("virtiofsd-" + std::to_string(i) + ".log")});
   }
   const auto argv = qemu_argv(spec, options_);
   sbx::log::get("vmm")->debug("starting {} ({} args, accel {})", argv[0], argv.size(), accel_name(options_.accel));
@@ -94,7 +101,13 @@ Result<void> QemuVmm::start(const MachineSpec& spec) {
   auto qmp = QmpClient::connect(runtime_dir_ / options_.qmp_socket, seconds(10));
   if (!qmp) {
     auto ended = try_reap();
-    const std::string why = ended ? "QEMU " + ended->describe() : qmp.error().message;
+    std::string why = ended ? "QEMU " + ended->describe() : qmp.error().message;
+    // A virtiofsd that died during its own setup makes QEMU fail to connect: say why it died.
+    for (Helper& h : helpers_)
+      if (h.pid > 0 && ::waitpid(h.pid, nullptr, WNOHANG) == h.pid) {
+        why += "\nvirtiofsd for " + h.source.string() + " exited:\n" + tail_file(h.log, 5);
+        h.pid = -1;
+      }
     if (!ended) kill();
     return fail(ErrorCode::runtime, "the VMM did not start: " + why + "\n" + tail_file(qemu_log(), 10),
                 "see " + qemu_log().string());

@@ -35,7 +35,12 @@ class QemuVmm final : public Vmm {
   int pidfd_ = -1;
   std::optional<QmpClient> qmp_;
   std::optional<Exit> exit_;
-  std::vector<pid_t> helpers_;  // virtiofsd processes, stopped with the machine
+  /// A virtiofsd process, stopped (and its socket removed) with the machine.
+  struct Helper {
+    pid_t pid = -1;  // -1 once reaped
+    std::filesystem::path source, socket, log;
+  };
+  std::vector<Helper> helpers_;
   void stop_helpers();
 };
 

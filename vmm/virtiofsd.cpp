@@ -1,21 +1,25 @@
 #include "vmm/virtiofsd.h"
 
 #include <cerrno>
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+
+#include "common/log.h"
+#include "vmm/unix_socket.h"
 
 namespace sbx::vmm {
 namespace fs = std::filesystem;
-using namespace std::chrono;
 
 fs::path virtiofsd_binary() {
   if (const char* v = std::getenv("SBX_VIRTIOFSD"); v && *v) return v;
@@ -24,7 +28,141 @@ fs::path virtiofsd_binary() {
   return "/usr/lib/qemu/virtiofsd";
 }
 
-Result<Child> start_virtiofsd(const Share& share, const fs::path& log) {
+namespace {
+
+bool parse_id(const char* s, unsigned& out) {
+  if (!s || !*s) return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long v = std::strtoul(s, &end, 10);
+  if (errno || *end || v >= 0xffffffffUL) return false;
+  out = static_cast<unsigned>(v);
+  return true;
+}
+
+// Async-signal-safe: write a whole small file (the /proc/self maps).
+bool write_file(const char* path, const char* text, size_t len) {
+  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, text, len) == static_cast<ssize_t>(len);
+  ::close(fd);
+  return ok;
+}
+
+// Mount flags a remount inside a user namespace must keep (the kernel locks them).
+unsigned long locked_flags(const fs::path& p) {
+  struct statvfs st{};
+  if (::statvfs(p.c_str(), &st) != 0) return 0;
+  unsigned long f = 0;
+  if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+// Everything the child needs, prepared before fork so the hook allocates nothing.
+struct Plan {
+  HostUser user;
+  bool drop_to_user = false;  // running as root for another (sudo) user
+  std::string uid_map, gid_map;
+  std::string source;
+  bool read_only = false;
+  unsigned long keep_flags = 0;
+};
+
+ChildStep enter_sandbox(const Plan& p) {
+  // virtiofsd keeps one O_PATH descriptor per inode the guest knows: give it the hard limit.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    if (p.drop_to_user && nofile.rlim_max < 1048576) nofile.rlim_max = 1048576;  // root may raise it
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (p.drop_to_user) {
+    const gid_t g = p.user.gid;
+    // No supplementary groups: virtiofsd drops them itself at start (CVE-2022-0358) and would
+    // fail to inside the user namespace.
+    if (::setgroups(0, nullptr) != 0) return {"setgroups", errno};
+    if (::setresgid(g, g, g) != 0) return {"setresgid", errno};
+    if (::setresuid(p.user.uid, p.user.uid, p.user.uid) != 0) return {"setresuid", errno};
+    // A uid change makes the process undumpable, which gives /proc/self to root: take it back so
+    // the maps below can be written.
+    ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  }
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return {"creating a user namespace", errno};
+  if (!write_file("/proc/self/setgroups", "deny", 4)) return {"writing /proc/self/setgroups", errno};
+  if (!write_file("/proc/self/uid_map", p.uid_map.data(), p.uid_map.size())) return {"writing /proc/self/uid_map", errno};
+  if (!write_file("/proc/self/gid_map", p.gid_map.data(), p.gid_map.size())) return {"writing /proc/self/gid_map", errno};
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return {"making mounts private", errno};
+  const char* src = p.source.c_str();
+  if (p.read_only) {
+    if (::mount(src, src, nullptr, MS_BIND | MS_REC, nullptr) != 0) return {"bind-mounting the share", errno};
+    if (::mount(nullptr, src, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | p.keep_flags, nullptr) != 0)
+      return {"making the share read-only", errno};
+  }
+  // The share must open with the identity virtiofsd will have (the user, nothing more).
+  const int dir = ::open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return {"opening the shared directory as the invoking user", errno};
+  ::close(dir);
+  // The namespace gave us every capability in it; keep them across exec (as ambient capabilities)
+  // although our uid there is not 0. virtiofsd then drops all but the few it needs.
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &hdr, data) != 0) return {"capget", errno};
+  data[0].inheritable = data[0].permitted;
+  data[1].inheritable = data[1].permitted;
+  if (::syscall(SYS_capset, &hdr, data) != 0) return {"capset", errno};
+  for (int cap = 0; cap <= 63; ++cap) {
+    const bool held = cap < 32 ? (data[0].permitted >> cap) & 1 : (data[1].permitted >> (cap - 32)) & 1;
+    if (held && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0 && errno != EINVAL)
+      return {"raising ambient capabilities", errno};
+  }
+  return {};
+}
+
+std::string user_name(uid_t uid) {
+  if (const passwd* pw = ::getpwuid(uid); pw && pw->pw_name) return std::string(pw->pw_name) + " (uid " + std::to_string(uid) + ")";
+  return "uid " + std::to_string(uid);
+}
+
+}  // namespace
+
+HostUser invoking_user() {
+  HostUser u{::getuid(), ::getgid()};
+  unsigned uid = 0, gid = 0;
+  if (u.uid == 0 && parse_id(std::getenv("SUDO_UID"), uid) && parse_id(std::getenv("SUDO_GID"), gid)) {
+    u.uid = uid;
+    u.gid = gid;
+  }
+  return u;
+}
+
+std::vector<std::string> virtiofsd_argv(const Share& share) {
+  std::vector<std::string> argv = {virtiofsd_binary().string(), "--fd=3", "-o", "source=" + share.source.string(),
+                                   "-o", "cache=auto", "-o", "log_level=warn",
+                                   // The hook already raised the descriptor limit; in a user namespace
+                                   // virtiofsd may not raise the hard limit itself.
+                                   "--rlimit-nofile=0"};
+  // Extra options for experiments and benchmarks (e.g. "-o cache=always --thread-pool-size=4").
+  if (const char* extra = std::getenv("SBX_VIRTIOFSD_ARGS"); extra && *extra) {
+    std::string word;
+    for (const char* c = extra;; ++c) {
+      if (*c == ' ' || *c == 0) {
+        if (!word.empty()) argv.push_back(std::move(word));
+        word.clear();
+        if (*c == 0) break;
+      } else {
+        word += *c;
+      }
+    }
+  }
+  return argv;
+}
+
+Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const fs::path& log) {
   std::error_code ec;
   if (!fs::is_directory(share.source, ec))
     return fail(ErrorCode::not_found, "shared directory " + share.source.string() + " does not exist",
@@ -33,71 +171,48 @@ Result<Child> start_virtiofsd(const Share& share, const fs::path& log) {
   if (::access(bin.c_str(), X_OK) != 0)
     return fail(ErrorCode::not_found, "virtiofsd not found at " + bin.string(),
                 "install qemu-system-x86 (Debian ships /usr/lib/qemu/virtiofsd) or set SBX_VIRTIOFSD");
-  fs::remove(share.socket, ec);
-  const std::string src = share.source.string();
-  // virtiofsd runs in the socket's directory. It gets the absolute path when that fits in
-  // sun_path (107 bytes): it names its pid file /run/virtiofsd/<path>.pid and refuses a second
-  // instance with the same path, so relative names would collide between sandboxes.
-  const std::string abs = fs::absolute(share.socket, ec).string();
-  const std::string socket_arg = abs.size() < 100 ? abs : share.socket.filename().string();
-  const std::string sock_dir = share.socket.parent_path().empty() ? "." : share.socket.parent_path().string();
-  const std::vector<std::string> argv = {bin.string(), "--socket-path=" + socket_arg,
-                                         "-o", "source=" + src, "-o", "cache=auto", "-o", "log_level=warn"};
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) return fail(ErrorCode::io, "cannot open " + log.string() + ": " + std::strerror(errno));
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(log_fd);
-    return fail(ErrorCode::io, std::string("fork: ") + std::strerror(errno));
+  // Debian's virtiofsd (QEMU 7.2) drops supplementary groups at start (the CVE-2022-0358 fix) and
+  // exits when it cannot; an unprivileged user cannot drop them, not even in a user namespace
+  // (setgroups stays denied there so groups used as negative permissions keep working).
+  if (::geteuid() != 0 && ::getgroups(0, nullptr) > 0)
+    return fail(ErrorCode::permission,
+                "cannot serve mount " + share.source.string() + " as " + user_name(user.uid) +
+                    ": virtiofsd drops all supplementary groups when it starts, which a user who belongs to groups "
+                    "cannot do without privilege",
+                "run sbx through sudo (the shared files still belong to you: sbx serves them as $SUDO_UID), from a "
+                "session without supplementary groups, or without [[mount]]");
+  // sbx owns the listening socket and hands it over (--fd): virtiofsd then writes no pid file under
+  // /run (which an unprivileged user cannot), and QEMU can connect as soon as we return.
+  auto listener = SBX_TRY(listen_unix(share.socket));
+  Plan plan;
+  plan.user = user;
+  plan.drop_to_user = ::geteuid() == 0 && user.uid != 0;
+  plan.uid_map = std::to_string(share.guest_uid) + " " + std::to_string(user.uid) + " 1\n";
+  plan.gid_map = std::to_string(share.guest_gid) + " " + std::to_string(user.gid) + " 1\n";
+  plan.source = share.source.string();
+  plan.read_only = share.read_only;
+  plan.keep_flags = locked_flags(share.source);
+  SpawnOptions o;
+  o.output_log = log;
+  o.pass_fds = {listener.get()};
+  o.pre_exec = [&plan] { return enter_sandbox(plan); };
+  o.missing_hint = "install qemu-system-x86 (Debian ships /usr/lib/qemu/virtiofsd) or set SBX_VIRTIOFSD";
+  auto child = spawn_child(virtiofsd_argv(share), o);
+  if (!child) {
+    fs::remove(share.socket, ec);
+    Error e = child.error();
+    e.message = "virtiofsd for " + share.source.string() + ": " + e.message;
+    if (e.message.find("user namespace") != std::string::npos || e.message.find("_map") != std::string::npos)
+      e.hint = "sbx serves mounts from an unprivileged user namespace: enable them (sysctl user.max_user_namespaces > 0, "
+               "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0) or run sbx through sudo";
+    else if (e.message.find("as the invoking user") != std::string::npos)
+      e.hint = "mounts are served as " + user_name(user.uid) + ", who cannot open " + share.source.string() +
+               ": give that user access or mount another directory";
+    return std::unexpected(e);
   }
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::syscall(SYS_close_range, 3u, ~0u, 0u);
-    ::setpgid(0, 0);
-    if (share.read_only) {
-      if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-          ::mount(src.c_str(), src.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
-          ::mount(nullptr, src.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
-        const char msg[] = "sbx: cannot make the read-only bind mount for virtiofsd (needs root)\n";
-        [[maybe_unused]] auto w = ::write(2, msg, sizeof msg - 1);
-        ::_exit(126);
-      }
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::chdir(sock_dir.c_str()) != 0) ::_exit(127);
-    ::execv(cargv[0], cargv.data());
-    ::_exit(127);
-  }
-  ::close(log_fd);
-  Child c{pid, static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
-  const auto deadline = steady_clock::now() + seconds(5);
-  while (!fs::exists(share.socket, ec)) {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      if (c.pidfd >= 0) ::close(c.pidfd);
-      return fail(ErrorCode::runtime, "virtiofsd for " + src + " " + exit_from_status(status).describe(),
-                  "see " + log.string() + " (virtiofsd needs root)");
-    }
-    if (steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      if (c.pidfd >= 0) ::close(c.pidfd);
-      return fail(ErrorCode::runtime, "virtiofsd for " + src + " did not create its socket", "see " + log.string());
-    }
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return c;
+  sbx::log::get("vmm")->debug("virtiofsd pid {} serves {} as {} ({})", child->pid, share.source.string(),
+                              user_name(user.uid), share.read_only ? "read-only" : "read-write");
+  return child;
 }
 
 }  // namespace sbx::vmm

@@ -27,6 +27,9 @@ struct Share {
   std::filesystem::path socket;
   std::filesystem::path source;
   bool read_only = true;
+  // The guest user and group whose files are the host user's; other guest ids (root too) own nothing.
+  unsigned guest_uid = 1000;
+  unsigned guest_gid = 1000;
 };
 
 /// A virtio-serial port named `name` in the guest, a listening Unix socket at `socket` on the host.
