@@ -66,7 +66,7 @@ schema = {
    "items":{"type":"object","additionalProperties":False,"required":["source","target"],
     "properties":{
      "source":S(minLength=1, description="Host directory; relative to the Sandboxfile's directory, '~' is the home directory."),
-     "target":dict(guest_path, **{"not":{"pattern":r"^/+(?:(?:proc|sys|dev)(?:/.*)?)?$"}}, description="Absolute path inside the VM; not /, /proc, /sys or /dev."),
+     "target":dict(guest_path, **{"not":{"pattern":r"^/+(?:(?:proc|sys|dev)(?:/.*)?|(?:bin|boot|etc|lib|lib32|lib64|libx32|run|sbin|usr|var)/*)?$"}}, description="Absolute path inside the VM; not /, not /proc, /sys or /dev or below them, not exactly a system directory (/bin, /boot, /etc, /lib*, /run, /sbin, /usr, /var)."),
      "mode":{"enum":["ro","rw"],"description":"ro (read-only, default) or rw."}}}},
   "egress":{"type":"object","additionalProperties":False,"description":"Network rules; default deny.",
    "properties":{

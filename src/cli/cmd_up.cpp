@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/paths.h"
+#include "config/mount_check.h"
 #include "reconcile/launch_builder.h"
 #include "reconcile/plan.h"
 #include "supervisor/client.h"
@@ -97,6 +98,9 @@ int run_up(const Args& args) {
   if (!target) return failed(target.error());
   const config::Sandboxfile& file = *target->file;
   const auto& paths = target->paths;
+  // Bad mounts fail here, before anything is built or booted.
+  if (auto m = config::check_mount_sources(file, {paths::data_dir(), paths::state_dir(), paths::config_dir()}); !m)
+    return failed(m.error());
   // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.
   auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), json);
   if (!lifecycle) return failed(lifecycle.error());

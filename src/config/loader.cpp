@@ -568,6 +568,16 @@ class Loader {
             error(*dst, "cannot mount over '/'", "mount into a directory such as \"/workspace\"");
             ok = false;
           }
+          // Replacing one of these would hide the guest's own programs, libraries or runtime
+          // state; a directory below them (e.g. /usr/local/share/x, /etc/myapp) is fine.
+          for (std::string_view system : {"/bin"sv, "/boot"sv, "/etc"sv, "/lib"sv, "/lib32"sv, "/lib64"sv, "/libx32"sv,
+                                          "/run"sv, "/sbin"sv, "/usr"sv, "/var"sv}) {
+            if (m.target == system) {
+              error(*dst, "cannot mount over the guest's system directory '" + m.target + "'",
+                    "mount into a new directory such as \"/workspace\" or below this one, e.g. \"" + m.target + "/myapp\"");
+              ok = false;
+            }
+          }
           if (ok) {
             if (auto [it, inserted] = targets.emplace(m.target, line_of(*dst)); !inserted) {
               error(*dst, "target '" + m.target + "' is already mounted at line " + std::to_string(it->second),

@@ -8,6 +8,7 @@
 #include "common/paths.h"
 #include "vmm/pvh_kernel.h"
 #include "config/canonical.h"
+#include "config/mount_check.h"
 #include "guest/host/initramfs.h"
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
@@ -86,8 +87,10 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   m.channels.push_back({std::string(guest::protocol::kPortName), paths.channel()});
   m.console_log = paths.console_log();
   m.runtime_dir = paths.dir;
-  for (size_t i = 0; i < file.mounts.size(); ++i) {
-    const auto& mount = file.mounts[i];
+  // The guest mounts in this order: outer targets before the ones nested in them.
+  const auto mounts = config::mount_order(file.mounts);
+  for (size_t i = 0; i < mounts.size(); ++i) {
+    const auto& mount = mounts[i];
     const std::string tag = "sbx" + std::to_string(i);
     m.shares.push_back({tag, paths.dir / ("fs" + std::to_string(i) + ".sock"), mount.source, !mount.writable});
     l.guest_config.mounts.push_back({tag, mount.target, !mount.writable});
