@@ -83,18 +83,24 @@ struct Splice {
 constexpr std::uint64_t kSpliceAfter = 1 << 20;  // switch a direction after 1 MiB
 constexpr int kPipeSize = 1 << 20;
 
-struct Conn;
-/// What an epoll registration points to.
+/// What a listener or the wake-up eventfd registers with epoll (they live as long as the proxy).
 struct Handle {
-  enum Kind { client, upstream, listener, wake } kind;
-  Conn* conn = nullptr;
+  enum Kind { listener, wake } kind;
   int fd = -1;
 };
+
+// Connection fds register a tag, not a pointer: a closed fd whose file is still open elsewhere
+// (a fork() of this process that has not exec'd yet: the supervisor spawns QEMU, tests run curl)
+// stays in the epoll set and may still report, so an event must never reach freed memory.
+// Tag: connection id << 24 | upstream generation << 2 | is-upstream << 1 | 1 (pointers are even).
+std::uint64_t conn_tag(std::uint64_t id, bool upstream, std::uint32_t gen) {
+  return id << 24 | static_cast<std::uint64_t>(upstream ? gen & 0x3fffff : 0) << 2 | (upstream ? 2u : 0u) | 1u;
+}
 
 struct Conn {
   std::uint64_t id = 0;
   int cfd = -1, ufd = -1;
-  Handle ch{Handle::client}, uh{Handle::upstream};
+  std::uint32_t ugen = 0;  // bumped per upstream socket: stale reports of an old one are ignored
   State st = State::head;
   Clock::time_point deadline;
   std::string cin;          // client bytes not yet consumed (heads, hello, bodies)
@@ -285,22 +291,23 @@ struct Proxy::Impl {
     while (!stopping) {
       const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), static_cast<int>(kTick.count()));
       for (int i = 0; i < n; ++i) {
-        auto* h = static_cast<Handle*>(events[i].data.ptr);
-        switch (h->kind) {
-          case Handle::listener: accept_all(h->fd); break;
-          case Handle::wake: on_wake(); break;
-          case Handle::client:
-          case Handle::upstream:
-            if (h->conn->st == State::closing) break;
-            if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-              (h->kind == Handle::client ? h->conn->c_rd : h->conn->u_rd) = true;
-            if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-              (h->kind == Handle::client ? h->conn->c_hup : h->conn->u_hup) = true;
-            if (h->kind == Handle::upstream && h->conn->st == State::connecting) h->conn->u_ready = true;
-            drive(*h->conn);
-            touch(*h->conn);
-            break;
+        const std::uint64_t tag = events[i].data.u64;
+        if (!(tag & 1)) {
+          auto* h = static_cast<Handle*>(events[i].data.ptr);
+          if (h->kind == Handle::listener) accept_all(h->fd);
+          else on_wake();
+          continue;
         }
+        const auto it = conns.find(tag >> 24);
+        if (it == conns.end()) continue;  // a connection closed already (see conn_tag)
+        Conn& c = *it->second;
+        const bool up = tag & 2;
+        if (c.st == State::closing || (up && (c.ufd < 0 || tag != conn_tag(c.id, true, c.ugen)))) continue;
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (up ? c.u_rd : c.c_rd) = true;
+        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (up ? c.u_hup : c.c_hup) = true;
+        if (up && c.st == State::connecting) c.u_ready = true;
+        drive(c);
+        touch(c);
       }
       graveyard.clear();
       const auto now = Clock::now();
@@ -391,12 +398,10 @@ struct Proxy::Impl {
     auto c = std::make_unique<Conn>();
     c->id = next_id++;
     c->cfd = fd;
-    c->ch.conn = c->uh.conn = c.get();
-    c->ch.fd = fd;
     c->deadline = Clock::now() + opt.handshake_timeout;
     c->started = Clock::now();
     c->c_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-    epoll_event ev{c->c_events, {.ptr = &c->ch}};
+    epoll_event ev{c->c_events, {.u64 = conn_tag(c->id, false, 0)}};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     ++active;
     Conn& ref = *c;
@@ -448,7 +453,7 @@ struct Proxy::Impl {
       const std::uint32_t want = base | (to_client ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
       if (want != c.c_events) {
         c.c_events = want;
-        epoll_event ev{want, {.ptr = &c.ch}};
+        epoll_event ev{want, {.u64 = conn_tag(c.id, false, 0)}};
         epoll_ctl(ep, EPOLL_CTL_MOD, c.cfd, &ev);
       }
     }
@@ -456,7 +461,7 @@ struct Proxy::Impl {
       const std::uint32_t want = base | (to_upstream ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
       if (want != c.u_events) {
         c.u_events = want;
-        epoll_event ev{want, {.ptr = &c.uh}};
+        epoll_event ev{want, {.u64 = conn_tag(c.id, true, c.ugen)}};
         epoll_ctl(ep, EPOLL_CTL_MOD, c.ufd, &ev);
       }
     }
@@ -609,7 +614,7 @@ struct Proxy::Impl {
       // Connect to exactly the address that was checked: no second resolution.
       if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS) {
         c.ufd = fd;
-        c.uh.fd = fd;
+        ++c.ugen;
         c.u_ready = false;
         c.u_eof = c.u_shut = false;
         // Loopback and near peers often finish the handshake inside connect(): skip a wake-up.
@@ -618,7 +623,7 @@ struct Proxy::Impl {
         socklen_t tl = sizeof ti;
         const bool done = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state == TCP_ESTABLISHED;
         c.u_events = EPOLLIN | EPOLLRDHUP | EPOLLET | (done ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
-        epoll_event ev{c.u_events, {.ptr = &c.uh}};
+        epoll_event ev{c.u_events, {.u64 = conn_tag(c.id, true, c.ugen)}};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
         c.u_rd = false;  // nothing to read before the handshake; EPOLL_CTL_ADD reports data that came since
         c.u_hup = false;
@@ -1145,7 +1150,6 @@ struct Proxy::Impl {
   void drop_upstream(Conn& c) {
     ::close(c.ufd);
     c.ufd = -1;
-    c.uh.fd = -1;
     c.u_eof = c.u_shut = c.u_hup = false;
     c.awaiting = false;
     c.c2u.start = c.c2u.end = 0;  // bytes for that upstream only; u2c (for the client) stays
@@ -1279,7 +1283,7 @@ Result<std::uint16_t> Proxy::listen(std::string_view address) {
   // Wake the loop only once a client has sent its request, not at the bare handshake.
   const int defer = 5;
   setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
-  auto h = std::make_unique<Handle>(Handle{Handle::listener, nullptr, fd});
+  auto h = std::make_unique<Handle>(Handle{Handle::listener, fd});
   epoll_event ev{EPOLLIN, {.ptr = h.get()}};
   epoll_ctl(impl_->ep, EPOLL_CTL_ADD, fd, &ev);
   impl_->listeners.push_back(std::move(h));
