@@ -245,3 +245,8 @@ TEST_CASE("a rootfs directory becomes a disk and is reused until it changes", "[
   CHECK_FALSE(changed->reused);
   CHECK(changed->id != p->id);
 }
+
+TEST_CASE("image User forms sbx can run are accepted and others refused", "[image][config]") {
+  for (const char* ok : {"node", "1000", "1000:1000", "www-data:www-data", "app.user", "_svc:0"}) CHECK(valid_user_spec(ok));
+  for (const char* bad : {"", "Root", "a:b:c", "../x", "1000:", ":1000", "12345678901", "name;rm"}) CHECK_FALSE(valid_user_spec(bad));
+}
