@@ -77,7 +77,7 @@ ChildStep enter_sandbox(const Plan& p) {
   // virtiofsd keeps one O_PATH descriptor per inode the guest knows: give it the hard limit.
   rlimit nofile{};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    if (p.drop_to_user && nofile.rlim_max < 1048576) nofile.rlim_max = 1048576;  // root may raise it
+    if (::geteuid() == 0 && nofile.rlim_max < 1048576) nofile.rlim_max = 1048576;  // root may raise it
     nofile.rlim_cur = nofile.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &nofile);
   }
@@ -178,7 +178,7 @@ Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const fs
     return fail(ErrorCode::permission,
                 "cannot serve mount " + share.source.string() + " as " + user_name(user.uid) +
                     ": virtiofsd drops all supplementary groups when it starts, which a user who belongs to groups "
-                    "cannot do without privilege",
+                    "cannot do without privilege; run sbx through sudo (the files still belong to you)",
                 "run sbx through sudo (the shared files still belong to you: sbx serves them as $SUDO_UID), from a "
                 "session without supplementary groups, or without [[mount]]");
   // sbx owns the listening socket and hands it over (--fd): virtiofsd then writes no pid file under

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <grp.h>
 #include <poll.h>
 #include <pty.h>
 #include <sys/wait.h>
@@ -16,7 +17,8 @@ using namespace std::chrono;
 
 namespace {
 
-Running spawn(const std::vector<std::string>& args, const fs::path& state, const fs::path& cwd, int in_fd) {
+Running spawn(const std::vector<std::string>& args, const fs::path& state, const fs::path& cwd, int in_fd,
+              const Sbx& sbx) {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) std::abort();
   const pid_t pid = ::fork();
@@ -25,7 +27,12 @@ Running spawn(const std::vector<std::string>& args, const fs::path& state, const
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
     ::setenv("SBX_STATE_DIR", state.c_str(), 1);
-    ::setenv("SBX_CACHE_DIR", SBX_E2E_CACHE_DIR, 1);
+    ::setenv("SBX_CACHE_DIR", sbx.cache_dir.empty() ? SBX_E2E_CACHE_DIR : sbx.cache_dir.c_str(), 1);
+    for (const auto& kv : sbx.env) ::putenv(const_cast<char*>(kv.c_str()));
+    if (sbx.uid != 0) {
+      const gid_t g = sbx.gid;
+      if (::setgroups(sbx.supplementary_group ? 1 : 0, &g) != 0 || ::setresgid(g, g, g) != 0 || ::setresuid(sbx.uid, sbx.uid, sbx.uid) != 0) ::_exit(125);
+    }
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
     std::vector<char*> argv;
     std::string bin = SBX_E2E_BINARY;
@@ -82,7 +89,7 @@ RunResult Sbx::run(const std::vector<std::string>& args, const std::string& inpu
                    const fs::path& cwd) const {
   int in[2];
   if (::pipe2(in, O_CLOEXEC) != 0) std::abort();
-  Running r = spawn(args, state_, cwd, in[0]);
+  Running r = spawn(args, state_, cwd, in[0], *this);
   ::close(in[0]);
   // Feed stdin from a helper thread-free loop: small inputs fit in the pipe buffer.
   if (!input.empty()) [[maybe_unused]] auto w = ::write(in[1], input.data(), input.size());
@@ -92,7 +99,7 @@ RunResult Sbx::run(const std::vector<std::string>& args, const std::string& inpu
 
 Running Sbx::start(const std::vector<std::string>& args) const {
   const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  Running r = spawn(args, state_, {}, devnull);
+  Running r = spawn(args, state_, {}, devnull, *this);
   ::close(devnull);
   return r;
 }

@@ -45,6 +45,12 @@ class Sbx {
   /// The hello example project.
   static std::filesystem::path hello_project();
 
+  std::vector<std::string> env;          // extra NAME=VALUE for run() and start()
+  uid_t uid = 0;                         // run() and start() as this user and group when not 0
+  gid_t gid = 0;
+  bool supplementary_group = false;      // with uid: also give the user `gid` as a supplementary group
+  std::filesystem::path cache_dir;       // empty: the shared e2e artifact cache
+
  private:
   std::filesystem::path state_;
 };
