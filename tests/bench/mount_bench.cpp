@@ -1,0 +1,213 @@
+// sbx_mount_bench: issue 6's mount figures, host vs inside the guest on a virtio-fs mount, in one
+// run, median of --runs runs (default 3):
+//   - create 10 000 small files (100 bytes each), then stat each of them;
+//   - `git status` on a repository of 10 000 files (the host's git, its libraries and its dynamic
+//     loader copied onto the mount, since the built-in image is busybox only);
+//   - sequential write (with fsync) and read of 512 MiB (the read after dropping the guest's page
+//     cache, so it crosses virtio-fs; the host file is in the host's page cache on both sides).
+// The same static worker (mount_bench_worker) times each workload from inside, on both sides.
+// Not a test: prints numbers. Uses a private state directory and a scratch directory.
+//
+//   build-*/tests/bench/sbx_mount_bench [--runs 3] [--files 10000] [--mib 512] [--dir /var/tmp]
+//                                       [--virtiofsd-args "-o cache=always"]
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string g_state;
+std::string g_virtiofsd_args;
+
+// Run argv (no shell), stdout captured, stderr to ours; returns the exit status.
+int run(const std::vector<std::string>& argv, std::string* out = nullptr, bool quiet_err = false) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setenv("SBX_STATE_DIR", g_state.c_str(), 1);
+    if (!g_virtiofsd_args.empty()) ::setenv("SBX_VIRTIOFSD_ARGS", g_virtiofsd_args.c_str(), 1);
+    const int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 0);
+    ::dup2(p[1], 1);
+    if (quiet_err) ::dup2(devnull, 2);
+    ::close(p[0]);
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    ::execvp(a[0], a.data());
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0)
+    if (out) out->append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::vector<std::string> sbx(std::vector<std::string> args) {
+  args.insert(args.begin(), SBX_BENCH_BINARY);
+  return args;
+}
+
+std::vector<std::string> in_guest(std::vector<std::string> cmd, bool root = false) {
+  std::vector<std::string> a = {SBX_BENCH_BINARY, "exec", "--name", "mountbench"};
+  if (root) a.insert(a.end(), {"--user", "root"});
+  a.push_back("--");
+  a.insert(a.end(), cmd.begin(), cmd.end());
+  return a;
+}
+
+// Run a worker command and collect its "<name> <ms>" lines into `into` (name prefixed).
+bool measure(const std::vector<std::string>& argv, const std::string& side, std::map<std::string, std::vector<double>>& into) {
+  std::string out;
+  if (run(argv, &out) != 0) {
+    std::cerr << "failed: " << argv[0] << " ... " << argv.back() << "\n";
+    return false;
+  }
+  std::istringstream lines(out);
+  std::string name;
+  double ms;
+  while (lines >> name >> ms) into[side + " " + name].push_back(ms);
+  return true;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// The host's git with every library it loads and the dynamic loader, into `dir`.
+bool bundle_git(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::string ldd;
+  if (run({"ldd", "/usr/bin/git"}, &ldd) != 0) return false;
+  fs::copy_file("/usr/bin/git", dir / "git", fs::copy_options::overwrite_existing);
+  std::istringstream in(ldd);
+  std::string line;
+  while (std::getline(in, line)) {
+    // "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+    std::istringstream w(line);
+    std::vector<std::string> words;
+    for (std::string s; w >> s;) words.push_back(s);
+    std::string path;
+    for (const auto& s : words)
+      if (s.starts_with("/")) path = s;
+    if (path.empty()) continue;
+    fs::copy_file(fs::canonical(path), dir / fs::path(path).filename(), fs::copy_options::overwrite_existing);
+  }
+  return fs::exists(dir / "ld-linux-x86-64.so.2");
+}
+
+bool make_repo(const fs::path& repo, int files) {
+  for (int i = 0; i < files; ++i) {
+    const fs::path d = repo / ("d" + std::to_string(i / 100));
+    if (i % 100 == 0) fs::create_directories(d);
+    std::ofstream(d / ("f" + std::to_string(i) + ".txt")) << "file " << i << "\n";
+  }
+  const std::string r = repo.string();
+  // The guest sees other owners and device numbers than the host: compare only what both agree on.
+  return run({"git", "-C", r, "init", "-q"}) == 0 && run({"git", "-C", r, "config", "core.checkStat", "minimal"}) == 0 &&
+         run({"git", "-C", r, "add", "."}) == 0 &&
+         run({"git", "-C", r, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-q", "-m", "files"}) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 3, files = 10000, mib = 512;
+  std::string base = "/var/tmp";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--files") files = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--mib") mib = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--dir") base = argv[i + 1];
+    else if (a == "--virtiofsd-args") g_virtiofsd_args = argv[i + 1];
+  }
+  std::string tmpl = base + "/sbx-mount-bench-XXXXXX";
+  const fs::path root = ::mkdtemp(tmpl.data());
+  g_state = (root / "state").string();
+  const fs::path share = root / "share", proj = root / "proj";
+  fs::create_directories(share / "bin");
+  fs::create_directories(proj);
+  fs::copy_file(SBX_BENCH_WORKER, share / "bin" / "worker");
+  std::cerr << "preparing a " << files << "-file git repository and the host's git for the guest...\n";
+  if (!bundle_git(share / "git") || !make_repo(share / "repo", files)) {
+    std::cerr << "could not prepare git\n";
+    return 1;
+  }
+  std::ofstream(proj / "Sandboxfile") << "version = 1\nname = \"mountbench\"\n[agent]\ncommand = [\"/bin/true\"]\n"
+                                         "[resources]\nmemory = \"1GiB\"\n"
+                                         "[[mount]]\nsource = \"../share\"\ntarget = \"/bench\"\nmode = \"rw\"\n";
+  if (run(sbx({"up", "--detach", proj.string()})) != 0) {
+    std::cerr << "sbx up failed (state in " << g_state << ")\n";
+    return 1;
+  }
+  const std::string worker_h = (share / "bin" / "worker").string(), worker_g = "/bench/bin/worker";
+  const std::vector<std::string> git_h = {"/usr/bin/git", "-C", (share / "repo").string(), "status", "--porcelain"};
+  const std::vector<std::string> git_g = {"/bench/git/ld-linux-x86-64.so.2", "--library-path", "/bench/git", "/bench/git/git",
+                                          "-C", "/bench/repo", "status", "--porcelain"};
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  std::map<std::string, std::vector<double>> t;
+  std::map<std::string, std::vector<double>> warm;
+  // Warm-up: the first git status on each side refreshes the index.
+  measure(with({worker_h, "run"}, git_h), "host", warm);
+  measure(in_guest(with({worker_g, "run"}, git_g)), "guest", warm);
+  bool ok = true;
+  for (int r = 0; r < runs && ok; ++r) {
+    std::cerr << "run " << r + 1 << "/" << runs << "...\n";
+    const std::string n = std::to_string(files), m = std::to_string(mib), id = std::to_string(r);
+    ok = measure({worker_h, "files", (share / ("h" + id)).string(), n}, "host", t) &&
+         measure(in_guest({worker_g, "files", "/bench/g" + id, n}), "guest", t) &&
+         measure(with({worker_h, "run"}, git_h), "host git-status", t) &&
+         measure(in_guest(with({worker_g, "run"}, git_g)), "guest git-status", t) &&
+         measure({worker_h, "write", (share / "h.big").string(), m}, "host", t) &&
+         measure({worker_h, "read", (share / "h.big").string()}, "host", t) &&
+         measure(in_guest({worker_g, "write", "/bench/g.big", m}), "guest", t) &&
+         run(in_guest({"sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"}, true)) == 0 &&
+         measure(in_guest({worker_g, "read", "/bench/g.big"}), "guest", t);
+    std::error_code ec;
+    fs::remove_all(share / ("h" + id), ec);
+    fs::remove_all(share / ("g" + id), ec);
+  }
+  run(sbx({"down", "--all"}));
+  std::error_code ec;
+  fs::remove_all(root, ec);
+  if (!ok) return 1;
+  std::printf("virtio-fs mount, median of %d runs (virtiofsd extra args: %s)\n", runs,
+              g_virtiofsd_args.empty() ? "none" : g_virtiofsd_args.c_str());
+  std::printf("%-34s %12s %12s %8s\n", "workload", "host ms", "guest ms", "ratio");
+  const std::pair<std::string, std::string> rows[] = {
+      {"create " + std::to_string(files) + " small files", "create"},
+      {"stat " + std::to_string(files) + " files", "stat"},
+      {"git status, " + std::to_string(files) + " files", "git-status run"},
+      {"write " + std::to_string(mib) + " MiB (+fsync)", "write"},
+      {"read " + std::to_string(mib) + " MiB", "read"},
+  };
+  for (const auto& [label, key] : rows) {
+    const double h = median(t["host " + key]), g = median(t["guest " + key]);
+    std::printf("%-34s %12.1f %12.1f %7.1fx\n", label.c_str(), h, g, h > 0 ? g / h : 0.0);
+  }
+  return 0;
+}
