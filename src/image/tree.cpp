@@ -192,6 +192,8 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
         return fail(ErrorCode::invalid, display + ": hard link '" + *name + "' to '" + *target + "', which is missing, a directory or behind a symlink",
                     "the layer is malformed or hostile");
       archive_entry_set_hardlink(e, target->c_str());
+      // One inode: the link's recorded owner is its target's (debugfs sets owners per path).
+      if (auto it = meta_.find(*target); !restore_owners_ && it != meta_.end()) meta_[*name] = it->second;
     }
     if (!restore_owners_ && !archive_entry_hardlink(e)) {
       meta_[*name] = EntryMeta{static_cast<unsigned>(archive_entry_uid(e)), static_cast<unsigned>(archive_entry_gid(e)),

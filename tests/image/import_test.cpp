@@ -19,7 +19,7 @@ namespace {
 ImageSpec two_layer_spec() {
   ImageSpec s;
   s.layers = {{{"bin", 'd', "", 0755},
-               {"bin/tool", 'f', "#!/bin/sh\necho hi\n", 0755},
+               {"bin/tool", 'f', "#!/bin/sh\necho hi\n", 0755, 1000, 1000},
                {"etc", 'd', "", 0755},
                {"etc/passwd", 'f', "root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000::/home/node:/bin/sh\n"},
                {"etc/group", 'f', "root:x:0:\nnode:x:1000:\n"},
@@ -54,6 +54,7 @@ void check_tree(const PreparedImage& p) {
   CHECK(kept.gid == 1000);
   CHECK((kept.mode & 07777) == 0640);
   CHECK(disk.stat("/bin/tool").links == 2);
+  CHECK(disk.stat("/bin/link").uid == 1000);
   CHECK(disk.stat("/bin/tool").inode == disk.stat("/bin/link").inode);
   CHECK(disk.stat("/sh").type == "symlink");
   CHECK(disk.stat("/etc/passwd").uid == 0);
