@@ -63,3 +63,34 @@ TEST_CASE("a default memory size is used when the Sandboxfile gives none", "[rec
   const auto l = reconcile::make_launch(f, artifacts(), {"/s"});
   CHECK(l.machine.memory_bytes == reconcile::kDefaultMemory);
 }
+
+TEST_CASE("an image's Env, User, WorkingDir and command apply where the Sandboxfile is silent", "[reconcile][image]") {
+  auto a = artifacts();
+  a.image_env = {"PATH=/opt/bin:/bin", "FOO=from-image", "HTTP_PROXY=http://evil:1", "no_proxy=*", "SBX_X=1"};
+  a.image_user = "node";
+  a.image_workdir = "/app";
+  a.image_command = {"node", "server.js"};
+  auto f = sample();
+  f.agent.workdir = "/workspace";
+  f.agent.user = "agent";
+  const auto l = reconcile::make_launch(f, a, {"/s"});
+  CHECK(l.guest_config.env.at("PATH") == "/opt/bin:/bin");
+  CHECK(l.guest_config.env.at("FOO") == "bar");  // the Sandboxfile wins
+  CHECK_FALSE(l.guest_config.env.count("HTTP_PROXY"));  // an image cannot redirect the egress proxy
+  CHECK_FALSE(l.guest_config.env.count("no_proxy"));
+  CHECK_FALSE(l.guest_config.env.count("SBX_X"));
+  CHECK(l.guest_config.user == "node");
+  CHECK(l.guest_config.workdir == "/app");
+  CHECK(reconcile::agent_command(f, a) == std::vector<std::string>{"node", "server.js"});
+  f.agent.user_given = f.agent.workdir_given = f.agent.command_given = true;
+  const auto mine = reconcile::make_launch(f, a, {"/s"});
+  CHECK(mine.guest_config.user == "agent");
+  CHECK(mine.guest_config.workdir == "/workspace");
+  CHECK(reconcile::agent_command(f, a) == f.agent.command);
+  // The built-in image has no config: the Sandboxfile's defaults.
+  f.agent.user_given = f.agent.workdir_given = f.agent.command_given = false;
+  const auto builtin = reconcile::make_launch(f, artifacts(), {"/s"});
+  CHECK(builtin.guest_config.user == "agent");
+  CHECK(builtin.guest_config.workdir == "/workspace");
+  CHECK(reconcile::agent_command(f, artifacts()) == f.agent.command);
+}
