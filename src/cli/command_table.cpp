@@ -11,6 +11,7 @@ std::span<const CommandSpec* const> command_table() {
   static const std::vector<const CommandSpec*> commands = {
       &kUpCommand, &kExecCommand, &kShellCommand, &kStatusCommand, &kLogsCommand, &kDownCommand,
       &kSuperviseCommand,
+      &kEgressProcessCommand,
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
       &kImageLsCommand, &kImageRmCommand, &kImagePruneCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,

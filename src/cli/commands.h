@@ -12,6 +12,7 @@ extern const CommandSpec kDownCommand;
 extern const CommandSpec kStatusCommand;
 extern const CommandSpec kLogsCommand;
 extern const CommandSpec kSuperviseCommand;
+extern const CommandSpec kEgressProcessCommand;
 extern const CommandSpec kSecretSetCommand;
 extern const CommandSpec kSecretLsCommand;
 extern const CommandSpec kSecretRmCommand;

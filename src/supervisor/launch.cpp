@@ -37,6 +37,9 @@ std::string launch_to_json(const Launch& l) {
       // The guest CONFIG is kept in its wire form: the protocol library validates it.
       {"guest_config", json::parse(guest::protocol::to_json(l.guest_config))},
   };
+  if (l.egress.enabled)
+    j["egress"] = {{"sandboxfile", l.egress.sandboxfile}, {"project_dir", l.egress.project_dir},
+                   {"snapshot", l.egress.snapshot}, {"digest", l.egress.digest}, {"trust_ca", l.egress.trust_ca}};
   return j.dump(2) + "\n";
 }
 
@@ -65,6 +68,15 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
     auto cfg = guest::protocol::parse_config(j.at("guest_config").dump());
     if (!cfg) return fail(ErrorCode::invalid, display_name + ": guest_config: " + cfg.error());
     l.guest_config = std::move(*cfg);
+    if (j.contains("egress")) {
+      const auto& e = j.at("egress");
+      l.egress.enabled = true;
+      l.egress.sandboxfile = e.at("sandboxfile").get<std::string>();
+      l.egress.project_dir = e.at("project_dir").get<std::string>();
+      l.egress.snapshot = e.at("snapshot").get<std::string>();
+      l.egress.digest = e.at("digest").get<std::string>();
+      l.egress.trust_ca = e.at("trust_ca").get<bool>();
+    }
     return l;
   } catch (const json::exception& e) {
     return fail(ErrorCode::invalid, display_name + ": " + e.what(), "run 'sbx up' again to rewrite it");

@@ -10,6 +10,16 @@
 
 namespace sbx::supervisor {
 
+/// How the supervisor runs the sandbox's egress proxy child.
+struct EgressLaunch {
+  bool enabled = false;                       // false: refuse every guest proxy stream
+  std::string sandboxfile;                    // the user's Sandboxfile (refusals cite file:line in it)
+  std::string project_dir;                    // resolves its relative paths
+  std::string snapshot;                       // the applied copy the proxy loads and reloads
+  std::string digest;                         // of the [egress] section applied (hot reload)
+  bool trust_ca = false;                      // inject = "header": the guest trusts the proxy's CA
+};
+
 /// Everything one supervisor needs to start its sandbox.
 struct Launch {
   std::string name;
@@ -17,6 +27,7 @@ struct Launch {
   vmm::MachineSpec machine;
   guest::protocol::Config guest_config;
   int boot_timeout_ms = 60000;                // HELLO + READY must come within this
+  EgressLaunch egress;
 };
 
 /// Serialize / parse launch.json.

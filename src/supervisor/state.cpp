@@ -37,7 +37,14 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
                   {"guest_uptime_ms", s.guest_uptime_ms},
                   {"error", s.error},
                   {"console_tail", s.console_tail},
-                  {"warnings", s.warnings}};
+                  {"warnings", s.warnings},
+                  {"egress", {{"pid", s.egress_pid},
+                              {"state", s.egress_state},
+                              {"error", s.egress_error},
+                              {"digest", s.egress_digest},
+                              {"reload_digest", s.egress_reload_digest},
+                              {"reload_error", s.egress_reload_error},
+                              {"reload_id", s.egress_reload_id}}}};
   return write_file_atomic(p.state(), j.dump(2) + "\n");
 }
 
@@ -63,6 +70,16 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
   if (j.contains("warnings") && j["warnings"].is_array())
     for (const auto& w : j["warnings"])
       if (w.is_string()) s.warnings.push_back(w.get<std::string>());
+  if (j.contains("egress") && j["egress"].is_object()) {
+    const auto& e = j["egress"];
+    s.egress_pid = e.value("pid", 0L);
+    s.egress_state = e.value("state", "");
+    s.egress_error = e.value("error", "");
+    s.egress_digest = e.value("digest", "");
+    s.egress_reload_digest = e.value("reload_digest", "");
+    s.egress_reload_error = e.value("reload_error", "");
+    s.egress_reload_id = e.value("reload_id", 0L);
+  }
   return s;
 }
 

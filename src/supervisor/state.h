@@ -28,6 +28,13 @@ struct SandboxState {
   std::string error;             // why it stopped, for crashed
   std::string console_tail;      // last console lines, for crashed
   std::vector<std::string> warnings;  // guest setup problems READY reported (a mount that failed)
+  long egress_pid = 0;               // the egress proxy child
+  std::string egress_state;          // "", "starting", "running", "failed" (see egress_error), "stopped"
+  std::string egress_error;          // why the egress proxy is not running
+  std::string egress_digest;         // the [egress] digest the proxy applies now
+  std::string egress_reload_digest;  // the last hot reload asked for (sbx up waits for it)
+  std::string egress_reload_error;   // why that reload failed ("" when it applied)
+  long egress_reload_id = 0;         // the request id sbx up sent with SIGUSR1 (sigqueue)
 };
 
 /// The files of one sandbox, all in its state directory.
@@ -41,6 +48,9 @@ struct SandboxPaths {
   std::filesystem::path console_log() const { return dir / "console.log"; }
   std::filesystem::path supervisor_log() const { return dir / "supervisor.log"; }
   std::filesystem::path guest_log() const { return dir / "guest.log"; }
+  std::filesystem::path egress_log() const { return dir / "egress.log"; }
+  std::filesystem::path egress_snapshot() const { return dir / "Sandboxfile.applied"; }
+  std::filesystem::path ca_certificate() const { return dir / "ca.crt"; }
 };
 
 /// paths::state_dir()/sandboxes/<name>.

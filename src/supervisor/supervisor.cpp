@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "guest/protocol/frame.h"
 #include "guest/protocol/messages.h"
+#include "supervisor/bridge.h"
 #include "supervisor/egress.h"
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
@@ -33,6 +34,7 @@ namespace {
 constexpr size_t kMaxQueued = 8u << 20;          // a client that stops reading is dropped
 constexpr auto kShutdownGrace = seconds(10);      // guest SHUTDOWN, then ACPI power button
 constexpr auto kShutdownKill = seconds(15);       // then SIGKILL
+constexpr size_t kChannelBacklog = 1u << 20;      // stop reading egress sockets while this much waits for the guest
 
 std::int64_t unix_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -95,6 +97,11 @@ class Supervisor {
   void begin_stop(const char* why);
   void finish(Phase phase, std::string error);
   void write_state_now();
+  void start_egress();
+  void on_egress_event(const EgressEvent& e);
+  void open_proxy_stream(std::uint32_t stream, const proto::Open& open);
+  void send_config();
+  void reload_egress(long id);
 
   Launch launch_;
   SandboxPaths paths_;
@@ -111,6 +118,11 @@ class Supervisor {
   steady_clock::time_point t0_ = steady_clock::now(), stop_at_{};
   bool powerdown_sent_ = false;
   int exit_code_ = 0;
+  EgressProcess egress_;
+  std::map<std::uint32_t, StreamBridge> bridges_;  // guest proxy streams, by guest stream id
+  bool config_pending_ = false;                    // HELLO came; CONFIG waits for the proxy's CA
+  std::string reload_digest_;                      // the hot reload in flight
+  long reload_id_ = 0;                             // and the id sbx up asked it with
   std::shared_ptr<spdlog::logger> log_ = sbx::log::get("supervisor");
 };
 
@@ -123,7 +135,7 @@ Result<void> Supervisor::start() {
 
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   sigfd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
@@ -131,6 +143,7 @@ Result<void> Supervisor::start() {
   listen_ = SBX_TRY(vmm::listen_unix(paths_.control()));
   set_nonblocking(listen_.get());
   write_state_now();
+  start_egress();
 
   std::string warning;
   vmm_ = vmm::make_qemu_vmm(&warning);
@@ -144,6 +157,121 @@ Result<void> Supervisor::start() {
   set_nonblocking(chan_.get());
   write_state_now();
   return {};
+}
+
+void Supervisor::start_egress() {
+  if (!launch_.egress.enabled) return;
+  state_.egress_digest = launch_.egress.digest;
+  if (auto r = egress_.start(paths_.dir, paths_.supervisor_log()); !r) {
+    // The sandbox still runs; it just has no way out. Status and every refused stream say why.
+    log_->error("cannot start the egress proxy: {}", r.error().message);
+    state_.egress_state = "failed";
+    state_.egress_error = r.error().message;
+    return;
+  }
+  state_.egress_pid = egress_.pid();
+  state_.egress_state = "starting";
+  log_->info("egress proxy started (pid {})", egress_.pid());
+}
+
+void Supervisor::on_egress_event(const EgressEvent& e) {
+  switch (e.kind) {
+    case EgressEvent::none: return;
+    case EgressEvent::ready:
+      state_.egress_state = "running";
+      log_->info("egress proxy ready");
+      break;
+    case EgressEvent::failed:
+      state_.egress_error = e.detail;
+      log_->error("the egress proxy could not start: {}", e.detail);
+      break;
+    case EgressEvent::died:
+      state_.egress_state = "failed";
+      if (state_.egress_error.empty()) state_.egress_error = e.detail;
+      else state_.egress_error += "; " + e.detail;
+      state_.egress_pid = 0;
+      log_->error("egress proxy died: {}; guest connections are refused from now on", state_.egress_error);
+      if (!reload_digest_.empty()) {
+        state_.egress_reload_digest = reload_digest_;
+        state_.egress_reload_id = reload_id_;
+        state_.egress_reload_error = "the egress proxy is not running: " + state_.egress_error;
+        reload_digest_.clear();
+      }
+      break;
+    case EgressEvent::reloaded:
+      log_->info("egress rules reloaded");
+      state_.egress_digest = state_.egress_reload_digest = reload_digest_;
+      state_.egress_reload_id = reload_id_;
+      state_.egress_reload_error.clear();
+      reload_digest_.clear();
+      break;
+    case EgressEvent::reload_failed:
+      log_->error("egress reload failed, the previous rules stay: {}", e.detail);
+      state_.egress_reload_digest = reload_digest_;
+      state_.egress_reload_id = reload_id_;
+      state_.egress_reload_error = e.detail;
+      reload_digest_.clear();
+      break;
+  }
+  if (config_pending_ && (e.kind == EgressEvent::ready || !egress_.alive())) send_config();
+  write_state_now();
+}
+
+void Supervisor::reload_egress(long id) {
+  // sbx up rewrote the applied Sandboxfile and launch.json; take the new digest from the latter.
+  std::string digest;
+  if (auto text = read_small_file(paths_.launch()))
+    if (auto l = launch_from_json(*text, paths_.launch().string())) digest = l->egress.digest;
+  if (digest.empty()) {
+    log_->warn("egress reload requested but launch.json has no egress section");
+    return;
+  }
+  log_->info("egress reload requested");
+  if (!egress_.request_reload()) {
+    state_.egress_reload_digest = digest;
+    state_.egress_reload_id = id;
+    state_.egress_reload_error = egress_.unavailable_reason().empty() ? "cannot reach the egress proxy" : egress_.unavailable_reason();
+    write_state_now();
+    return;
+  }
+  reload_digest_ = digest;
+  reload_id_ = id;
+}
+
+void Supervisor::send_config() {
+  config_pending_ = false;
+  proto::Config cfg = launch_.guest_config;
+  if (launch_.egress.trust_ca) {
+    auto pem = read_small_file(paths_.ca_certificate());
+    if (pem && !pem->empty()) {
+      cfg.ca_certificate = *pem;
+    } else {
+      const std::string w = "the guest does not trust the egress proxy's CA (" + paths_.ca_certificate().string() +
+                            " is missing): HTTPS to hosts with header secrets will fail";
+      log_->warn("{}", w);
+      state_.warnings.push_back(w);
+    }
+  }
+  send_guest(proto::config_frame(cfg));
+}
+
+void Supervisor::open_proxy_stream(std::uint32_t stream, const proto::Open& open) {
+  if (!launch_.egress.enabled) {
+    send_guest(proto::open_fail_frame(stream, {"this sandbox was started without an egress proxy", {}}));
+    return;
+  }
+  if (bridges_.count(stream)) {
+    send_guest(proto::open_fail_frame(stream, {"stream id already in use", {}}));
+    return;
+  }
+  auto sock = egress_.open_stream({launch_.name, open.destination, open.client});
+  if (!sock) {
+    if (!egress_.alive() && state_.egress_state != "failed") on_egress_event({EgressEvent::died, egress_.unavailable_reason()});
+    send_guest(proto::open_fail_frame(stream, {sock.error().message, {}}));
+    return;
+  }
+  bridges_.emplace(stream, StreamBridge(stream, std::move(*sock)));
+  send_guest(proto::open_ok_frame(stream, {}));
 }
 
 void Supervisor::write_state_now() {
@@ -259,7 +387,10 @@ void Supervisor::on_guest_frame(Frame f) {
       hello_ = true;
       state_.guest_uptime_ms = hello->boot.uptime_ms;
       log_->info("guest agent {} said hello (kernel {}, uptime {} ms)", hello->agent, hello->kernel, hello->boot.uptime_ms);
-      send_guest(proto::config_frame(launch_.guest_config));
+      bridges_.clear();  // a new session: the guest dropped every stream
+      // The CA the guest must trust exists once the proxy is ready; CONFIG waits for that.
+      if (launch_.egress.trust_ca && egress_.alive() && !egress_.ready()) config_pending_ = true;
+      else send_config();
       return;
     }
     case FrameType::ready: {
@@ -294,16 +425,17 @@ void Supervisor::on_guest_frame(Frame f) {
         send_guest(proto::open_ok_frame(f.stream, {}));
         return;
       }
-      std::string reason = open ? "only proxy and log streams may be opened by the guest" : open.error();
-      if (open && open->kind == proto::OpenKind::proxy) {
-        auto egress = open_egress({launch_.name, open->destination, open->client});
-        // A connected egress fd will be bridged here once the proxy lands; today it refuses.
-        reason = egress ? "egress bridge not implemented" : egress.error().message;
-      }
+      if (open && open->kind == proto::OpenKind::proxy) return open_proxy_stream(f.stream, *open);
+      const std::string reason = open ? "only proxy and log streams may be opened by the guest" : open.error();
       send_guest(proto::open_fail_frame(f.stream, {reason, {}}));
       return;
     }
     default: break;
+  }
+  if (auto b = bridges_.find(f.stream); b != bridges_.end()) {
+    b->second.on_guest_frame(f, [this](const Frame& out) { send_guest(out); });
+    if (b->second.finished()) bridges_.erase(b);
+    return;
   }
   auto it = routes_.find(f.stream);
   if (it == routes_.end()) return;
@@ -371,6 +503,12 @@ void Supervisor::finish(Phase phase, std::string error) {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     (void)flush(fd, c.out);
   }
+  bridges_.clear();
+  if (egress_.alive() || egress_.pid() > 0) {
+    egress_.stop();
+    state_.egress_state = "stopped";
+    state_.egress_pid = 0;
+  }
   remove_sockets(paths_);
   write_state_now();
   conns_.clear();
@@ -385,17 +523,30 @@ void Supervisor::loop() {
     fds.push_back({listen_.get(), POLLIN, 0});
     fds.push_back({vmm_->process_fd(), POLLIN, 0});
     fds.push_back({chan_.get(), static_cast<short>(POLLIN | (chan_out_.empty() ? 0 : POLLOUT)), 0});
+    fds.push_back({egress_.control_fd(), POLLIN, 0});  // -1 (ignored by poll) without a proxy
     for (auto& [id, c] : conns_) {
       fds.push_back({c.fd.get(), static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
       ids.push_back(id);
     }
+    // Egress bridges: read their sockets only while the channel to the guest keeps up.
+    std::vector<std::uint32_t> bridge_ids;
+    const size_t first_bridge = fds.size();
+    const bool room = chan_out_.size() < kChannelBacklog;
+    for (auto& [sid, b] : bridges_)
+      if (const short ev = b.events(room); ev != 0) {
+        fds.push_back({b.fd(), ev, 0});
+        bridge_ids.push_back(sid);
+      }
     int timeout_ms = 1000;
     if (vmm_->process_fd() < 0) timeout_ms = 100;
     ::poll(fds.data(), fds.size(), timeout_ms);
 
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si;
-      while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) begin_stop("signal");
+      while (::read(sigfd_.get(), &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGUSR1) reload_egress(si.ssi_int);  // sbx up: only [egress] changed
+        else begin_stop("signal");
+      }
     }
     if (fds[1].revents & POLLIN) accept_clients();
     if (auto ended = vmm_->try_reap()) {
@@ -435,7 +586,7 @@ void Supervisor::loop() {
       const int id = ids[i];
       auto it = conns_.find(id);
       if (it == conns_.end()) continue;
-      const short rev = fds[4 + i].revents;
+      const short rev = fds[5 + i].revents;
       if (rev & (POLLIN | POLLHUP | POLLERR)) {
         char buf[65536];
         const ssize_t n = ::read(it->second.fd.get(), buf, sizeof buf);
@@ -455,6 +606,18 @@ void Supervisor::loop() {
           }
         }
       }
+    }
+    if (fds[4].revents & (POLLIN | POLLHUP | POLLERR))
+      for (int i = 0; i < 64 && egress_.control_fd() >= 0; ++i) {
+        const EgressEvent e = egress_.read_event();
+        if (e.kind == EgressEvent::none) break;
+        on_egress_event(e);
+      }
+    for (size_t i = 0; i < bridge_ids.size(); ++i) {
+      auto b = bridges_.find(bridge_ids[i]);
+      if (b == bridges_.end() || !fds[first_bridge + i].revents) continue;
+      b->second.on_events(fds[first_bridge + i].revents, [this](const Frame& out) { send_guest(out); });
+      if (b->second.finished()) bridges_.erase(b);
     }
     for (auto it = conns_.begin(); it != conns_.end();) {
       Conn& c = it->second;

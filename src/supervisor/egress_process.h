@@ -1,0 +1,25 @@
+#pragma once
+// The egress proxy child of a sandbox (`sbx __egress STATE_DIR`, started by the supervisor): runs
+// sbx::proxy::Proxy with the applied Sandboxfile's [egress] and [[secret]] bindings, serves the
+// client sockets the supervisor hands it over fd 3, reloads on request. The only sbx process of a
+// sandbox that ever holds secret values.
+#include <filesystem>
+
+#include "common/error.h"
+#include "config/sandboxfile.h"
+
+namespace sbx::supervisor {
+
+/// Run the egress proxy of the sandbox in `dir` with the control socket `control_fd`; returns
+/// the process exit code (0 when the supervisor went away, 1 when it could not start).
+int run_egress_process(const std::filesystem::path& dir, int control_fd);
+
+/// Check, without decrypting anything, that every inject = "header" secret of `file` can be read
+/// by a process with no terminal: the store exists, is in key-file mode (a passphrase cannot be
+/// asked for later), and holds each secret. The error says which and how to fix it.
+Result<void> check_header_secrets(const config::Sandboxfile& file);
+
+/// The egress decision log of the sandbox in `dir` (one JSON line per decision).
+std::filesystem::path egress_log_path(const std::filesystem::path& dir);
+
+}  // namespace sbx::supervisor
