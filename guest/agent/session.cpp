@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "guest/agent/boot.h"
+#include "guest/agent/ca_trust.h"
 #include "guest/agent/console.h"
 #include "guest/agent/spawn.h"
 
@@ -72,6 +73,7 @@ std::map<std::string, std::string> Session::base_env() const {
     for (const char* k : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) env[k] = url;
     env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1";
   }
+  if (ca_trusted_) add_ca_env(env);
   for (const auto& [k, v] : config_.env) env[k] = v;
   return env;
 }
@@ -307,6 +309,17 @@ void Session::handle_config(const p::Frame& f) {
       say(err);
       ready.errors.push_back(err);
     }
+  }
+  if (config_.ca_certificate) {
+    auto err = install_ca(*config_.ca_certificate);
+    ca_trusted_ = err.empty();
+    if (ca_trusted_) say(std::string("trusting the egress proxy's CA (") + kCaBundle + ")");
+    else {
+      say(err);
+      ready.errors.push_back(err);
+    }
+  } else {
+    ca_trusted_ = false;
   }
   ready.ok = ready.errors.empty();
   say("configured; sending READY");

@@ -84,6 +84,7 @@ class Session {
   std::uint32_t next_guest_id_ = 2;
   protocol::Config config_;
   std::set<std::string> mounted_;
+  bool ca_trusted_ = false;  // CONFIG's CA is installed: execs get the CA bundle variables
 };
 
 }  // namespace sbx::guest::agent

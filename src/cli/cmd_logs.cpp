@@ -5,15 +5,53 @@
 
 #include "cli/cmd_sandbox_common.h"
 #include "cli/commands.h"
+#include "cli/cmd_logs_egress.h"
 #include "cli/output.h"
 #include "supervisor/spawn.h"
 
 namespace sbx::cli {
 namespace {
 
+// The egress log: complete lines only (the proxy appends whole lines), as JSON or as a table.
+int egress_logs(const supervisor::SandboxPaths& paths, bool json, bool follow) {
+  std::ifstream in(paths.egress_log(), std::ios::binary);
+  if (!in)
+    return report(Error{ErrorCode::not_found, "no egress log " + paths.egress_log().string(), {},
+                        "the sandbox has made no outbound connection yet (or has not run: 'sbx up')", {}});
+  if (!json) std::cout << egress_table_header() << "\n";
+  std::string partial;
+  auto emit = [&](const std::string& line) {
+    if (json) std::cout << line << "\n";
+    else std::cout << format_egress_line(line) << "\n";
+  };
+  for (;;) {
+    char buf[8192];
+    in.read(buf, sizeof buf);
+    const auto n = in.gcount();
+    if (n > 0) {
+      partial.append(buf, static_cast<size_t>(n));
+      size_t at;
+      while ((at = partial.find('\n')) != std::string::npos) {
+        emit(partial.substr(0, at));
+        partial.erase(0, at + 1);
+      }
+      continue;
+    }
+    std::cout.flush();
+    if (!follow) return 0;
+    in.clear();
+    auto st = supervisor::read_state(paths);
+    if (!st || !supervisor::supervisor_alive(st->supervisor_pid)) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
 int run_logs(const Args& args) {
   auto t = resolve_sandbox(args, true);
   if (!t) return report(t.error());
+  if (args.flag("egress")) return egress_logs(t->paths, args.flag("json"), args.flag("follow"));
+  if (args.flag("json"))
+    return report(Error{ErrorCode::usage, "--json goes with --egress", {}, "sbx logs --egress --json", {}});
   const auto file = args.flag("console") ? t->paths.console_log()
                     : args.flag("guest") ? t->paths.guest_log()
                                          : t->paths.supervisor_log();
@@ -52,10 +90,24 @@ const CommandSpec kLogsCommand{
         "directory (or --name): lifecycle lines (VMM started, guest hello, ready, stop) and errors.\n"
         "--console prints the guest's serial console instead (kernel messages, panics), --guest the\n"
         "log streams the guest agent sent. The files live in the sandbox's state directory and are\n"
-        "kept after 'sbx down'.\n",
+        "kept after 'sbx down'.\n"
+        "\n"
+        "--egress prints the egress proxy's decisions (egress.log): one row per connection or request\n"
+        "with its time (UTC), allow/deny (or learned), method, host:port, the rule (file:line) or\n"
+        "default that decided, bytes up/down and duration; a refusal adds why and the [egress] line\n"
+        "that would allow it. With --json the log's own JSON lines are printed unchanged (time, method,\n"
+        "host, port, address, decision, rule, rule_text, reason, fix, status, intercepted, bytes_up,\n"
+        "bytes_down, duration_ms, learned). Secret values never appear in it.\n"
+        "\n"
+        "EXAMPLES\n"
+        "    sbx logs --follow\n"
+        "    sbx logs --egress\n"
+        "    sbx logs --egress --json | jq 'select(.decision == \"deny\")'\n",
     .options = {{"name", 'n', "NAME", "The sandbox."},
                 {"console", 'c', "", "The guest serial console (kernel messages)."},
                 {"guest", 'g', "", "The guest agent's log streams."},
+                {"egress", 'e', "", "The egress proxy's decisions (a table; --json for the raw lines)."},
+                {"json", 0, "", "With --egress: print the JSON lines as they are."},
                 {"follow", 'f', "", "Keep printing new lines while the sandbox runs."}},
     .min_positionals = 0,
     .max_positionals = 1,

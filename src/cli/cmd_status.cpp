@@ -36,6 +36,14 @@ nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::Sand
                       {"state_dir", p.dir.string()},
                       {"console_log", p.console_log().string()}};
   j["warnings"] = s.warnings;
+  if (!s.egress_state.empty()) {
+    // A stopped sandbox's proxy is gone with it whatever state.json last said.
+    const bool live = s.phase == supervisor::Phase::ready || s.phase == supervisor::Phase::starting;
+    j["egress"] = {{"state", live ? s.egress_state : std::string("stopped")},
+                   {"pid", live ? s.egress_pid : 0},
+                   {"error", s.egress_error},
+                   {"log", p.egress_log().string()}};
+  }
   if (!s.error.empty()) {
     j["error"] = s.error;
     j["console_tail"] = s.console_tail;
@@ -51,6 +59,12 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
   std::cout << "\n";
   if (!s.error.empty()) std::cout << "  error: " << s.error << "\n";
   for (const auto& w : s.warnings) std::cout << "  warning: guest setup: " << w << "\n";
+  if (s.phase == supervisor::Phase::ready && !s.egress_state.empty()) {
+    std::cout << "  egress proxy: " << s.egress_state;
+    if (s.egress_pid > 0 && s.egress_state != "failed") std::cout << " (pid " << s.egress_pid << ")";
+    if (!s.egress_error.empty()) std::cout << ": " << s.egress_error << "; guest connections are refused";
+    std::cout << "\n";
+  }
   if (detailed) {
     std::cout << "  state: " << p.dir.string() << "\n";
     if (s.phase == supervisor::Phase::crashed && !s.console_tail.empty())
@@ -104,6 +118,8 @@ const CommandSpec kStatusCommand{
         "state (starting, running, stopping, stopped, crashed), its supervisor and VMM processes,\n"
         "the accelerator and its boot time. A crashed sandbox shows why (guest kernel panic, VMM\n"
         "killed, guest powered off on its own, boot timeout) and the last lines of its console.\n"
+        "It also shows the sandbox's egress proxy (running, or failed and why: then every outbound\n"
+        "connection from the guest is refused).\n"
         "Without a Sandboxfile here and without --name, lists every sandbox.\n"
         "\n"
         "EXIT STATUS\n"

@@ -11,9 +11,11 @@
 #include "cli/output.h"
 #include "common/paths.h"
 #include "config/mount_check.h"
+#include "reconcile/egress_apply.h"
 #include "reconcile/launch_builder.h"
 #include "reconcile/plan.h"
 #include "supervisor/client.h"
+#include "supervisor/egress_process.h"
 #include "supervisor/spawn.h"
 #include "vmm/accel.h"
 
@@ -47,6 +49,7 @@ Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Art
   fs::remove(paths.console_log(), ec);  // one boot per console log; status shows the current one
   supervisor::Launch launch = reconcile::make_launch(file, artifacts, paths);
   launch.boot_timeout_ms = timeout_s * 1000;
+  SBX_TRY_VOID(reconcile::write_egress_snapshot(file, paths));  // what the egress proxy loads
   SBX_TRY_VOID(supervisor::write_file_atomic(paths.launch(), supervisor::launch_to_json(launch)));
   const pid_t pid = SBX_TRY(supervisor::spawn_supervisor(paths.dir));
   // The supervisor creates its control socket first thing; wait for it (or its early death).
@@ -110,14 +113,21 @@ int run_up(const Args& args) {
   };
   auto artifacts = reconcile::prepare_artifacts(file, progress);
   if (!artifacts) return failed(artifacts.error());
-  const std::string digest = reconcile::desired_digest(file, *artifacts, paths);
-  const reconcile::Plan plan = reconcile::plan(digest, reconcile::read_recorded(paths));
+  const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths);
+  const reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
   if (!json) std::cerr << "sbx: sandbox '" << file.name << "': " << reconcile::action_name(plan.action) << " (" << plan.reason << ")\n";
 
+  if (plan.action == reconcile::Action::hot_update) {
+    if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return failed(r.error());
+    if (!json) std::cerr << "sbx: sandbox '" << file.name << "': egress rules reloaded without a reboot; new connections use them\n";
+  }
+  // Header secrets are read by the egress proxy in the background: check now, before booting.
+  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate)
+    if (auto r = supervisor::check_header_secrets(file); !r) return failed(r.error());
   if (plan.action == reconcile::Action::recreate) {
     if (auto r = stop_sandbox(paths); !r) return failed(r.error());
   }
-  if (plan.action != reconcile::Action::nothing) {
+  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
     if (!json) {
       const auto accel = vmm::choose_accel(vmm::probe_host());
       if (!accel.warning.empty()) std::cerr << "sbx: warning: " << accel.warning << "\n";
@@ -192,6 +202,8 @@ const CommandSpec kUpCommand{
         "    create    no sandbox of this name runs: boot one\n"
         "    recreate  one runs with another Sandboxfile or image: stop it, boot a new one\n"
         "    nothing   one runs with exactly this desired state: reuse it\n"
+        "    hot-update  one runs and only [egress] changed: its egress proxy reloads the rules\n"
+        "              for new connections; the VM keeps running (no reboot)\n"
         "The sandbox is a microVM owned by a supervisor process that outlives this command. Once the\n"
         "guest agent reports ready, 'sbx up' runs the [agent] command inside the VM, attached: its\n"
         "output appears here and its exit status is sbx's. An interactive preset (shell, claude-code,\n"
@@ -200,6 +212,11 @@ const CommandSpec kUpCommand{
         "\n"
         "On hosts without usable hardware virtualisation (no /dev/kvm, or a PVM hypervisor) the guest\n"
         "runs under software emulation: sbx says so in one warning line.\n"
+        "\n"
+        "Every connection the guest makes through its HTTP proxy (HTTP_PROXY, set in every exec) goes\n"
+        "to the sandbox's egress proxy, a separate host process that enforces [egress] and injects\n"
+        "[[secret]] inject = \"header\" values. Header secrets must be readable without a prompt: a\n"
+        "passphrase-protected store makes 'sbx up' fail before booting (see 'sbx secret passphrase').\n"
         "\n"
         "EXIT STATUS\n"
         "    The agent command's exit status; 1 when the sandbox could not start; 2 usage error.\n"

@@ -1,4 +1,5 @@
 #include "reconcile/launch_builder.h"
+#include "reconcile/egress_apply.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -116,6 +117,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   // Everything the machine is made of: the canonical Sandboxfile plus the launch itself (cached
   // artifacts are named by their content digest, so their paths stand for their content).
   l.digest = digest::sha256(config::digest(file) + "\n" + supervisor::launch_to_json(l));
+  set_egress(l, file, paths);  // [egress] gets its own digest: a rules-only change is a hot update
   return l;
 }
 

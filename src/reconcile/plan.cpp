@@ -10,6 +10,7 @@ const char* action_name(Action a) {
     case Action::create: return "create";
     case Action::recreate: return "recreate";
     case Action::nothing: return "nothing";
+    case Action::hot_update: return "hot-update";
   }
   return "?";
 }
@@ -23,6 +24,7 @@ Recorded read_recorded(const supervisor::SandboxPaths& paths) {
   r.digest = st->digest;
   r.error = st->error;
   r.running = supervisor::supervisor_alive(st->supervisor_pid);
+  r.egress_digest = st->egress_digest;
   return r;
 }
 
@@ -36,6 +38,18 @@ Plan plan(std::string_view desired_digest, const Recorded& r) {
   if (r.phase == Phase::stopping) return {Action::recreate, "the sandbox is stopping"};
   if (r.digest != desired_digest) return {Action::recreate, "the Sandboxfile or the guest image changed"};
   return {Action::nothing, "the sandbox already runs this Sandboxfile"};
+}
+
+}  // namespace sbx::reconcile
+
+namespace sbx::reconcile {
+
+Plan plan(std::string_view desired_digest, std::string_view desired_egress_digest, const Recorded& r) {
+  Plan p = plan(desired_digest, r);
+  if (p.action == Action::nothing && r.phase == Phase::ready && !desired_egress_digest.empty() &&
+      r.egress_digest != desired_egress_digest)
+    return {Action::hot_update, "only [egress] changed: the sandbox's proxy reloads it for new connections, no reboot"};
+  return p;
 }
 
 }  // namespace sbx::reconcile

@@ -14,9 +14,10 @@ struct Recorded {
   supervisor::Phase phase = supervisor::Phase::stopped;
   std::string digest;         // the desired-state digest it was started with
   std::string error;          // why it crashed, if it did
+  std::string egress_digest;  // the [egress] its proxy applies now
 };
 
-enum class Action { create, recreate, nothing };
+enum class Action { create, recreate, nothing, hot_update };
 
 /// The plan for one sandbox, with the reason in words.
 struct Plan {
@@ -24,7 +25,7 @@ struct Plan {
   std::string reason;
 };
 
-/// "create", "recreate" or "nothing".
+/// "create", "recreate", "nothing" or "hot-update".
 const char* action_name(Action a);
 
 /// Read state.json and check the supervisor's pid.
@@ -33,5 +34,9 @@ Recorded read_recorded(const supervisor::SandboxPaths& paths);
 /// Pure decision: nothing when a live sandbox runs the same digest, recreate when a live one
 /// runs another, create when none runs (never started, stopped, crashed or its supervisor died).
 Plan plan(std::string_view desired_digest, const Recorded& recorded);
+
+/// As above, and hot_update when only the [egress] digest differs on a ready sandbox: its
+/// egress proxy reloads the rules for new connections, the VM keeps running.
+Plan plan(std::string_view desired_digest, std::string_view desired_egress_digest, const Recorded& recorded);
 
 }  // namespace sbx::reconcile

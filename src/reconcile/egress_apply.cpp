@@ -1,0 +1,66 @@
+#include "reconcile/egress_apply.h"
+
+#include <csignal>
+#include <thread>
+#include <unistd.h>
+
+#include "common/digest.h"
+#include "config/canonical.h"
+#include "supervisor/spawn.h"
+
+namespace sbx::reconcile {
+using namespace std::chrono;
+
+void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {
+  auto& e = l.egress;
+  e.enabled = true;
+  e.sandboxfile = file.file.string();
+  e.project_dir = file.project_dir.string();
+  e.snapshot = paths.egress_snapshot().string();
+  e.trust_ca = false;
+  for (const auto& s : file.secrets) e.trust_ca |= s.inject == config::InjectKind::header;
+  e.digest.clear();
+  nlohmann::json canonical = config::to_json(file);
+  const nlohmann::json egress = canonical.contains("egress") ? canonical["egress"] : nlohmann::json();
+  canonical.erase("egress");
+  l.digest = digest::sha256(canonical.dump() + "\n" + supervisor::launch_to_json(l));
+  e.digest = digest::sha256("egress\n" + egress.dump());
+}
+
+Result<void> write_egress_snapshot(const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {
+  auto text = SBX_TRY(supervisor::read_small_file(file.file));
+  return supervisor::write_file_atomic(paths.egress_snapshot(), text);
+}
+
+Result<void> hot_update_egress(const config::Sandboxfile& file, const supervisor::Launch& desired,
+                               const supervisor::SandboxPaths& paths, milliseconds timeout) {
+  auto st = SBX_TRY(supervisor::read_state(paths));
+  if (!supervisor::supervisor_alive(st.supervisor_pid))
+    return fail(ErrorCode::runtime, "the sandbox's supervisor is gone", "run 'sbx up' again to recreate it");
+  auto text = SBX_TRY(supervisor::read_small_file(paths.launch()));
+  auto running = SBX_TRY(supervisor::launch_from_json(text, paths.launch().string()));
+  running.egress = desired.egress;  // the machine is the same by the plan: keep the rest as it runs
+  SBX_TRY_VOID(write_egress_snapshot(file, paths));
+  SBX_TRY_VOID(supervisor::write_file_atomic(paths.launch(), supervisor::launch_to_json(running)));
+  // The id tells this request's answer from an earlier one's (sigqueue carries it to the signalfd).
+  const int id = static_cast<int>((::getpid() ^ duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count()) & 0x7fffffff) | 1;
+  sigval value{};
+  value.sival_int = id;
+  if (::sigqueue(static_cast<pid_t>(st.supervisor_pid), SIGUSR1, value) != 0)
+    return fail(ErrorCode::runtime, "cannot signal the sandbox's supervisor (pid " + std::to_string(st.supervisor_pid) + ")");
+  const auto deadline = steady_clock::now() + timeout;
+  while (steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+    auto now = supervisor::read_state(paths);
+    if (!now || now->egress_reload_id != id) continue;
+    if (!now->egress_reload_error.empty())
+      return fail(ErrorCode::runtime, "the sandbox's egress proxy kept its previous rules: " + now->egress_reload_error,
+                  "see 'sbx logs' for the details; 'sbx down' then 'sbx up' restarts the sandbox");
+    return {};
+  }
+  return fail(ErrorCode::runtime, "the sandbox's egress proxy did not confirm the new rules within " +
+                                      std::to_string(timeout.count() / 1000) + " s",
+              "see 'sbx logs'");
+}
+
+}  // namespace sbx::reconcile
