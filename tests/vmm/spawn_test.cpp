@@ -1,0 +1,90 @@
+// spawn_child: descriptors handed to the child, and failures before exec reported as errors.
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vmm/process.h"
+#include "vmm/virtiofsd.h"
+
+using namespace sbx::vmm;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+fs::path temp_log() {
+  char tmpl[] = "/tmp/sbx-spawn-test-XXXXXX";
+  const int fd = ::mkstemp(tmpl);
+  ::close(fd);
+  return tmpl;
+}
+
+}  // namespace
+
+TEST_CASE("a child gets the passed descriptors as fd 3 and up, and nothing else", "[vmm][spawn]") {
+  const fs::path log = temp_log();
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  SpawnOptions o;
+  o.output_log = log;
+  o.pass_fds = {p[1]};
+  auto child = spawn_child({"/bin/sh", "-c", "echo through-fd3 >&3; ls /proc/self/fd | wc -l"}, o);
+  REQUIRE(child.has_value());
+  ::close(p[1]);
+  char buf[64] = {};
+  const ssize_t n = ::read(p[0], buf, sizeof buf - 1);
+  ::close(p[0]);
+  int status = 0;
+  ::waitpid(child->pid, &status, 0);
+  CHECK(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0) == "through-fd3\n");
+  // 0, 1, 2, 3 and the directory ls reads: no descriptor of this process leaked in.
+  CHECK(read(log) == "5\n");
+  fs::remove(log);
+}
+
+TEST_CASE("a failed pre-exec step is an error naming the step and errno", "[vmm][spawn]") {
+  const fs::path log = temp_log();
+  SpawnOptions o;
+  o.output_log = log;
+  o.pre_exec = [] { return ChildStep{"creating a user namespace", EPERM}; };
+  auto child = spawn_child({"/bin/true"}, o);
+  REQUIRE_FALSE(child.has_value());
+  CHECK(child.error().message == "cannot start /bin/true: creating a user namespace: Operation not permitted");
+  auto missing = spawn_child({"/no/such/program"}, SpawnOptions{.output_log = log});
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().message.find("No such file") != std::string::npos);
+  fs::remove(log);
+}
+
+TEST_CASE("the invoking user is the sudo caller only when running as root through sudo", "[vmm][virtiofsd]") {
+  ::setenv("SUDO_UID", "4242", 1);
+  ::setenv("SUDO_GID", "4343", 1);
+  const HostUser u = invoking_user();
+  if (::getuid() == 0) {
+    CHECK(u.uid == 4242u);
+    CHECK(u.gid == 4343u);
+  } else {
+    CHECK(u.uid == ::getuid());
+  }
+  ::setenv("SUDO_UID", "12x", 1);
+  CHECK(invoking_user().uid == ::getuid());
+  ::unsetenv("SUDO_UID");
+  ::unsetenv("SUDO_GID");
+  CHECK(invoking_user().uid == ::getuid());
+}
+
+TEST_CASE("virtiofsd serves the share from the passed socket without raising its own limits", "[vmm][virtiofsd]") {
+  Share s;
+  s.source = "/srv/project";
+  const auto argv = virtiofsd_argv(s);
+  CHECK(std::find(argv.begin(), argv.end(), "--fd=3") != argv.end());
+  CHECK(std::find(argv.begin(), argv.end(), "source=/srv/project") != argv.end());
+  CHECK(std::find(argv.begin(), argv.end(), "--rlimit-nofile=0") != argv.end());
+}
