@@ -1,5 +1,7 @@
 #include "cli/cmd_image_common.h"
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "common/paths.h"
@@ -25,8 +27,11 @@ std::string short_id(const std::string& id) {
 }
 
 bool matches(const image::CachedImage& i, const std::string& word) {
+  // References are recorded as given to sbx up: absolute paths for archives and directories.
+  std::error_code ec;
+  const std::string absolute = std::filesystem::absolute(word, ec).lexically_normal().string();
   for (const auto& r : i.references)
-    if (r == word) return true;
+    if (r == word || r == absolute) return true;
   std::string hex = word;
   if (hex.starts_with("sha256:")) hex = hex.substr(7);
   else if (hex.starts_with("builtin:")) hex = hex.substr(8);
