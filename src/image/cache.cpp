@@ -178,6 +178,12 @@ std::vector<std::pair<fs::path, std::string>> disks_in_use(const fs::path& state
       json s = json::parse(*st, nullptr, false);
       const long pid = s.is_object() ? s.value("supervisor_pid", 0L) : 0L;
       live = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
+      // An exited supervisor that is still a zombie no longer holds anything.
+      if (live) {
+        auto stat = slurp("/proc/" + std::to_string(pid) + "/stat", 4096).value_or("");
+        const auto paren = stat.rfind(')');
+        if (stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')) live = false;
+      }
     }
     if (!live) continue;
     json l = json::parse(*launch, nullptr, false);

@@ -113,6 +113,13 @@ TEST_CASE("a sandbox boots from a docker save archive with the image's tree, Env
     CHECK(rm.err.find("used by running sandbox imagee2e") != std::string::npos);
   }
   CHECK(sbx.run({"down", "--name", "imagee2e"}, {}, 60s).code == 0);
+  // Stopped, the image is no longer held: rm (by the archive path it came from) deletes it.
+  if (up.code == 0) {
+    const auto rm = sbx.run({"image", "rm", "--json", (project / "image.tar").string()}, {}, 30s);
+    INFO("image rm: " << rm.out << rm.err);
+    CHECK(rm.code == 0);
+    CHECK(rm.out.find("\"removed\"") != std::string::npos);
+  }
   std::error_code ec;
   fs::remove_all(work, ec);
 }
