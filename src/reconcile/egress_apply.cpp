@@ -20,6 +20,7 @@ void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const su
   e.trust_ca = false;
   for (const auto& s : file.secrets) e.trust_ca |= s.inject == config::InjectKind::header;
   e.digest.clear();
+  l.digest.clear();  // launch_to_json() holds it: the full digest would bring [egress] back in
   nlohmann::json canonical = config::to_json(file);
   const nlohmann::json egress = canonical.contains("egress") ? canonical["egress"] : nlohmann::json();
   canonical.erase("egress");

@@ -166,7 +166,7 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
                        "REQUESTS_CA_BUNDLE=/run/sbx/ca-bundle.crt\nGIT_SSL_CAINFO=/run/sbx/ca-bundle.crt\n"
                        "NODE_EXTRA_CA_CERTS=/run/sbx/egress-ca.crt\n") == 0);
   CHECK(trust.out.find(ca + "---\n") != std::string::npos);
-  CHECK(trust.out.size() >= ca.size() && trust.out.compare(trust.out.size() - ca.size(), ca.size(), ca) == 0);
+  CHECK((trust.out.size() >= ca.size() && trust.out.compare(trust.out.size() - ca.size(), ca.size(), ca) == 0));
 
   // Decisions are logged; sbx logs --egress prints them.
   const auto jl = sbx.run({"logs", "--name", name, "--egress", "--json"}, {}, 30s);
