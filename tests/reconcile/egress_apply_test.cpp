@@ -1,0 +1,63 @@
+// The egress part of a launch: [egress] has its own digest, so a rules-only change is planned as
+// a hot update and anything else still reboots.
+#include <catch2/catch.hpp>
+
+#include "reconcile/launch_builder.h"
+#include "reconcile/plan.h"
+
+using namespace sbx;
+
+namespace {
+
+config::Sandboxfile with_rules(std::vector<std::string> hosts) {
+  config::Sandboxfile f;
+  f.name = "demo";
+  f.file = "/src/demo/Sandboxfile";
+  f.project_dir = "/src/demo";
+  f.agent.command = {"true"};
+  for (auto& h : hosts) f.egress.allow.push_back({config::HostPatternKind::exact, h, {443}, h, {}});
+  return f;
+}
+
+reconcile::Artifacts artifacts() { return {"/k/vmlinuz", "/c/initramfs/abc.cpio", "/c/images/default-1.ext4", "6.1.0"}; }
+
+}  // namespace
+
+TEST_CASE("changing only [egress] keeps the machine digest and changes the egress digest", "[reconcile][egress]") {
+  const supervisor::SandboxPaths paths{"/state/sandboxes/demo"};
+  const auto a = reconcile::make_launch(with_rules({"api.github.com"}), artifacts(), paths);
+  const auto b = reconcile::make_launch(with_rules({"api.github.com", "pypi.org"}), artifacts(), paths);
+  CHECK(a.digest == b.digest);
+  CHECK(a.egress.digest != b.egress.digest);
+  CHECK(a.egress.enabled);
+  CHECK(a.egress.snapshot == "/state/sandboxes/demo/Sandboxfile.applied");
+  CHECK(a.egress.sandboxfile == "/src/demo/Sandboxfile");
+  CHECK_FALSE(a.egress.trust_ca);
+
+  auto more_cpus = with_rules({"api.github.com"});
+  more_cpus.resources.cpus = 4;
+  CHECK(reconcile::make_launch(more_cpus, artifacts(), paths).digest != a.digest);
+
+  auto with_secret = with_rules({"api.github.com"});
+  with_secret.secrets.push_back({"GH", config::InjectKind::header, {"api.github.com"}, "Authorization", "Bearer {}", "", {}});
+  const auto c = reconcile::make_launch(with_secret, artifacts(), paths);
+  CHECK(c.egress.trust_ca);
+  CHECK(c.digest != a.digest);  // the guest must trust the CA: a new CONFIG, a reboot
+}
+
+TEST_CASE("a ready sandbox whose [egress] alone differs gets a hot update, nothing else does", "[reconcile][egress]") {
+  using reconcile::Action;
+  using supervisor::Phase;
+  const reconcile::Recorded ready{.exists = true, .running = true, .phase = Phase::ready, .digest = "sha256:m",
+                                  .error = "", .egress_digest = "sha256:e1"};
+  CHECK(reconcile::plan("sha256:m", "sha256:e2", ready).action == Action::hot_update);
+  CHECK(std::string(reconcile::action_name(Action::hot_update)) == "hot-update");
+  CHECK(reconcile::plan("sha256:m", "sha256:e1", ready).action == Action::nothing);
+  CHECK(reconcile::plan("sha256:other", "sha256:e2", ready).action == Action::recreate);
+  auto starting = ready;
+  starting.phase = Phase::starting;
+  CHECK(reconcile::plan("sha256:m", "sha256:e2", starting).action != Action::hot_update);
+  auto gone = ready;
+  gone.running = false;
+  CHECK(reconcile::plan("sha256:m", "sha256:e2", gone).action == Action::create);
+}
