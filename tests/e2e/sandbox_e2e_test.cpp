@@ -163,7 +163,7 @@ TEST_CASE("a booted sandbox runs the agent, exec commands, and goes down without
   }
 }
 
-TEST_CASE("two concurrent sbx up of one sandbox boot it once; a guest kernel panic is then reported", "[e2e]") {
+TEST_CASE("two concurrent sbx up of one sandbox boot it once, then a guest kernel panic is reported", "[e2e]") {
   Sbx sbx;
   // The lifecycle lock makes the second wait and then find the first one's sandbox up to date.
   Running first = sbx.start({"up", "--detach", Sbx::hello_project().string()});

@@ -52,7 +52,7 @@ TEST_CASE("the CA is written alone and after the image's bundle, readable by eve
   CHECK(env["NODE_EXTRA_CA_CERTS"] == (dir / "egress-ca.crt").string());
 }
 
-TEST_CASE("an image without a bundle trusts the CA alone; anything but certificates is refused", "[guest][ca]") {
+TEST_CASE("an image without a bundle trusts the CA alone, and anything but certificates is refused", "[guest][ca]") {
   TempDir t;
   const fs::path dir = t.path / "run-sbx";
   REQUIRE(install_ca(kPem, dir.string(), (t.path / "absent.crt").string()).empty());

@@ -185,7 +185,7 @@ TEST_CASE("EOF both ways ends the stream with one CLOSE each", "[supervisor][egr
   CHECK(g.count(FrameType::close) == 1);
 }
 
-TEST_CASE("a proxy that goes away closes the guest stream; a guest CLOSE closes the socket", "[supervisor][egress]") {
+TEST_CASE("a proxy that goes away closes the guest stream, and a guest CLOSE closes the socket", "[supervisor][egress]") {
   {
     auto [ours, proxy] = stream_pair();
     StreamBridge b(10, std::move(ours));
