@@ -17,6 +17,9 @@ Result<pid_t> spawn_supervisor(const std::filesystem::path& dir) {
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) return fail(ErrorCode::io, "cannot find the sbx binary (/proc/self/exe)");
   exe[len] = 0;
+  // The lean sbx-supervisor next to sbx when it is there; else this binary's own __supervise.
+  const std::filesystem::path lean = std::filesystem::path(exe).parent_path() / "sbx-supervisor";
+  const std::string program = ::access(lean.c_str(), X_OK) == 0 ? lean.string() : std::string(exe);
   const std::string log = (dir / "supervisor.log").string();
   const std::string dir_s = dir.string();
   const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -37,8 +40,8 @@ Result<pid_t> spawn_supervisor(const std::filesystem::path& dir) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    const char* argv[] = {exe, kSuperviseCommand, dir_s.c_str(), nullptr};
-    ::execv(exe, const_cast<char* const*>(argv));
+    const char* argv[] = {program.c_str(), kSuperviseCommand, dir_s.c_str(), nullptr};
+    ::execv(program.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
   ::close(log_fd);
