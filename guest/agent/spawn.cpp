@@ -28,18 +28,26 @@ void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLO
 
 }  // namespace
 
+namespace {
+// A passwd or group line's fields.
+std::vector<std::string> fields(const std::string& line) {
+  std::vector<std::string> f;
+  std::size_t start = 0;
+  while (true) {
+    auto c = line.find(':', start);
+    f.push_back(line.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  return f;
+}
+}  // namespace
+
 bool lookup_user(const std::string& name, User& out) {
   std::ifstream in("/etc/passwd");
   std::string line;
   while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::size_t start = 0;
-    while (true) {
-      auto c = line.find(':', start);
-      f.push_back(line.substr(start, c == std::string::npos ? std::string::npos : c - start));
-      if (c == std::string::npos) break;
-      start = c + 1;
-    }
+    const std::vector<std::string> f = fields(line);
     if (f.size() < 7 || f[0] != name) continue;
     char* end = nullptr;
     unsigned long uid = std::strtoul(f[2].c_str(), &end, 10);
@@ -64,19 +72,6 @@ bool all_digits(const std::string& s) {
   for (char c : s)
     if (c < '0' || c > '9') return false;
   return true;
-}
-
-// A passwd or group line's fields.
-std::vector<std::string> fields(const std::string& line) {
-  std::vector<std::string> f;
-  std::size_t start = 0;
-  while (true) {
-    auto c = line.find(':', start);
-    f.push_back(line.substr(start, c == std::string::npos ? std::string::npos : c - start));
-    if (c == std::string::npos) break;
-    start = c + 1;
-  }
-  return f;
 }
 
 // The passwd entry with this uid.
