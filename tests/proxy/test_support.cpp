@@ -63,20 +63,23 @@ const Pki& Pki::get() {
   return pki;
 }
 
-Upstream::Upstream(const std::string& name, bool tls) {
+namespace {
+// Start a Python test server `script` with `args`; its first stdout line is its loopback port.
+// Sets `pid`; returns the port, 0 if the server said nothing within 10 s.
+std::uint16_t start_python_server(const std::string& script, const std::vector<std::string>& args, int& pid) {
   int out[2];
-  if (pipe(out) != 0) return;
-  const std::string script = std::string(SBX_PROXY_TEST_DIR) + "/upstream.py";
-  const Pki& pki = Pki::get();
-  pid_ = fork();
-  if (pid_ == 0) {
+  if (pipe(out) != 0) return 0;
+  pid = fork();
+  if (pid == 0) {
     dup2(out[1], 1);
     close(out[0]);
     close(out[1]);
-    if (tls)
-      execl("/usr/bin/python3", "python3", script.c_str(), name.c_str(), pki.srv_crt.c_str(), pki.srv_key.c_str(), nullptr);
-    else
-      execl("/usr/bin/python3", "python3", script.c_str(), name.c_str(), nullptr);
+    std::vector<std::string> all = {"python3", script};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv("/usr/bin/python3", argv.data());
     _exit(127);
   }
   close(out[1]);
@@ -85,7 +88,15 @@ Upstream::Upstream(const std::string& name, bool tls) {
   pollfd p{out[0], POLLIN, 0};
   while (poll(&p, 1, 10000) > 0 && read(out[0], &c, 1) == 1 && c != '\n') line += c;
   close(out[0]);
-  port = static_cast<std::uint16_t>(std::atoi(line.c_str()));
+  return static_cast<std::uint16_t>(std::atoi(line.c_str()));
+}
+}  // namespace
+
+Upstream::Upstream(const std::string& name, bool tls) {
+  const Pki& pki = Pki::get();
+  std::vector<std::string> args = {name};
+  if (tls) args.insert(args.end(), {pki.srv_crt.string(), pki.srv_key.string()});
+  port = start_python_server(std::string(SBX_PROXY_TEST_DIR) + "/upstream.py", args, pid_);
 }
 
 Upstream::~Upstream() {
@@ -108,25 +119,7 @@ RawUpstream::RawUpstream(const std::vector<RawStep>& steps, const std::filesyste
     }
     j.push_back({{"send", latin1}, {"delay", s.delay_ms / 1000.0}, {"close", s.close}});
   }
-  const std::string arg = j.dump();
-  const std::string script = std::string(SBX_PROXY_TEST_DIR) + "/raw_upstream.py";
-  int out[2];
-  if (pipe(out) != 0) return;
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    close(out[1]);
-    execl("/usr/bin/python3", "python3", script.c_str(), arg.c_str(), log.c_str(), nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  std::string line;
-  char c;
-  pollfd p{out[0], POLLIN, 0};
-  while (poll(&p, 1, 10000) > 0 && read(out[0], &c, 1) == 1 && c != '\n') line += c;
-  close(out[0]);
-  port = static_cast<std::uint16_t>(std::atoi(line.c_str()));
+  port = start_python_server(std::string(SBX_PROXY_TEST_DIR) + "/raw_upstream.py", {j.dump(), log.string()}, pid_);
 }
 
 RawUpstream::~RawUpstream() {
