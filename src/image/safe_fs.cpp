@@ -29,57 +29,66 @@ int UniqueFd::release() {
   return fd;
 }
 
-std::optional<std::string> clean_member_path(std::string_view name) {
-  if (name.size() > 4096) return std::nullopt;
-  std::string out;
+namespace {
+// The components of `path` split at '/', without empty and "." ones ("..": kept); nullopt when
+// a component holds a control character.
+std::optional<std::vector<std::string_view>> path_parts(std::string_view path) {
+  std::vector<std::string_view> parts;
   std::size_t i = 0;
-  while (i <= name.size()) {
-    std::size_t j = name.find('/', i);
-    if (j == std::string_view::npos) j = name.size();
-    std::string_view part = name.substr(i, j - i);
+  while (i <= path.size()) {
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
     i = j + 1;
     if (part.empty() || part == ".") continue;
-    if (part == "..") return std::nullopt;
     for (unsigned char c : part)
       if (c < 0x20 || c == 0x7f) return std::nullopt;
+    parts.push_back(part);
+  }
+  return parts;
+}
+
+std::string join_parts(const std::vector<std::string_view>& parts) {
+  std::string out;
+  for (const auto& p : parts) {
     if (!out.empty()) out += '/';
-    out += part;
+    out += p;
   }
   return out;
+}
+}  // namespace
+
+std::optional<std::string> clean_member_path(std::string_view name) {
+  if (name.size() > 4096) return std::nullopt;
+  auto parts = path_parts(name);
+  if (!parts) return std::nullopt;
+  for (const auto& part : *parts)
+    if (part == "..") return std::nullopt;
+  return join_parts(*parts);
 }
 
 std::optional<std::string> resolve_link_target(std::string_view link, std::string_view target) {
   if (target.empty() || target.size() > 4096) return std::nullopt;
-  std::vector<std::string> parts;
+  auto relative = path_parts(target);
+  if (!relative) return std::nullopt;
+  std::vector<std::string_view> parts;
+  std::string parent;  // owns the link's directory parts while `parts` points into it
   if (target.front() != '/') {
-    auto [parent, base] = split_parent(std::string(link));
-    std::size_t i = 0;
-    while (i < parent.size()) {
-      std::size_t j = parent.find('/', i);
-      if (j == std::string::npos) j = parent.size();
-      parts.push_back(parent.substr(i, j - i));
-      i = j + 1;
-    }
+    parent = split_parent(std::string(link)).first;
+    auto up = path_parts(parent);
+    if (!up) return std::nullopt;
+    parts = std::move(*up);
   }
-  std::size_t i = 0;
-  while (i <= target.size()) {
-    std::size_t j = target.find('/', i);
-    if (j == std::string_view::npos) j = target.size();
-    std::string_view part = target.substr(i, j - i);
-    i = j + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (parts.empty()) return std::nullopt;
+  for (const auto& part : *relative) {
+    if (part != "..") {
+      parts.push_back(part);
+    } else if (parts.empty()) {
+      return std::nullopt;
+    } else {
       parts.pop_back();
-      continue;
     }
-    for (unsigned char c : part)
-      if (c < 0x20 || c == 0x7f) return std::nullopt;
-    parts.emplace_back(part);
   }
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-  return out;
+  return join_parts(parts);
 }
 
 int open_beneath(int root_fd, const std::string& rel, int flags, mode_t mode) {
