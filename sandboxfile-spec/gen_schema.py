@@ -67,7 +67,8 @@ schema = {
     "properties":{
      "source":S(minLength=1, description="Host directory; relative to the Sandboxfile's directory, '~' is the home directory."),
      "target":dict(guest_path, **{"not":{"pattern":r"^/+(?:(?:proc|sys|dev)(?:/.*)?|(?:bin|boot|etc|lib|lib32|lib64|libx32|run|sbin|usr|var)/*)?$"}}, description="Absolute path inside the VM; not /, not /proc, /sys or /dev or below them, not exactly a system directory (/bin, /boot, /etc, /lib*, /run, /sbin, /usr, /var)."),
-     "mode":{"enum":["ro","rw"],"description":"ro (read-only, default) or rw."}}}},
+     "mode":{"enum":["ro","rw"],"description":"ro (read-only, default) or rw."},
+     "cache":{"enum":["auto","always"],"description":"auto (default: host changes seen within 1 s) or always (faster; only where nothing on the host changes the directory while the sandbox runs)."}}}},
   "egress":{"type":"object","additionalProperties":False,"description":"Network rules; default deny.",
    "properties":{
     "mode":{"enum":["enforce","learn"],"description":"enforce (default): only allowed hosts; learn: allow and log everything."},

@@ -140,9 +140,11 @@ HostUser invoking_user() {
   return u;
 }
 
+const char* share_cache_name(ShareCache cache) { return cache == ShareCache::always ? "always" : "auto"; }
+
 std::vector<std::string> virtiofsd_argv(const Share& share) {
   std::vector<std::string> argv = {virtiofsd_binary().string(), "--fd=3", "-o", "source=" + share.source.string(),
-                                   "-o", "cache=auto", "-o", "log_level=warn",
+                                   "-o", std::string("cache=") + share_cache_name(share.cache), "-o", "log_level=warn",
                                    // The hook already raised the descriptor limit; in a user namespace
                                    // virtiofsd may not raise the hard limit itself.
                                    "--rlimit-nofile=0"};

@@ -19,6 +19,12 @@ struct Disk {
   bool read_only = true;
 };
 
+/// virtiofsd's `cache=` policies: `auto` trusts names and attributes for 1 s and data until the
+/// host file changes; `always` until the guest changes them.
+enum class ShareCache { auto_, always };
+/// "auto" or "always".
+const char* share_cache_name(ShareCache cache);
+
 /// A host directory shared with the guest over virtio-fs, mounted in the guest by `tag`.
 /// With `source` set the backend runs virtiofsd for it on `socket` (read-only on the host side
 /// too when `read_only`); with `source` empty a virtiofsd must already listen on `socket`.
@@ -30,6 +36,8 @@ struct Share {
   // The guest user and group whose files are the host user's; other guest ids (root too) own nothing.
   unsigned guest_uid = 1000;
   unsigned guest_gid = 1000;
+  // virtiofsd's cache policy: how long the guest may trust names, attributes and data it has seen.
+  ShareCache cache = ShareCache::auto_;
 };
 
 /// A virtio-serial port named `name` in the guest, a listening Unix socket at `socket` on the host.

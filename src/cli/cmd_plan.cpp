@@ -53,8 +53,11 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest)
     << "  disk     " << config::format_size(f.resources.disk_bytes) << "\n";
   o << "\n[[mount]]\n";
   if (f.mounts.empty()) o << "  (none: the VM sees no host directory)\n";
-  for (const auto& m : f.mounts)
-    o << "  " << m.source.string() << " -> " << m.target << "  (" << (m.writable ? "rw" : "ro") << ")\n";
+  for (const auto& m : f.mounts) {
+    o << "  " << m.source.string() << " -> " << m.target << "  (" << (m.writable ? "rw" : "ro");
+    if (m.cache != config::MountCache::auto_) o << ", cache " << config::to_string(m.cache);
+    o << ")\n";
+  }
   o << "\n[egress]  mode " << config::to_string(f.egress.mode)
     << (f.egress.mode == config::EgressMode::enforce ? ": every host not allowed below is refused\n"
                                                      : ": every connection is allowed and logged\n");

@@ -15,7 +15,8 @@ nlohmann::json to_json(const Sandboxfile& f) {
   using nlohmann::json;
   json mounts = json::array();
   for (const Mount& m : f.mounts)
-    mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"mode", m.writable ? "rw" : "ro"}});
+    mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"mode", m.writable ? "rw" : "ro"},
+                      {"cache", to_string(m.cache)}});
   json allow = json::array(), deny = json::array();
   for (const EgressRule& r : f.egress.allow) allow.push_back(rule_json(r));
   for (const EgressRule& r : f.egress.deny) deny.push_back(rule_json(r));

@@ -62,7 +62,7 @@ constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "r
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user"};
 constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
-constexpr std::string_view kMountKeys[] = {"source", "target", "mode"};
+constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache"};
 constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
@@ -597,6 +597,20 @@ class Loader {
           if (*s == "rw") m.writable = true;
           else if (*s != "ro") {
             error(*mode, "invalid mount mode '" + printable(*s) + "'", "write mode = \"ro\" (read-only, the default) or mode = \"rw\"");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (const toml::node* cache = t.get("cache")) {
+        if (auto s = as_string(*cache, "'cache'", "cache = \"auto\"")) {
+          if (auto c = mount_cache_from_string(*s)) {
+            m.cache = *c;
+          } else {
+            error(*cache, "invalid mount cache '" + printable(*s) + "'",
+                  "write cache = \"auto\" (host changes seen within 1 s, the default) or cache = \"always\" (faster; only "
+                  "for directories nothing on the host changes while the sandbox runs)");
             ok = false;
           }
         } else {

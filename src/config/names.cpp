@@ -36,6 +36,14 @@ std::string_view to_string(EgressMode mode) { return mode == EgressMode::learn ?
 
 std::string_view to_string(InjectKind kind) { return kind == InjectKind::env ? "env" : "header"; }
 
+std::string_view to_string(MountCache cache) { return cache == MountCache::always ? "always" : "auto"; }
+
+std::optional<MountCache> mount_cache_from_string(std::string_view name) {
+  for (MountCache c : {MountCache::auto_, MountCache::always})
+    if (to_string(c) == name) return c;
+  return std::nullopt;
+}
+
 std::optional<AgentPreset> preset_from_string(std::string_view name) {
   if (name == "shell") return AgentPreset::shell;
   if (name == "claude-code") return AgentPreset::claude_code;

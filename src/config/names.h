@@ -22,6 +22,10 @@ std::string_view to_string(HostPatternKind kind);
 std::string_view to_string(EgressMode mode);
 /// "header" or "env".
 std::string_view to_string(InjectKind kind);
+/// "auto" or "always".
+std::string_view to_string(MountCache cache);
+/// The cache policy a mount spells `name`, if any.
+std::optional<MountCache> mount_cache_from_string(std::string_view name);
 
 /// The preset a Sandboxfile spells `name` ("shell", "claude-code", "codex"), if any.
 std::optional<AgentPreset> preset_from_string(std::string_view name);

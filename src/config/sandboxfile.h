@@ -44,10 +44,18 @@ struct Resources {
   std::uint64_t disk_bytes = 0;
 };
 
+/// How long the guest may trust what it has seen of a mount before asking the host again.
+/// (virtiofsd's `cache=none` is not offered: under load it stalled Debian's virtiofsd here.)
+enum class MountCache {
+  auto_,   // names and attributes for 1 s, file data until the host file changes (the default)
+  always,  // until the guest itself changes them: host-side edits may stay unseen
+};
+
 struct Mount {
   std::filesystem::path source;              // absolute, normalised, `~` expanded
   std::string target;                        // absolute path inside the VM
   bool writable = false;                     // read-only unless `mode = "rw"`
+  MountCache cache = MountCache::auto_;      // `cache = "auto" | "always"`
   Location location;
 };
 

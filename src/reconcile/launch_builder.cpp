@@ -93,7 +93,9 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   for (size_t i = 0; i < mounts.size(); ++i) {
     const auto& mount = mounts[i];
     const std::string tag = "sbx" + std::to_string(i);
-    m.shares.push_back({tag, paths.dir / ("fs" + std::to_string(i) + ".sock"), mount.source, !mount.writable});
+    vmm::Share share{tag, paths.dir / ("fs" + std::to_string(i) + ".sock"), mount.source, !mount.writable};
+    share.cache = mount.cache == config::MountCache::always ? vmm::ShareCache::always : vmm::ShareCache::auto_;
+    m.shares.push_back(std::move(share));
     l.guest_config.mounts.push_back({tag, mount.target, !mount.writable});
   }
   l.guest_config.hostname = "sbx-" + file.name;

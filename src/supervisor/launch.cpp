@@ -16,7 +16,9 @@ std::string launch_to_json(const Launch& l) {
   const auto& m = l.machine;
   json disks = json::array(), shares = json::array(), channels = json::array();
   for (const auto& d : m.disks) disks.push_back({{"path", d.path.string()}, {"read_only", d.read_only}});
-  for (const auto& s : m.shares) shares.push_back({{"tag", s.tag}, {"socket", s.socket.string()}, {"source", s.source.string()}, {"read_only", s.read_only}});
+  for (const auto& s : m.shares)
+    shares.push_back({{"tag", s.tag}, {"socket", s.socket.string()}, {"source", s.source.string()}, {"read_only", s.read_only},
+                      {"cache", vmm::share_cache_name(s.cache)}});
   for (const auto& c : m.channels) channels.push_back({{"name", c.name}, {"socket", c.socket.string()}});
   json j = {
       {"name", l.name},
@@ -60,8 +62,22 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
     l.machine.memory_bytes = m.at("memory_bytes").get<std::uint64_t>();
     l.machine.cpus = m.at("cpus").get<unsigned>();
     for (const auto& d : m.at("disks")) l.machine.disks.push_back({d.at("path").get<std::string>(), d.at("read_only").get<bool>()});
-    for (const auto& s : m.at("shares")) l.machine.shares.push_back({s.at("tag").get<std::string>(), s.at("socket").get<std::string>(),
-                                                                   s.at("source").get<std::string>(), s.at("read_only").get<bool>()});
+    for (const auto& s : m.at("shares")) {
+      vmm::Share share{s.at("tag").get<std::string>(), s.at("socket").get<std::string>(), s.at("source").get<std::string>(),
+                       s.at("read_only").get<bool>()};
+      // Written by sbx, read by the supervisor: still, only a known policy reaches virtiofsd.
+      const std::string cache = s.value("cache", std::string("auto"));
+      bool known = false;
+      for (vmm::ShareCache c : {vmm::ShareCache::auto_, vmm::ShareCache::always}) {
+        if (cache != vmm::share_cache_name(c)) continue;
+        share.cache = c;
+        known = true;
+      }
+      if (!known)
+        return fail(ErrorCode::invalid, display_name + ": share " + share.tag + ": unknown cache policy '" + cache + "'",
+                    "run 'sbx up' again to rewrite it");
+      l.machine.shares.push_back(std::move(share));
+    }
     for (const auto& c : m.at("channels")) l.machine.channels.push_back({c.at("name").get<std::string>(), c.at("socket").get<std::string>()});
     l.machine.console_log = m.at("console_log").get<std::string>();
     l.machine.runtime_dir = m.at("runtime_dir").get<std::string>();

@@ -85,3 +85,15 @@ TEST_CASE("to_json holds the resolved state with defaults", "[config][canonical]
   CHECK(j["egress"]["mode"] == "enforce");
   CHECK(j["mounts"].empty());
 }
+
+TEST_CASE("a mount's cache policy is part of the desired state", "[config][canonical]") {
+  const std::string mount = "[[mount]]\nsource = \".\"\ntarget = \"/w\"\n";
+  const std::string base = std::string(kBase) + mount;
+  const std::string explicit_auto = base + "cache = \"auto\"\n";
+  const std::string always = base + "cache = \"always\"\n";
+  CHECK(digest_of(explicit_auto) == digest_of(base));
+  CHECK(digest_of(always) != digest_of(base));
+  auto r = load_string(always, "Sandboxfile", "/proj");
+  REQUIRE(r.has_value());
+  CHECK(to_json(*r)["mounts"][0]["cache"] == "always");
+}

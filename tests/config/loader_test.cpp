@@ -328,3 +328,33 @@ TEST_CASE("a secret name may not start with '.' or '-', as the secret store requ
   CHECK(sbx::config::load_string("version = 1\n[[secret]]\nname = \"_ok.name-1\"\ninject = \"env\"\nenv = \"TOKEN\"\n",
                                  "Sandboxfile", "/tmp").has_value());
 }
+
+TEST_CASE("a mount's cache policy defaults to auto and reads always", "[config][loader][mount]") {
+  const Sandboxfile f = load_ok(R"(
+version = 1
+[[mount]]
+source = "a"
+target = "/a"
+[[mount]]
+source = "b"
+target = "/b"
+cache = "always"
+[[mount]]
+source = "c"
+target = "/c"
+cache = "auto"
+)");
+  REQUIRE(f.mounts.size() == 3);
+  CHECK(f.mounts[0].cache == MountCache::auto_);
+  CHECK(f.mounts[1].cache == MountCache::always);
+  CHECK(f.mounts[2].cache == MountCache::auto_);
+}
+
+TEST_CASE("an unknown mount cache policy names the two that exist", "[config][loader][mount]") {
+  const sbx::Error e = load_err("version = 1\n[[mount]]\nsource = \"a\"\ntarget = \"/a\"\ncache = \"delegated\"\n");
+  const std::string all = e.render();
+  CHECK(all.find("Sandboxfile:5:9") != std::string::npos);
+  CHECK(all.find("invalid mount cache 'delegated'") != std::string::npos);
+  CHECK(all.find("cache = \"auto\"") != std::string::npos);
+  CHECK(all.find("cache = \"always\"") != std::string::npos);
+}

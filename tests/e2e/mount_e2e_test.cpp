@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,12 +62,13 @@ struct World {
     fs::create_symlink(root / "outside" / "secret.txt", root / "work" / "abs-link");
     fs::create_symlink("../outside/secret.txt", root / "work" / "rel-link");
     write(root / "ro" / "ro.txt", "read-only\n");
+    write(root / "work" / "fresh.txt", "first\n");
     chown_tree(root / "work", kUser, kGroup);
     chown_tree(root / "ro", kUser, kGroup);
     write(root / "proj" / "Sandboxfile",
           "version = 1\nname = \"mounts\"\n[agent]\ncommand = [\"/bin/true\"]\n"
           "[[mount]]\nsource = \"../work\"\ntarget = \"/workspace\"\nmode = \"rw\"\n"
-          "[[mount]]\nsource = \"../ro\"\ntarget = \"/ro\"\n");
+          "[[mount]]\nsource = \"../ro\"\ntarget = \"/ro\"\ncache = \"always\"\n");
     sbx.env = {"SUDO_UID=" + std::to_string(kUser), "SUDO_GID=" + std::to_string(kGroup)};
     up = sbx.run({"up", "--detach", (root / "proj").string()}, {}, 180s);
   }
@@ -154,6 +156,26 @@ TEST_CASE("a mount shares a host directory live, as the invoking user, and nothi
     // /etc/shadow through the link is the guest's own (a busybox image), not the host's.
     const auto shadow = w.exec("cat /workspace/g-shadow 2>/dev/null", true);
     CHECK((shadow.out.empty() || shadow.out != read("/etc/shadow")));
+  }
+  SECTION("each mount's virtiofsd has its cache policy, and with auto a host-side edit reaches the guest") {
+    std::map<std::string, std::string> policy;  // source -> cache= option of its virtiofsd
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string cmd = read(e.path() / "cmdline");
+      if (cmd.find("virtiofsd") == std::string::npos) continue;
+      for (const char* source : {"ro", "work"})
+        if (cmd.find("source=" + (w.root / source).string() + '\0') != std::string::npos)
+          policy[source] = cmd.find(std::string("cache=always\0", 13)) != std::string::npos ? "always"
+                           : cmd.find(std::string("cache=auto\0", 11)) != std::string::npos ? "auto" : "?";
+    }
+    CHECK(policy["ro"] == "always");
+    CHECK(policy["work"] == "auto");
+    // The guest reads (and so caches) the file, then the host rewrites it with a new size.
+    CHECK(w.exec("cat /workspace/fresh.txt").out == "first\n");
+    write(work / "fresh.txt", "second, longer\n");
+    // cache auto: attributes are trusted for 1 s; poll for at most 5 s.
+    const auto r = w.exec("i=0; while [ $i -lt 50 ]; do grep -q second /workspace/fresh.txt && break; i=$((i+1)); sleep 0.1; done;"
+                          "cat /workspace/fresh.txt");
+    CHECK(r.out == "second, longer\n");
   }
   SECTION("sbx down stops every virtiofsd and removes its socket") {
     const auto r = w.sbx.run({"down", "--name", "mounts"}, {}, 60s);

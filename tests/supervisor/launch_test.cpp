@@ -43,6 +43,24 @@ TEST_CASE("launch.json round-trips every field", "[supervisor]") {
   CHECK(launch_to_json(*back) == launch_to_json(l));
   CHECK(back->machine.shares[0].source == "/src");
   CHECK_FALSE(back->machine.shares[0].read_only);
+  CHECK(back->machine.shares[0].cache == sbx::vmm::ShareCache::auto_);
+}
+
+TEST_CASE("a share's cache policy round-trips and an unknown one is refused", "[supervisor]") {
+  Launch l;
+  l.name = l.machine.name = "demo";
+  l.machine.shares = {{"t", "/s.sock", "/src", true}};
+  l.machine.shares[0].cache = sbx::vmm::ShareCache::always;
+  std::string text = launch_to_json(l);
+  auto back = launch_from_json(text, "launch.json");
+  REQUIRE(back.has_value());
+  CHECK(back->machine.shares[0].cache == sbx::vmm::ShareCache::always);
+  const size_t at = text.find("\"always\"");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 8, "\"sometimes\"");
+  auto bad = launch_from_json(text, "launch.json");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message.find("unknown cache policy 'sometimes'") != std::string::npos);
 }
 
 TEST_CASE("a malformed launch.json is an error, not a crash", "[supervisor]") {

@@ -87,4 +87,14 @@ TEST_CASE("virtiofsd serves the share from the passed socket without raising its
   CHECK(std::find(argv.begin(), argv.end(), "--fd=3") != argv.end());
   CHECK(std::find(argv.begin(), argv.end(), "source=/srv/project") != argv.end());
   CHECK(std::find(argv.begin(), argv.end(), "--rlimit-nofile=0") != argv.end());
+  CHECK(std::find(argv.begin(), argv.end(), "cache=auto") != argv.end());
+}
+
+TEST_CASE("virtiofsd gets the share's cache policy", "[vmm][virtiofsd]") {
+  Share s;
+  s.source = "/srv/project";
+  s.cache = ShareCache::always;
+  const auto argv = virtiofsd_argv(s);
+  CHECK(std::find(argv.begin(), argv.end(), "cache=always") != argv.end());
+  CHECK(std::find(argv.begin(), argv.end(), "cache=auto") == argv.end());
 }
