@@ -3,13 +3,14 @@
 //   - create 10 000 small files (100 bytes each), then stat each of them;
 //   - `git status` on a repository of 10 000 files (the host's git, its libraries and its dynamic
 //     loader copied onto the mount, since the built-in image is busybox only);
+//   - the same small-file workloads on the guest's tmpfs (the floor: emulated CPU, no virtio-fs);
 //   - sequential write (with fsync) and read of 512 MiB (the read after dropping the guest's page
 //     cache, so it crosses virtio-fs; the host file is in the host's page cache on both sides).
 // The same static worker (mount_bench_worker) times each workload from inside, on both sides.
 // Not a test: prints numbers. Uses a private state directory and a scratch directory.
 //
 //   build-*/tests/bench/sbx_mount_bench [--runs 3] [--files 10000] [--mib 512] [--dir /var/tmp]
-//                                       [--virtiofsd-args "-o cache=always"]
+//                                       [--cache auto|always|none] [--virtiofsd-args "--thread-pool-size=0"]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -134,6 +135,7 @@ bool make_repo(const fs::path& repo, int files) {
 int main(int argc, char** argv) {
   int runs = 3, files = 10000, mib = 512;
   std::string base = "/var/tmp";
+  std::string cache = "auto";  // the mount's `cache` policy in the Sandboxfile
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
@@ -141,6 +143,7 @@ int main(int argc, char** argv) {
     else if (a == "--mib") mib = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--dir") base = argv[i + 1];
     else if (a == "--virtiofsd-args") g_virtiofsd_args = argv[i + 1];
+    else if (a == "--cache") cache = argv[i + 1];
   }
   std::string tmpl = base + "/sbx-mount-bench-XXXXXX";
   const fs::path root = ::mkdtemp(tmpl.data());
@@ -156,7 +159,8 @@ int main(int argc, char** argv) {
   }
   std::ofstream(proj / "Sandboxfile") << "version = 1\nname = \"mountbench\"\n[agent]\ncommand = [\"/bin/true\"]\n"
                                          "[resources]\nmemory = \"1GiB\"\n"
-                                         "[[mount]]\nsource = \"../share\"\ntarget = \"/bench\"\nmode = \"rw\"\n";
+                                         "[[mount]]\nsource = \"../share\"\ntarget = \"/bench\"\nmode = \"rw\"\n"
+                                      << "cache = \"" << cache << "\"\n";
   if (run(sbx({"up", "--detach", proj.string()})) != 0) {
     std::cerr << "sbx up failed (state in " << g_state << ")\n";
     return 1;
@@ -171,8 +175,24 @@ int main(int argc, char** argv) {
   };
   std::map<std::string, std::vector<double>> t;
   std::map<std::string, std::vector<double>> warm;
+  // The floor: the same small-file workloads on the guest's own tmpfs, where no request leaves
+  // the VM. What the guest costs there is the emulated CPU alone; the rest is virtio-fs.
+  const std::vector<std::string> git_t = {"/bench/git/ld-linux-x86-64.so.2", "--library-path", "/bench/git", "/bench/git/git",
+                                          "-C", "/tmp/repo", "status", "--porcelain"};
+  if (run(in_guest({"cp", "-a", "/bench/repo", "/tmp/repo"})) != 0) {
+    std::cerr << "could not copy the repository into the guest's /tmp\n";
+    run(sbx({"down", "--all"}));
+    return 1;
+  }
+  // And on the host's tmpfs, so the floor compares like with like.
+  std::string shm_tmpl = "/dev/shm/sbx-mount-bench-XXXXXX";
+  const fs::path shm = ::mkdtemp(shm_tmpl.data());
+  fs::copy(share / "repo", shm / "repo", fs::copy_options::recursive);
+  const std::vector<std::string> git_s = {"/usr/bin/git", "-C", (shm / "repo").string(), "status", "--porcelain"};
   // Warm-up: the first git status on each side refreshes the index.
   measure(with({worker_h, "run"}, git_h), "host", warm);
+  measure(with({worker_h, "run"}, git_s), "host", warm);
+  measure(in_guest(with({worker_g, "run"}, git_t)), "warm-up", warm);
   bool ok = true;
   // A helper step (dropping the guest's caches, removing its files) that fails is named.
   auto step = [](int rc, const char* what) {
@@ -188,6 +208,11 @@ int main(int argc, char** argv) {
          step(run(in_guest({"sh", "-c", "echo 2 > /proc/sys/vm/drop_caches"}, true)), "drop the guest's caches") &&
          measure(in_guest({worker_g, "files", "/bench/g" + id, n}), "guest", t) &&
          step(run(in_guest({"rm", "-rf", "/bench/g" + id})), "remove the guest's files") &&
+         measure({worker_h, "files", (shm / ("t" + id)).string(), n}, "host-tmpfs", t) &&
+         measure(with({worker_h, "run"}, git_s), "host-tmpfs git-status", t) &&
+         measure(in_guest({worker_g, "files", "/tmp/t" + id, n}), "tmpfs", t) &&
+         step(run(in_guest({"rm", "-rf", "/tmp/t" + id})), "remove the guest's tmpfs files") &&
+         measure(in_guest(with({worker_g, "run"}, git_t)), "tmpfs git-status", t) &&
          measure(in_guest(with({worker_g, "run"}, git_g)), "warm-up", warm) &&
          measure(with({worker_h, "run"}, git_h), "host git-status", t) &&
          measure(in_guest(with({worker_g, "run"}, git_g)), "guest git-status", t) &&
@@ -198,14 +223,21 @@ int main(int argc, char** argv) {
          measure(in_guest({worker_g, "read", "/bench/g.big"}), "guest", t);
     std::error_code ec;
     fs::remove_all(share / ("h" + id), ec);
+    fs::remove_all(shm / ("t" + id), ec);
   }
+  std::error_code shm_ec;
+  fs::remove_all(shm, shm_ec);
   run(sbx({"down", "--all"}));
   std::error_code ec;
   fs::remove_all(root, ec);
   if (!ok) std::printf("(a step failed: the figures below are from the runs before it)\n");
-  std::printf("virtio-fs mount, median of %d runs (virtiofsd extra args: %s)\n", runs,
+  std::printf("virtio-fs mount, cache = \"%s\", median of %d runs (virtiofsd extra args: %s)\n", cache.c_str(), runs,
               g_virtiofsd_args.empty() ? "none" : g_virtiofsd_args.c_str());
-  std::printf("%-34s %12s %12s %8s\n", "workload", "host ms", "guest ms", "ratio");
+  std::printf("(ratio: guest on the mount vs host on the shared directory (the target);\n"
+              " floor: guest tmpfs vs host tmpfs, what the emulated CPU costs with no virtio-fs;\n"
+              " virtio-fs: guest on the mount vs guest tmpfs, what sharing the host directory adds)\n");
+  std::printf("%-30s %9s %9s %7s %9s %9s %7s %9s\n", "workload", "host ms", "mount ms", "ratio", "h-tmpfs", "g-tmpfs",
+              "floor", "virtio-fs");
   const std::pair<std::string, std::string> rows[] = {
       {"create " + std::to_string(files) + " small files", "create"},
       {"stat " + std::to_string(files) + " files", "stat"},
@@ -215,7 +247,13 @@ int main(int argc, char** argv) {
   };
   for (const auto& [label, key] : rows) {
     const double h = median(t["host " + key]), g = median(t["guest " + key]);
-    std::printf("%-34s %12.1f %12.1f %7.1fx\n", label.c_str(), h, g, h > 0 ? g / h : 0.0);
+    const double hs = median(t["host-tmpfs " + key]), f = median(t["tmpfs " + key]);
+    if (f <= 0 || hs <= 0) {  // bulk rows: no floor (a 512 MiB file does not fit the guest's tmpfs)
+      std::printf("%-30s %9.1f %9.1f %6.1fx %9s %9s %7s %9s\n", label.c_str(), h, g, h > 0 ? g / h : 0.0, "-", "-", "-", "-");
+      continue;
+    }
+    std::printf("%-30s %9.1f %9.1f %6.1fx %9.1f %9.1f %6.1fx %8.1fx\n", label.c_str(), h, g, h > 0 ? g / h : 0.0, hs, f,
+                f / hs, g / f);
   }
   return 0;
 }
