@@ -1,10 +1,5 @@
 // The registry client against Debian's docker-registry on loopback (tests/image/registry_fixture.py
 // starts it and pushes images through the distribution API), plus the pure parsing pieces.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +20,7 @@
 #include "image/registry_client.h"
 #include "image/registry_http.h"
 #include "image/registry_manifest.h"
+#include "script_server.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -33,93 +29,15 @@ using namespace sbx::image;
 
 namespace {
 
-// A helper script on loopback that prints one JSON line when ready and stops when stdin closes:
 // registry_fixture.py (docker-registry, with token auth if asked) or registry_redirector.py.
-class Registry {
+class Registry : public sbx::testing::ScriptServer {
  public:
   explicit Registry(bool token) : Registry("registry_fixture.py", {token ? "--token" : ""}) {}
-  Registry(const std::string& script_name, std::vector<std::string> args) {
-    char tmpl[] = "/tmp/sbx-registry-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
-    int in[2], out[2];
-    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    const std::string script = std::string(SBX_TEST_SOURCE_DIR) + "/tests/image/" + script_name;
-    std::vector<const char*> argv{"python3", script.c_str(), dir_.c_str()};
-    for (const auto& a : args)
-      if (!a.empty()) argv.push_back(a.c_str());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::execvp("python3", const_cast<char**>(argv.data()));
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    to_ = in[1];
-    from_ = out[0];
-    const std::string line = read_line(std::chrono::seconds(60));
-    INFO("fixture said: " << line << " (log: " << (dir_ / "registry.log").string() << ")");
-    info_ = json::parse(line, nullptr, false);
-    REQUIRE(info_.is_object());
-    REQUIRE_FALSE(info_.contains("error"));
-  }
-  ~Registry() {
-    ::close(to_);  // EOF: the fixture stops the registry and exits
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) { pid_ = -1; break; }
-      ::usleep(50000);
-    }
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    ::close(from_);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  const json& info() const { return info_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(info_["port"].get<int>()); }
+  Registry(const std::string& script_name, const std::vector<std::string>& args)
+      : ScriptServer(fs::path(SBX_TEST_SOURCE_DIR) / "tests" / "image" / script_name, args) {}
   RegistryRef ref(const std::string& repo, const std::string& tag, std::optional<std::string> digest = {}) const {
     return RegistryRef{host(), repo, tag, std::move(digest)};
   }
-  fs::path blob_data(const std::string& digest) const {
-    const std::string hex = digest.substr(7);
-    return fs::path(info_["storage"].get<std::string>()) / "blobs" / "sha256" / hex.substr(0, 2) / hex / "data";
-  }
-  /// Send a one-line command ("tokens", "seen") and parse the JSON line it answers.
-  json ask(const std::string& command) {
-    const std::string line = command + "\n";
-    REQUIRE(::write(to_, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-    return json::parse(read_line(std::chrono::seconds(10)));
-  }
-
- private:
-  std::string read_line(std::chrono::seconds limit) {
-    std::string line;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    char c;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{from_, POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      if (::read(from_, &c, 1) != 1) break;
-      if (c == '\n') return line;
-      line += c;
-    }
-    FAIL("registry fixture gave no line within the limit; got '" << line << "'");
-    return line;
-  }
-
-  fs::path dir_;
-  pid_t pid_ = -1;
-  int to_ = -1, from_ = -1;
-  json info_;
 };
 
 Registry& plain_registry() {
