@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "vmm/unix_socket.h"
 
 namespace sbx::vmm {
@@ -149,18 +150,9 @@ std::vector<std::string> virtiofsd_argv(const Share& share) {
                                    // virtiofsd may not raise the hard limit itself.
                                    "--rlimit-nofile=0"};
   // Extra options for experiments and benchmarks (e.g. "-o cache=always --thread-pool-size=4").
-  if (const char* extra = std::getenv("SBX_VIRTIOFSD_ARGS"); extra && *extra) {
-    std::string word;
-    for (const char* c = extra;; ++c) {
-      if (*c == ' ' || *c == 0) {
-        if (!word.empty()) argv.push_back(std::move(word));
-        word.clear();
-        if (*c == 0) break;
-      } else {
-        word += *c;
-      }
-    }
-  }
+  if (const char* extra = std::getenv("SBX_VIRTIOFSD_ARGS"))
+    for (std::string& word : text::split(extra, ' '))
+      if (!word.empty()) argv.push_back(std::move(word));
   return argv;
 }
 

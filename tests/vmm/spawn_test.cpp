@@ -90,6 +90,19 @@ TEST_CASE("virtiofsd serves the share from the passed socket without raising its
   CHECK(std::find(argv.begin(), argv.end(), "cache=auto") != argv.end());
 }
 
+TEST_CASE("SBX_VIRTIOFSD_ARGS appends its space-separated words to virtiofsd's command line", "[vmm][virtiofsd]") {
+  Share s;
+  s.source = "/srv/project";
+  const size_t plain = virtiofsd_argv(s).size();
+  ::setenv("SBX_VIRTIOFSD_ARGS", "  -o cache=always  --thread-pool-size=0 ", 1);
+  const auto argv = virtiofsd_argv(s);
+  ::unsetenv("SBX_VIRTIOFSD_ARGS");
+  REQUIRE(argv.size() == plain + 3);
+  CHECK(argv[plain] == "-o");
+  CHECK(argv[plain + 1] == "cache=always");
+  CHECK(argv[plain + 2] == "--thread-pool-size=0");
+}
+
 TEST_CASE("virtiofsd gets the share's cache policy", "[vmm][virtiofsd]") {
   Share s;
   s.source = "/srv/project";
