@@ -15,8 +15,9 @@ std::string bytes(std::uint64_t n) {
   return buf;
 }
 
+// A column `width` wide; a longer value still gets one space so it cannot run into the next column.
 std::string pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
+  s.append(s.size() < width ? width - s.size() : 1, ' ');
   return s;
 }
 
