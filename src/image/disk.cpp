@@ -162,7 +162,7 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
     } else {
       blocks += 1;
     }
-    if (meta) paths.push_back(fs::relative(it->path(), dir, ec).string());
+    if (meta) paths.push_back(it->path().lexically_relative(dir).string());  // never through symlinks
   }
   if (ec) return fail(ErrorCode::io, "cannot walk " + dir.string() + ": " + ec.message());
   inodes = inodes + inodes / 4 + 1024;

@@ -188,7 +188,9 @@ Result<std::string> tree_digest(const fs::path& dir, std::map<std::string, Entry
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     struct stat st{};
     if (::lstat(it->path().c_str(), &st) != 0) continue;
-    const std::string rel = fs::relative(it->path(), dir, ec).string();
+    // Lexically: fs::relative resolves symlinks, and a rootfs's dev/fd -> /proc/self/fd would name
+    // this process's pid, so the digest (and the cache) would change on every run.
+    const std::string rel = it->path().lexically_relative(dir).string();
     std::string line = rel + '\0' + std::to_string(st.st_mode) + '\0' + std::to_string(st.st_uid) + ':' +
                        std::to_string(st.st_gid) + '\0' + std::to_string(st.st_size) + '\0' +
                        std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec);

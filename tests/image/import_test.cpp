@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "image/cache.h"
@@ -245,6 +246,27 @@ TEST_CASE("a rootfs directory becomes a disk and is reused until it changes", "[
   REQUIRE(changed);
   CHECK_FALSE(changed->reused);
   CHECK(changed->id != p->id);
+}
+
+TEST_CASE("a rootfs directory with a dev/fd link to /proc/self/fd is reused by another process", "[image][import]") {
+  TempDir tmp;
+  const fs::path root = tmp.path() / "rootfs";
+  write_file(root / "bin/hello", "hello");
+  fs::create_directories(root / "dev");
+  fs::create_symlink("/proc/self/fd", root / "dev/fd");  // as every Debian rootfs has it
+  const auto o = options(tmp.path() / "cache");
+  // The first import runs in a child: another pid, as another `sbx up` would be.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) _exit(import_rootfs_dir(root, o) ? 0 : 1);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  auto again = import_rootfs_dir(root, o);
+  INFO((again ? std::string() : again.error().message));
+  REQUIRE(again);
+  CHECK(again->reused);
 }
 
 TEST_CASE("image User forms sbx can run are accepted and others refused", "[image][config]") {
