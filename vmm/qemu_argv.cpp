@@ -46,7 +46,9 @@ std::vector<std::string> qemu_argv(const MachineSpec& spec, const QemuOptions& o
   if (opts.accel == Accel::kvm) {
     add({"-accel", "kvm", "-cpu", "host"});
   } else {
-    add({"-accel", "tcg,tb-size=" + std::to_string(opts.tb_size_mib)});
+    // QEMU's default model (qemu64) has no SSE4, AVX or BMI: agent CLIs built for x86-64-v3 (Claude
+    // Code's native binary) die with SIGILL on it. "max" is every feature TCG emulates (avx2 in 7.2).
+    add({"-accel", "tcg,tb-size=" + std::to_string(opts.tb_size_mib), "-cpu", "max"});
   }
   // Guest RAM is a shared memfd so virtio-fs (vhost-user) can map it.
   add({"-object", "memory-backend-memfd,id=mem,size=" + std::to_string(mib) + "M,share=on"});

@@ -70,6 +70,13 @@ TEST_CASE("a booted sandbox runs the agent, exec commands, and goes down without
     CHECK(r.code == 0);
     CHECK(r.out == "one two words\n");
   }
+  SECTION("the guest CPU has AVX2 and BMI2, which agent CLIs' native binaries need") {
+    const auto r = sbx.run({"exec", "--name", "hello", "--", "sh", "-c", "grep -m1 '^flags' /proc/cpuinfo"}, {}, 60s);
+    CHECK(r.code == 0);
+    CHECK(r.out.find(" avx2") != std::string::npos);
+    CHECK(r.out.find(" bmi2") != std::string::npos);
+    CHECK(r.out.find(" sse4_2") != std::string::npos);
+  }
   SECTION("exec runs in the Sandboxfile's sandbox when started in its directory, as the agent user") {
     const auto r = sbx.run({"exec", "--", "sh", "-c", "id -un; pwd; ls /workspace"}, {}, 60s, project);
     CHECK(r.code == 0);
