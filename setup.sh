@@ -19,6 +19,7 @@ packages=(
   libre2-dev                                    # egress rules
   libsodium-dev                                 # secret store, digests
   libarchive-dev libseccomp-dev                 # OCI layers; sandboxing helpers
+  liblz4-dev                                    # the PVH boot path unpacks the kernel's LZ4 payload with the reference decoder
   qemu-system-x86 qemu-utils                    # the VMM (microvm machine) and virtiofsd
   busybox-static e2fsprogs                      # built-in guest image; mkfs.ext4 -d for root disks
   cpio                                          # cross-checks sbx's own initramfs (cpio newc) writer in tests
