@@ -13,7 +13,7 @@ packages=(
   clang libclang-rt-14-dev                      # libFuzzer targets with ASan/UBSan
   clang-16 libclang-rt-16-dev                   # the fuzz build: clang 14 cannot compile libstdc++ 12's std::expected (no P0848)
   libtomlplusplus-dev                           # Sandboxfile parser
-  libcpp-httplib-dev libssl-dev                 # supervisor control API; TLS for the proxy
+  libssl-dev                                    # TLS for the proxy
   libspdlog-dev nlohmann-json3-dev              # logs; --json output
   catch2                                        # unit tests (Catch2 v2)
   libre2-dev                                    # egress rules
