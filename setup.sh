@@ -13,15 +13,16 @@ packages=(
   clang libclang-rt-14-dev                      # libFuzzer targets with ASan/UBSan
   clang-16 libclang-rt-16-dev                   # the fuzz build: clang 14 cannot compile libstdc++ 12's std::expected (no P0848)
   libtomlplusplus-dev                           # Sandboxfile parser
-  libcpp-httplib-dev libssl-dev                 # supervisor control API; TLS for the proxy
+  libssl-dev                                    # TLS for the proxy
   libspdlog-dev nlohmann-json3-dev              # logs; --json output
   catch2                                        # unit tests (Catch2 v2)
   libre2-dev                                    # egress rules
   libsodium-dev                                 # secret store, digests
-  libarchive-dev libseccomp-dev                 # OCI layers; sandboxing helpers
+  libarchive-dev libseccomp-dev                 # OCI layers and the initramfs (cpio newc); sandboxing helpers
+  liblz4-dev                                    # the PVH boot path unpacks the kernel's LZ4 payload with the reference decoder
   qemu-system-x86 qemu-utils                    # the VMM (microvm machine) and virtiofsd
   busybox-static e2fsprogs                      # built-in guest image; mkfs.ext4 -d for root disks
-  cpio                                          # cross-checks sbx's own initramfs (cpio newc) writer in tests
+  cpio                                          # cross-checks the initramfs (cpio newc) libarchive writes, in tests
   python3 python3-jsonschema                    # schema conformance test
   curl openssl squid                            # proxy tests and benchmark baseline
   ca-certificates

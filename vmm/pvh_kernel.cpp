@@ -1,8 +1,9 @@
 #include "vmm/pvh_kernel.h"
 
+#include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <fstream>
+#include <lz4.h>
 #include <sstream>
 #include <unistd.h>
 
@@ -15,48 +16,9 @@ namespace {
 
 constexpr std::string_view kLegacyMagic{"\x02\x21\x4c\x18", 4};
 constexpr std::size_t kLegacyBlock = 8u << 20;                       // legacy blocks decompress to <= 8 MiB
-constexpr std::size_t kMaxCompressedBlock = kLegacyBlock + kLegacyBlock / 255 + 16;  // LZ4_compressBound
+constexpr std::size_t kMaxCompressedBlock = LZ4_COMPRESSBOUND(kLegacyBlock);
 
 std::uint32_t le32(const unsigned char* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<std::uint32_t>(p[3]) << 24; }
-
-// One LZ4 block into `out`; false on any inconsistency.
-bool decode_block(const unsigned char* ip, const unsigned char* end, std::string& out, std::size_t max_out) {
-  const std::size_t block_start = out.size();
-  while (ip < end) {
-    const unsigned token = *ip++;
-    std::size_t lit = token >> 4;
-    if (lit == 15) {
-      unsigned b;
-      do {
-        if (ip >= end) return false;
-        b = *ip++;
-        lit += b;
-      } while (b == 255);
-    }
-    if (lit > static_cast<std::size_t>(end - ip) || out.size() + lit > max_out) return false;
-    out.append(reinterpret_cast<const char*>(ip), lit);
-    ip += lit;
-    if (ip == end) break;  // the last sequence has literals only
-    if (end - ip < 2) return false;
-    const std::size_t offset = ip[0] | ip[1] << 8;
-    ip += 2;
-    if (offset == 0 || offset > out.size() - block_start) return false;
-    std::size_t len = token & 15;
-    if (len == 15) {
-      unsigned b;
-      do {
-        if (ip >= end) return false;
-        b = *ip++;
-        len += b;
-      } while (b == 255);
-    }
-    len += 4;
-    if (out.size() + len > max_out) return false;
-    std::size_t from = out.size() - offset;
-    for (std::size_t i = 0; i < len; ++i) out.push_back(out[from + i]);  // overlapping copies allowed
-  }
-  return out.size() - block_start <= kLegacyBlock;
-}
 
 }  // namespace
 
@@ -72,8 +34,19 @@ Result<std::string> lz4_legacy_decompress(std::string_view in, std::size_t max_o
       continue;
     }
     if (size == 0 || size > kMaxCompressedBlock || size > in.size() - pos - 4) break;  // trailer: done
-    if (!decode_block(p + 4, p + 4 + size, out, max_out))
-      return fail(ErrorCode::invalid, "corrupt LZ4 block at offset " + std::to_string(pos));
+    // A legacy block decompresses to at most 8 MiB; the output never grows past max_out.
+    const std::size_t room = std::min(kLegacyBlock, max_out - out.size());
+    const std::size_t at = out.size();
+    out.resize(at + room);
+    const int n = LZ4_decompress_safe(in.data() + pos + 4, out.data() + at, static_cast<int>(size), static_cast<int>(room));
+    if (n < 0) {
+      const bool capped = room < kLegacyBlock;
+      return fail(ErrorCode::invalid, "corrupt LZ4 block at offset " + std::to_string(pos) +
+                                          (capped ? " (or the kernel unpacks to more than " +
+                                                        std::to_string(max_out >> 20) + " MiB)"
+                                                  : ""));
+    }
+    out.resize(at + static_cast<std::size_t>(n));
     pos += 4 + size;
   }
   if (out.empty()) return fail(ErrorCode::invalid, "empty LZ4 stream");

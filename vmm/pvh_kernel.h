@@ -12,6 +12,7 @@ namespace sbx::vmm {
 
 /// Decompress an LZ4 "legacy" stream (magic 02 21 4C 18, then size-prefixed blocks) as the kernel
 /// build writes it; stops at the first size that cannot be a block (the kernel appends its size).
+/// Each block is decoded by liblz4; a corrupt block, or output past `max_out` bytes, fails.
 Result<std::string> lz4_legacy_decompress(std::string_view in, std::size_t max_out = 512u << 20);
 
 /// True when `elf` is an ELF image carrying the Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY).

@@ -1,99 +1,114 @@
 #include "guest/host/cpio.h"
 
-#include <cstdio>
-#include <stdexcept>
+#include <archive.h>
+#include <archive_entry.h>
+#include <memory>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 namespace sbx::guest {
 namespace {
 
-void hex8(std::string& out, std::uint32_t v) {
-  char buf[9];
-  std::snprintf(buf, sizeof buf, "%08X", v);
-  out.append(buf, 8);
+// libarchive's output callback: the archive grows in memory.
+la_ssize_t append(struct archive*, void* out, const void* buf, std::size_t n) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
 }
 
-void pad4(std::string& out) {
-  while (out.size() % 4 != 0) out.push_back('\0');
-}
-
-std::uint32_t parse_hex8(std::string_view s) {
-  std::uint32_t v = 0;
-  for (char c : s) {
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
-    else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
-    else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
-    else throw std::runtime_error("cpio: bad hex digit in header");
-  }
-  return v;
-}
+using Entry = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
+using Reader = std::unique_ptr<struct archive, decltype(&archive_read_free)>;
 
 }  // namespace
 
-void CpioWriter::add_entry(std::string_view name, std::uint32_t mode, std::string_view data) {
-  std::size_t start = out_.size();
-  out_.append("070701");
-  hex8(out_, next_ino_++);                                      // ino
-  hex8(out_, mode);                                             // mode
-  hex8(out_, 0);                                                // uid
-  hex8(out_, 0);                                                // gid
-  hex8(out_, S_ISDIR(mode) ? 2 : 1);                            // nlink
-  hex8(out_, 0);                                                // mtime (fixed: reproducible)
-  hex8(out_, static_cast<std::uint32_t>(data.size()));          // filesize
-  hex8(out_, 0);                                                // devmajor
-  hex8(out_, 0);                                                // devminor
-  hex8(out_, 0);                                                // rdevmajor
-  hex8(out_, 0);                                                // rdevminor
-  hex8(out_, static_cast<std::uint32_t>(name.size() + 1));      // namesize incl. NUL
-  hex8(out_, 0);                                                // check
-  out_.append(name);
-  out_.push_back('\0');
-  // Padding is relative to the archive start; entries always start 4-aligned.
-  (void)start;
-  pad4(out_);
-  out_.append(data);
-  pad4(out_);
+CpioWriter::CpioWriter() : a_(archive_write_new()) {
+  if (!a_) {
+    error_ = "cpio: out of memory";
+    return;
+  }
+  // Unblocked output: no padding to a 10 KiB block after the trailer, as the kernel reads it.
+  if (archive_write_set_format_cpio_newc(a_) != ARCHIVE_OK || archive_write_set_bytes_per_block(a_, 0) != ARCHIVE_OK ||
+      archive_write_open(a_, &out_, nullptr, append, nullptr) != ARCHIVE_OK)
+    note_error("cannot start the archive");
 }
 
-void CpioWriter::add_dir(std::string_view name, std::uint32_t mode) { add_entry(name, S_IFDIR | (mode & 07777), {}); }
+CpioWriter::~CpioWriter() {
+  if (a_) archive_write_free(a_);
+}
+
+void CpioWriter::note_error(std::string_view what) {
+  if (!error_.empty()) return;
+  const char* why = a_ ? archive_error_string(a_) : nullptr;
+  error_ = "cpio: " + std::string(what) + (why ? std::string(": ") + why : std::string());
+}
+
+void CpioWriter::add_entry(std::string_view name, std::uint32_t mode, std::string_view data, std::string_view link) {
+  if (!error_.empty()) return;
+  Entry e(archive_entry_new(), archive_entry_free);
+  if (!e) return note_error("out of memory");
+  const std::string path(name);
+  archive_entry_copy_pathname(e.get(), path.c_str());
+  archive_entry_set_mode(e.get(), mode);
+  // Fixed metadata: the same inputs give the same bytes (and the same cache digest).
+  archive_entry_set_ino(e.get(), next_ino_++);
+  archive_entry_set_nlink(e.get(), S_ISDIR(mode) ? 2 : 1);
+  archive_entry_set_uid(e.get(), 0);
+  archive_entry_set_gid(e.get(), 0);
+  archive_entry_set_mtime(e.get(), 0, 0);
+  archive_entry_set_dev(e.get(), 0);
+  archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
+  if (S_ISLNK(mode)) archive_entry_copy_symlink(e.get(), std::string(link).c_str());
+  if (archive_write_header(a_, e.get()) != ARCHIVE_OK) return note_error("cannot add " + path);
+  while (!data.empty()) {
+    const la_ssize_t n = archive_write_data(a_, data.data(), data.size());
+    if (n <= 0) return note_error("cannot write " + path);
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void CpioWriter::add_dir(std::string_view name, std::uint32_t mode) { add_entry(name, S_IFDIR | (mode & 07777), {}, {}); }
 
 void CpioWriter::add_file(std::string_view name, std::string_view data, std::uint32_t mode) {
-  add_entry(name, S_IFREG | (mode & 07777), data);
+  add_entry(name, S_IFREG | (mode & 07777), data, {});
 }
 
 void CpioWriter::add_symlink(std::string_view name, std::string_view target) {
-  add_entry(name, S_IFLNK | 0777, target);
+  add_entry(name, S_IFLNK | 0777, {}, target);
 }
 
-std::string CpioWriter::finish() {
-  next_ino_ = 0;
-  add_entry("TRAILER!!!", 0, {});
-  std::string out = std::move(out_);
-  out_.clear();
-  next_ino_ = 1;
-  return out;
+Result<std::string> CpioWriter::finish() {
+  if (error_.empty() && archive_write_close(a_) != ARCHIVE_OK) note_error("cannot finish the archive");
+  if (!error_.empty()) return fail(ErrorCode::io, error_);
+  archive_write_free(a_);
+  a_ = nullptr;
+  error_ = "cpio: the archive was already finished";
+  return std::move(out_);
 }
 
-std::vector<CpioEntry> read_cpio(std::string_view a) {
+Result<std::vector<CpioEntry>> read_cpio(std::string_view bytes) {
+  Reader r(archive_read_new(), archive_read_free);
+  if (!r) return fail(ErrorCode::io, "cpio: out of memory");
+  auto error = [&](std::string what) {
+    const char* why = archive_error_string(r.get());
+    return fail(ErrorCode::invalid, "cpio: " + what + (why ? std::string(": ") + why : std::string()));
+  };
+  if (archive_read_support_format_cpio(r.get()) != ARCHIVE_OK ||
+      archive_read_open_memory(r.get(), bytes.data(), bytes.size()) != ARCHIVE_OK)
+    return error("not a cpio archive");
   std::vector<CpioEntry> entries;
-  std::size_t pos = 0;
-  auto align = [](std::size_t p) { return (p + 3) & ~static_cast<std::size_t>(3); };
   while (true) {
-    if (a.size() - pos < 110) throw std::runtime_error("cpio: truncated header");
-    if (a.substr(pos, 6) != "070701") throw std::runtime_error("cpio: bad magic");
-    auto field = [&](int i) { return parse_hex8(a.substr(pos + 6 + 8 * i, 8)); };
-    std::uint32_t mode = field(1);
-    std::uint32_t filesize = field(6);
-    std::uint32_t namesize = field(11);
-    std::size_t name_at = pos + 110;
-    if (namesize == 0 || a.size() - name_at < namesize) throw std::runtime_error("cpio: truncated name");
-    std::string name(a.substr(name_at, namesize - 1));
-    std::size_t data_at = align(name_at + namesize);
-    if (data_at > a.size() || a.size() - data_at < filesize) throw std::runtime_error("cpio: truncated data");
-    if (name == "TRAILER!!!") break;
-    entries.push_back(CpioEntry{std::move(name), mode, std::string(a.substr(data_at, filesize))});
-    pos = align(data_at + filesize);
+    archive_entry* e = nullptr;
+    const int rc = archive_read_next_header(r.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc != ARCHIVE_OK) return error("bad header after " + std::to_string(entries.size()) + " entries");
+    if (archive_format(r.get()) != ARCHIVE_FORMAT_CPIO_SVR4_NOCRC) return error("not a newc archive");
+    CpioEntry out{archive_entry_pathname(e) ? archive_entry_pathname(e) : "", archive_entry_mode(e),
+                  static_cast<std::uint32_t>(archive_entry_uid(e)), static_cast<std::uint32_t>(archive_entry_gid(e)), {}};
+    if (const char* link = archive_entry_symlink(e)) out.data = link;
+    char buf[16384];
+    la_ssize_t n;
+    while ((n = archive_read_data(r.get(), buf, sizeof buf)) > 0) out.data.append(buf, static_cast<std::size_t>(n));
+    if (n < 0) return error("truncated data of " + out.name);
+    entries.push_back(std::move(out));
   }
   return entries;
 }

@@ -10,6 +10,7 @@
 #include "cli/output.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/text.h"
 #include "config/loader.h"
 #include "proxy/proxy.h"
 #include "secrets/harden.h"
@@ -23,16 +24,12 @@ Result<proxy::Policy> load_policy(const std::filesystem::path& path) {
   return proxy::Policy{sf.egress, sf.secrets, sf.file};
 }
 
-Result<unsigned long> number(const Args& a, std::string_view name, unsigned long fallback) {
+Result<unsigned long> number(const Args& a, std::string_view name, unsigned long fallback, unsigned long max) {
   auto v = a.value(name);
   if (!v) return fallback;
-  try {
-    size_t used = 0;
-    const unsigned long n = std::stoul(*v, &used);
-    if (used == v->size()) return n;
-  } catch (...) {
-  }
-  return fail(ErrorCode::usage, "--" + std::string(name) + " needs a number, got '" + *v + "'");
+  if (const auto n = text::parse_uint(*v, 1, max)) return static_cast<unsigned long>(*n);
+  return fail(ErrorCode::usage, "--" + std::string(name) + " needs a number between 1 and " + std::to_string(max) +
+                                    ", got '" + *v + "'");
 }
 
 // Secrets from the host store, opened on first use; the test source when explicitly enabled.
@@ -64,9 +61,10 @@ int run_proxy(const Args& a) {
   opt.egress_log = a.value("log").value_or("");
   opt.force_learn = a.flag("learn");
   opt.upstream_ca_bundle = a.value("upstream-ca").value_or("");
-  auto max_conn = number(a, "max-connections", opt.max_connections);
-  auto idle = number(a, "idle-timeout", static_cast<unsigned long>(opt.idle_timeout.count() / 1000));
-  auto hs = number(a, "handshake-timeout", static_cast<unsigned long>(opt.handshake_timeout.count() / 1000));
+  // Zero would refuse every client or close every connection at once; the ceilings keep deadlines from overflowing.
+  auto max_conn = number(a, "max-connections", opt.max_connections, 1'000'000);
+  auto idle = number(a, "idle-timeout", static_cast<unsigned long>(opt.idle_timeout.count() / 1000), 86'400);
+  auto hs = number(a, "handshake-timeout", static_cast<unsigned long>(opt.handshake_timeout.count() / 1000), 3600);
   if (!max_conn) return report(max_conn.error());
   if (!idle) return report(idle.error());
   if (!hs) return report(hs.error());

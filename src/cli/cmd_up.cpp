@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/paths.h"
+#include "common/text.h"
 #include "config/mount_check.h"
 #include "reconcile/egress_apply.h"
 #include "reconcile/launch_builder.h"
@@ -86,13 +87,11 @@ int run_up(const Args& args) {
   const bool detach = args.flag("detach");
   int timeout_s = 120;
   if (auto t = args.value("timeout")) {
-    try {
-      timeout_s = std::stoi(*t);
-    } catch (...) {
-      timeout_s = 0;
-    }
-    if (timeout_s <= 0 || timeout_s > 3600)
-      return report(Error{ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600", {}, {}, {}});
+    const auto v = text::parse_uint(*t, 1, 3600);
+    if (!v)
+      return report(Error{ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600, got '" + *t + "'",
+                          {}, "e.g. --timeout 300", {}});
+    timeout_s = static_cast<int>(*v);
   }
   auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
   const auto t0 = steady_clock::now();

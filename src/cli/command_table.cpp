@@ -7,16 +7,15 @@
 namespace sbx::cli {
 
 std::span<const CommandSpec* const> command_table() {
-  // One line per command; keep related commands together.
+  // One line per group, in the order the help lists them; internal commands (__*) last, unlisted.
   static const std::vector<const CommandSpec*> commands = {
       &kUpCommand, &kExecCommand, &kShellCommand, &kStatusCommand, &kLogsCommand, &kDownCommand,
-      &kSuperviseCommand,
-      &kEgressProcessCommand,
-      &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
-      &kImageLsCommand, &kImageRmCommand, &kImagePruneCommand,
-      &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,
       &kInitCommand, &kValidateCommand, &kPlanCommand,
+      &kImageLsCommand, &kImageRmCommand, &kImagePruneCommand,
+      &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
+      &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,
       &kProxyCommand, &kEgressSuggestCommand,
+      &kSuperviseCommand, &kEgressProcessCommand,
   };
   return commands;
 }

@@ -15,11 +15,13 @@ using sbx::cli::CommandSpec;
 void print_overview() {
   std::cout << "sbx " SBX_VERSION " - declarative microVM sandboxes for AI coding agents\n\n"
                "USAGE\n    sbx COMMAND [OPTIONS] [ARGS]\n\nCOMMANDS\n";
-  for (const CommandSpec* c : sbx::cli::command_table()) {
-    if (c->name.starts_with("__")) continue;  // internal commands (sbx __supervise) stay unlisted
-    std::string name(c->name);
-    std::cout << "    " << name << std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') << c->summary << '\n';
-  }
+  // Internal commands (sbx __supervise) stay unlisted; summaries line up after the longest name.
+  auto listed = [](const CommandSpec* c) { return !c->name.starts_with("__"); };
+  size_t width = 0;
+  for (const CommandSpec* c : sbx::cli::command_table())
+    if (listed(c)) width = std::max(width, c->name.size());
+  for (const CommandSpec* c : sbx::cli::command_table())
+    if (listed(c)) std::cout << "    " << c->name << std::string(width + 2 - c->name.size(), ' ') << c->summary << '\n';
   std::cout << "\nOPTIONS\n    -h, --help       Show this help (or a command's, after its name).\n"
                "    -V, --version    Print the version and exit.\n\n"
                "ENVIRONMENT\n    SBX_LOG          Log level on stderr: trace, debug, info, warn (default), error, off.\n"
@@ -55,7 +57,12 @@ bool wants_help(const std::vector<std::string>& args) {
 
 int run(const std::vector<std::string>& argv) {
   if (argv.empty() || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h") {
-    if (argv.size() > 1 && argv[0] == "help") return run({argv.begin() + 1, argv.end()}) , 0;
+    // "sbx help CMD" is "sbx CMD --help": the manual, or the unknown-command error (exit 2).
+    if (argv.size() > 1 && argv[0] == "help") {
+      std::vector<std::string> words(argv.begin() + 1, argv.end());
+      words.emplace_back("--help");
+      return run(words);
+    }
     print_overview();
     return argv.empty() ? 2 : 0;
   }

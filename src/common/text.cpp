@@ -1,6 +1,7 @@
 #include "common/text.h"
 
 #include <algorithm>
+#include <charconv>
 
 namespace sbx::text {
 
@@ -53,6 +54,15 @@ std::vector<std::string> split(std::string_view s, char sep) {
     start = pos + 1;
   }
   return out;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view s, std::uint64_t min, std::uint64_t max) {
+  // from_chars takes no '+' or space but would take a '-' for a signed type: require a digit first.
+  if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+  if (ec != std::errc{} || end != s.data() + s.size() || v < min || v > max) return std::nullopt;
+  return v;
 }
 
 std::string shell_quote(std::string_view s) {

@@ -9,6 +9,8 @@
 #include <re2/set.h>
 #include <unordered_set>
 
+#include "common/text.h"
+
 namespace sbx::config {
 
 namespace {
@@ -246,8 +248,9 @@ bool host_matches(const EgressRule& rule, std::string_view host) {
       const size_t slash = rule.pattern.find('/');
       Address net;
       if (!parse_address(std::string_view(rule.pattern).substr(0, slash), net) || net.family != a.family) return false;
-      const int prefix = std::stoi(rule.pattern.substr(slash + 1));
-      mask_host_bits(a, prefix);
+      const auto prefix = text::parse_uint(std::string_view(rule.pattern).substr(slash + 1), 0, 128);
+      if (!prefix) return false;
+      mask_host_bits(a, static_cast<int>(*prefix));
       return a.bytes == net.bytes;
     }
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "guest/host/tool.h"
 #include "image/safe_fs.h"
 
@@ -62,9 +63,7 @@ std::map<std::string, unsigned> ids_of(const std::string& text, std::size_t id_f
     std::string part;
     while (std::getline(ss, part, ':')) f.push_back(part);
     if (f.size() <= id_field || f[0].empty()) continue;
-    char* end = nullptr;
-    unsigned long v = std::strtoul(f[id_field].c_str(), &end, 10);
-    if (end && *end == '\0' && !f[id_field].empty()) out[f[0]] = static_cast<unsigned>(v);
+    if (const auto v = text::parse_uint(f[id_field], 0, UINT32_MAX)) out[f[0]] = static_cast<unsigned>(*v);
   }
   return out;
 }

@@ -10,6 +10,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/text.h"
+
 namespace sbx::secrets {
 namespace {
 
@@ -156,12 +158,10 @@ Result<SecretBuffer> read_value(std::string_view name, const std::filesystem::pa
 Result<SecretBuffer> read_passphrase(std::string_view fd_env, std::string_view prompt, bool confirm) {
   const std::string env_name(fd_env);
   if (const char* v = std::getenv(env_name.c_str()); v && *v) {
-    char* end = nullptr;
-    errno = 0;
-    const long fd = std::strtol(v, &end, 10);
-    if (errno != 0 || *end != '\0' || fd < 0 || fd > 1 << 20)
+    const auto fd = text::parse_uint(v, 0, 1 << 20);
+    if (!fd)
       return fail(ErrorCode::usage, env_name + " must be a file descriptor number", "e.g. " + env_name + "=3 sbx ... 3<passphrase-file");
-    auto pass = read_line(static_cast<int>(fd), 4096, "the passphrase from fd " + std::to_string(fd) + " (" + env_name + ")");
+    auto pass = read_line(static_cast<int>(*fd), 4096, "the passphrase from fd " + std::to_string(*fd) + " (" + env_name + ")");
     if (!pass) return pass;
     if (pass->empty()) return fail(ErrorCode::invalid, "the passphrase read from " + env_name + " is empty", "write the passphrase to that fd");
     return pass;

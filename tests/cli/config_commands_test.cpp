@@ -1,67 +1,17 @@
 // sbx validate / plan / init, run as a user would: the real binary, real files, exit codes.
 #include <catch2/catch.hpp>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
-#include "common/text.h"
+#include "sbx_run.h"
 
 namespace fs = std::filesystem;
+using namespace sbx::cli_test;
 
 namespace {
-
-struct Run {
-  int rc = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Run sbx with `args` in `cwd`, capturing stdout and stderr separately.
-Run run_sbx(const std::vector<std::string>& args, const fs::path& cwd = SBX_REPO_DIR) {
-  static int n = 0;
-  const fs::path err_file = fs::temp_directory_path() / ("sbx-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-  std::string cmd = "cd " + sbx::text::shell_quote(cwd.string()) + " && " + sbx::text::shell_quote(SBX_BIN);
-  for (const auto& a : args) cmd += " " + sbx::text::shell_quote(a);
-  cmd += " 2>" + sbx::text::shell_quote(err_file.string());
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), got);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err_file);
-  fs::remove(err_file);
-  return r;
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / ("sbx-cli-dir-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void write(const fs::path& p, std::string_view text) { std::ofstream(p, std::ios::binary) << text; }
 

@@ -37,9 +37,10 @@ TEST_CASE("the initramfs holds /init, the modules and their load order, and is c
   REQUIRE(first.has_value());
   CHECK(first->parent_path() == tmp.path / "initramfs");
   auto entries = read_cpio(*read_file(*first));
+  REQUIRE(entries.has_value());
   bool has_init = false;
   std::string order;
-  for (const auto& e : entries) {
+  for (const auto& e : *entries) {
     if (e.name == "init") has_init = (e.mode & 0111) != 0;
     if (e.name == kModuleOrderFile) order = e.data;
   }
