@@ -6,17 +6,21 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/limits.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/text.h"
+#include "vmm/share_seccomp.h"
 #include "vmm/unix_socket.h"
 
 namespace sbx::vmm {
@@ -30,6 +34,9 @@ fs::path virtiofsd_binary() {
 }
 
 namespace {
+
+// Where a share's path is rebuilt in virtiofsd's private mount namespace (a tmpfs there).
+constexpr const char* kServedRoot = "/tmp";
 
 bool parse_id(const char* s, unsigned& out) {
   if (!s || !*s) return false;
@@ -51,9 +58,10 @@ bool write_file(const char* path, const char* text, size_t len) {
 }
 
 // Mount flags a remount inside a user namespace must keep (the kernel locks them).
-unsigned long locked_flags(const fs::path& p) {
+// Async-signal-safe: fstatvfs is one system call.
+unsigned long locked_flags(int fd) {
   struct statvfs st{};
-  if (::statvfs(p.c_str(), &st) != 0) return 0;
+  if (::fstatvfs(fd, &st) != 0) return 0;
   unsigned long f = 0;
   if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
   if (st.f_flag & ST_NODEV) f |= MS_NODEV;
@@ -64,14 +72,33 @@ unsigned long locked_flags(const fs::path& p) {
   return f;
 }
 
+// Capabilities virtiofsd must not have: CAP_FSETID would keep set-id bits across a guest's write
+// or truncate and let a file be given a group the user is not in with S_ISGID kept; CAP_SETFCAP
+// would let it write file capabilities (security.capability).
+bool withheld_cap(int cap) { return cap == CAP_FSETID || cap == CAP_SETFCAP; }
+
+// "/proc/self/fd/N" without allocating (the hook runs between fork and exec).
+void fd_path(char (&out)[32], int fd) {
+  const char prefix[] = "/proc/self/fd/";
+  char digits[12];
+  int n = 0;
+  do digits[n++] = static_cast<char>('0' + fd % 10);
+  while ((fd /= 10) > 0 && n < 11);
+  size_t i = 0;
+  for (; prefix[i]; ++i) out[i] = prefix[i];
+  while (n > 0) out[i++] = digits[--n];
+  out[i] = 0;
+}
+
 // Everything the child needs, prepared before fork so the hook allocates nothing.
 struct Plan {
   HostUser user;
   bool drop_to_user = false;  // running as root for another (sudo) user
   std::string uid_map, gid_map;
-  std::string source;
+  std::string source;  // absolute and symlink-free, as sbx up checked it
+  std::string served;  // kServedRoot + source: the path virtiofsd is given
   bool read_only = false;
-  unsigned long keep_flags = 0;
+  const std::vector<sock_filter>* seccomp = nullptr;
 };
 
 ChildStep enter_sandbox(const Plan& p) {
@@ -98,21 +125,53 @@ ChildStep enter_sandbox(const Plan& p) {
   if (!write_file("/proc/self/uid_map", p.uid_map.data(), p.uid_map.size())) return {"writing /proc/self/uid_map", errno};
   if (!write_file("/proc/self/gid_map", p.gid_map.data(), p.gid_map.size())) return {"writing /proc/self/gid_map", errno};
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return {"making mounts private", errno};
-  const char* src = p.source.c_str();
+  // Open the share once, following no symlink: sbx up checked this symlink-free path, so a link
+  // that appeared on it since (a directory swapped by a guest) fails here instead of being served.
+  // The identity is the one virtiofsd will have (the user, nothing more). Opened in this mount
+  // namespace so that it can be bind-mounted below.
+  open_how how{};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int dir = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, p.source.c_str(), &how, sizeof how));
+  if (dir < 0) {
+    if (errno == ELOOP) return {"opening the shared directory: its path now passes through a symlink", ELOOP};
+    return {"opening the shared directory as the invoking user", errno};
+  }
+  // virtiofsd takes a path, so give it one that leads to exactly that directory: a private tmpfs
+  // over /tmp (in this namespace only) holding a copy of the path, with the opened directory
+  // bind-mounted at its end. Nothing outside this namespace can change that path.
+  if (::mount("sbx", kServedRoot, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") != 0)
+    return {"mounting a private tmpfs for the share's path", errno};
+  char path[PATH_MAX];
+  const size_t len = p.served.size();  // < PATH_MAX, checked before fork
+  for (size_t i = 0; i <= len; ++i) {
+    path[i] = i < len ? p.served[i] : 0;
+    if ((i == len || path[i] == '/') && i > std::strlen(kServedRoot)) {
+      path[i] = 0;
+      if (::mkdir(path, 0755) != 0 && errno != EEXIST) return {"making the share's path", errno};
+      if (i < len) path[i] = '/';
+    }
+  }
+  char source_fd[32];
+  fd_path(source_fd, dir);
+  if (::mount(source_fd, p.served.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    return {"bind-mounting the share", errno};
   if (p.read_only) {
-    if (::mount(src, src, nullptr, MS_BIND | MS_REC, nullptr) != 0) return {"bind-mounting the share", errno};
-    if (::mount(nullptr, src, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | p.keep_flags, nullptr) != 0)
+    if (::mount(nullptr, p.served.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(dir), nullptr) != 0)
       return {"making the share read-only", errno};
   }
-  // The share must open with the identity virtiofsd will have (the user, nothing more).
-  const int dir = ::open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return {"opening the shared directory as the invoking user", errno};
   ::close(dir);
   // The namespace gave us every capability in it; keep them across exec (as ambient capabilities)
-  // although our uid there is not 0. virtiofsd then drops all but the few it needs.
+  // although our uid there is not 0. virtiofsd then drops all but the few it needs. Two are
+  // withheld (see withheld_cap; virtiofsd is told with -o modcaps).
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
   if (::syscall(SYS_capget, &hdr, data) != 0) return {"capget", errno};
+  for (int cap = 0; cap <= 63; ++cap)
+    if (withheld_cap(cap)) {
+      data[cap / 32].permitted &= ~(1u << (cap % 32));
+      data[cap / 32].effective &= ~(1u << (cap % 32));
+    }
   data[0].inheritable = data[0].permitted;
   data[1].inheritable = data[1].permitted;
   if (::syscall(SYS_capset, &hdr, data) != 0) return {"capset", errno};
@@ -121,6 +180,8 @@ ChildStep enter_sandbox(const Plan& p) {
     if (held && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0 && errno != EINVAL)
       return {"raising ambient capabilities", errno};
   }
+  // Last: from here on no file virtiofsd serves can be given a set-id bit or an xattr.
+  if (const int err = install_seccomp_program(*p.seccomp); err != 0) return {"installing the seccomp filter", err};
   return {};
 }
 
@@ -143,8 +204,12 @@ HostUser invoking_user() {
 
 const char* share_cache_name(ShareCache cache) { return cache == ShareCache::always ? "always" : "auto"; }
 
+std::string served_path(const fs::path& source) { return std::string(kServedRoot) + "/sbx-share" + source.string(); }
+
 std::vector<std::string> virtiofsd_argv(const Share& share) {
-  std::vector<std::string> argv = {virtiofsd_binary().string(), "--fd=3", "-o", "source=" + share.source.string(),
+  std::vector<std::string> argv = {virtiofsd_binary().string(), "--fd=3", "-o", "source=" + served_path(share.source),
+                                   // Withheld by sbx (see enter_sandbox): virtiofsd must not ask for them.
+                                   "-o", "modcaps=-fsetid:-setfcap",
                                    "-o", std::string("cache=") + share_cache_name(share.cache), "-o", "log_level=warn",
                                    // The hook already raised the descriptor limit; in a user namespace
                                    // virtiofsd may not raise the hard limit itself.
@@ -175,6 +240,12 @@ Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const fs
                     "cannot do without privilege; run sbx through sudo (the files still belong to you)",
                 "run sbx through sudo (the shared files still belong to you: sbx serves them as $SUDO_UID), from a "
                 "session without supplementary groups, or without [[mount]]");
+  if (!share.source.is_absolute() || share.source.lexically_normal() != share.source ||
+      served_path(share.source).size() >= PATH_MAX)
+    return fail(ErrorCode::invalid, "shared directory " + share.source.string() + " is not an absolute, normalised path",
+                "run 'sbx up' again to rewrite the launch");
+  static const Result<std::vector<sock_filter>> seccomp = share_seccomp_program();
+  if (!seccomp) return std::unexpected(seccomp.error());
   // sbx owns the listening socket and hands it over (--fd): virtiofsd then writes no pid file under
   // /run (which an unprivileged user cannot), and QEMU can connect as soon as we return.
   auto listener = SBX_TRY(listen_unix(share.socket));
@@ -184,8 +255,9 @@ Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const fs
   plan.uid_map = std::to_string(share.guest_uid) + " " + std::to_string(user.uid) + " 1\n";
   plan.gid_map = std::to_string(share.guest_gid) + " " + std::to_string(user.gid) + " 1\n";
   plan.source = share.source.string();
+  plan.served = served_path(share.source);
   plan.read_only = share.read_only;
-  plan.keep_flags = locked_flags(share.source);
+  plan.seccomp = &*seccomp;
   SpawnOptions o;
   o.output_log = log;
   o.pass_fds = {listener.get()};
@@ -199,6 +271,9 @@ Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const fs
     if (e.message.find("user namespace") != std::string::npos || e.message.find("_map") != std::string::npos)
       e.hint = "sbx serves mounts from an unprivileged user namespace: enable them (sysctl user.max_user_namespaces > 0, "
                "kernel.unprivileged_userns_clone=1, kernel.apparmor_restrict_unprivileged_userns=0) or run sbx through sudo";
+    else if (e.message.find("passes through a symlink") != std::string::npos)
+      e.hint = "a directory on the way to " + share.source.string() + " was replaced by a symlink after sbx checked it: "
+               "run 'sbx up' again, which refuses a symlink the sandbox could have made";
     else if (e.message.find("as the invoking user") != std::string::npos)
       e.hint = "mounts are served as " + user_name(user.uid) + ", who cannot open " + share.source.string() +
                ": give that user access or mount another directory";

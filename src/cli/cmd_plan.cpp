@@ -9,6 +9,7 @@
 #include "common/text.h"
 #include "config/canonical.h"
 #include "config/loader.h"
+#include "config/mount_check.h"
 #include "config/names.h"
 #include "config/units.h"
 
@@ -57,6 +58,8 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest)
     o << "  " << m.source.string() << " -> " << m.target << "  (" << (m.writable ? "rw" : "ro");
     if (m.cache != config::MountCache::auto_) o << ", cache " << config::to_string(m.cache);
     o << ")\n";
+    // A symlink on the way is shown resolved: that directory is the one sbx up serves.
+    if (auto real = config::resolve_mount_source(f, m); real && *real != m.source) o << "    served from " << real->string() << "\n";
   }
   o << "\n[egress]  mode " << config::to_string(f.egress.mode)
     << (f.egress.mode == config::EgressMode::enforce ? ": every host not allowed below is refused\n"

@@ -98,9 +98,10 @@ int run_up(const Args& args) {
 
   auto target = resolve_sandbox(args, true);
   if (!target) return failed(target.error());
-  const config::Sandboxfile& file = *target->file;
+  config::Sandboxfile& file = *target->file;
   const auto& paths = target->paths;
-  // Bad mounts fail here, before anything is built or booted.
+  // Bad mounts fail here, before anything is built or booted; each source becomes the
+  // symlink-free path that was checked, and that path is what virtiofsd serves.
   if (auto m = config::check_mount_sources(file, {paths::data_dir(), paths::state_dir(), paths::config_dir()}); !m)
     return failed(m.error());
   // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.

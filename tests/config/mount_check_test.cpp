@@ -75,3 +75,67 @@ TEST_CASE("outer targets are mounted before the targets nested in them", "[confi
   CHECK(order[1].target == "/workspace");
   CHECK(order[2].target == "/workspace/.git");
 }
+
+TEST_CASE("a checked mount source becomes its symlink-free path, following links outside the project", "[config][mount][security]") {
+  TempDir t;
+  const fs::path real = fs::canonical(t.path);
+  fs::create_directories(real / "disk" / "cache");
+  fs::create_directories(real / "proj");
+  // A link the user made above the project and outside any read-write mount: followed.
+  fs::create_symlink(real / "disk", real / "home-link");
+  config::Sandboxfile f;
+  f.project_dir = real / "proj";
+  f.mounts = {mount(real / "home-link" / "cache", "/cache", 3), mount(real / "proj", "/workspace", 6)};
+  f.mounts[1].writable = true;
+  REQUIRE(config::resolve_mount_source(f, f.mounts[0]).value() == real / "disk" / "cache");
+  REQUIRE(config::check_mount_sources(f, {}).has_value());
+  CHECK(f.mounts[0].source == real / "disk" / "cache");
+  CHECK(f.mounts[1].source == real / "proj");
+}
+
+TEST_CASE("a symlink the sandbox could have planted in a mount source is refused", "[config][mount][security]") {
+  TempDir t;
+  const fs::path real = fs::canonical(t.path);
+  fs::create_directories(real / "proj" / "sub");
+  fs::create_directories(real / "rw" / "deep");
+  fs::create_directories(real / "outside");
+  // Inside the project directory (the Sandboxfile's), even with no mount of it.
+  fs::create_symlink(real / "outside", real / "proj" / "link");
+  // Inside a read-write mount's source, as an intermediate component.
+  fs::create_symlink(real / "outside", real / "rw" / "swapped");
+  config::Sandboxfile f;
+  f.project_dir = real / "proj";
+  f.mounts = {mount(real / "proj" / "link", "/a", 3), mount(real / "rw", "/rw", 6),
+              mount(real / "rw" / "swapped" / ".", "/b", 9), mount(real / "proj" / "sub", "/c", 12)};
+  f.mounts[1].writable = true;
+  const config::Sandboxfile before = f;
+  const auto r = config::check_mount_sources(f, {});
+  REQUIRE_FALSE(r.has_value());
+  const auto& d = r.error().details;
+  REQUIRE(d.size() == 2);
+  CHECK(d[0].location.line == 3);
+  CHECK(d[0].message == "mount source " + (real / "proj" / "link").string() + " goes through the symlink " +
+                            (real / "proj" / "link").string() + " -> " + (real / "outside").string() +
+                            ", which is inside the project directory " + (real / "proj").string() +
+                            ", where the sandbox could have made it");
+  CHECK(d[0].hint.find("write the directory it points to") != std::string::npos);
+  CHECK(d[1].location.line == 9);
+  CHECK(d[1].message.find("inside the read-write mount source " + (real / "rw").string()) != std::string::npos);
+  // Nothing is rewritten when the check fails.
+  CHECK(f.mounts[3].source == before.mounts[3].source);
+}
+
+TEST_CASE("symlink loops and dangling links in a mount source are reported, not followed forever", "[config][mount]") {
+  TempDir t;
+  const fs::path real = fs::canonical(t.path);
+  fs::create_symlink(real / "loop-b", real / "loop-a");
+  fs::create_symlink(real / "loop-a", real / "loop-b");
+  fs::create_symlink(real / "nowhere", real / "dangling");
+  config::Sandboxfile f;
+  f.mounts = {mount(real / "loop-a", "/a", 3), mount(real / "dangling", "/b", 6)};
+  const auto r = config::check_mount_sources(f, {});
+  REQUIRE_FALSE(r.has_value());
+  REQUIRE(r.error().details.size() == 2);
+  CHECK(r.error().details[0].message.find("too many levels of symlinks") != std::string::npos);
+  CHECK(r.error().details[1].message.find("does not exist") != std::string::npos);
+}

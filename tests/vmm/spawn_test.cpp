@@ -85,7 +85,11 @@ TEST_CASE("virtiofsd serves the share from the passed socket without raising its
   s.source = "/srv/project";
   const auto argv = virtiofsd_argv(s);
   CHECK(std::find(argv.begin(), argv.end(), "--fd=3") != argv.end());
-  CHECK(std::find(argv.begin(), argv.end(), "source=/srv/project") != argv.end());
+  // The checked directory, bind-mounted at the end of a path rebuilt in virtiofsd's namespace.
+  CHECK(std::find(argv.begin(), argv.end(), "source=" + served_path("/srv/project")) != argv.end());
+  CHECK(served_path("/srv/project").ends_with("/srv/project"));
+  // Withheld from it, so that it can neither keep set-id bits nor write file capabilities.
+  CHECK(std::find(argv.begin(), argv.end(), "modcaps=-fsetid:-setfcap") != argv.end());
   CHECK(std::find(argv.begin(), argv.end(), "--rlimit-nofile=0") != argv.end());
   CHECK(std::find(argv.begin(), argv.end(), "cache=auto") != argv.end());
 }
