@@ -2,11 +2,13 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <unistd.h>
 
 #include "cli/cmd_sandbox_common.h"
 #include "cli/commands.h"
 #include "cli/cmd_logs_egress.h"
 #include "cli/output.h"
+#include "common/escape.h"
 #include "supervisor/spawn.h"
 
 namespace sbx::cli {
@@ -46,6 +48,34 @@ int egress_logs(const supervisor::SandboxPaths& paths, bool json, bool follow) {
   }
 }
 
+// Log bytes to stdout: as they are on a pipe or in a file (the user asked for the log), and line by
+// line with every control sequence escaped on a terminal (a guest must not drive it).
+class LogWriter {
+ public:
+  explicit LogWriter(bool escape) : escape_(escape) {}
+  void write(const char* data, size_t n) {
+    if (!escape_) {
+      std::cout.write(data, static_cast<std::streamsize>(n));
+      return;
+    }
+    partial_.append(data, n);
+    const size_t last = partial_.rfind('\n');
+    if (last == std::string::npos) return;
+    std::cout << text::escape_lines_for_terminal(std::string_view(partial_).substr(0, last + 1), "");
+    partial_.erase(0, last + 1);
+  }
+  /// The unterminated rest, when no more is coming.
+  void finish() {
+    if (escape_ && !partial_.empty()) std::cout << text::escape_lines_for_terminal(partial_, "");
+    partial_.clear();
+    std::cout.flush();
+  }
+
+ private:
+  bool escape_;
+  std::string partial_;
+};
+
 int run_logs(const Args& args) {
   auto t = resolve_sandbox(args, true);
   if (!t) return report(t.error());
@@ -58,25 +88,25 @@ int run_logs(const Args& args) {
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return report(Error{ErrorCode::not_found, "no log " + file.string(), {}, "has the sandbox run? start it with 'sbx up'", {}});
-  std::cout << in.rdbuf();
-  std::cout.flush();
-  if (!args.flag("follow")) return 0;
-  // Follow until the supervisor is gone.
-  in.clear();
+  LogWriter out(::isatty(STDOUT_FILENO) == 1);
+  // Print what is there; with --follow, keep going until the supervisor is gone.
   char buf[8192];
   for (;;) {
     in.read(buf, sizeof buf);
     const auto n = in.gcount();
     if (n > 0) {
-      std::cout.write(buf, n);
-      std::cout.flush();
+      out.write(buf, static_cast<size_t>(n));
       continue;
     }
+    std::cout.flush();
     in.clear();
+    if (!args.flag("follow")) break;
     auto st = supervisor::read_state(t->paths);
-    if (!st || !supervisor::supervisor_alive(st->supervisor_pid)) return 0;
+    if (!st || !supervisor::supervisor_alive(st->supervisor_pid)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  out.finish();
+  return 0;
 }
 
 }  // namespace
@@ -90,7 +120,8 @@ const CommandSpec kLogsCommand{
         "directory (or --name): lifecycle lines (VMM started, guest hello, ready, stop) and errors.\n"
         "--console prints the guest's serial console instead (kernel messages, panics), --guest the\n"
         "log streams the guest agent sent. The files live in the sandbox's state directory and are\n"
-        "kept after 'sbx down'.\n"
+        "kept after 'sbx down'. On a terminal every control character (escape sequences, carriage\n"
+        "returns, invalid UTF-8) is shown escaped, as \\x1b; on a pipe the bytes are printed as they are.\n"
         "\n"
         "--egress prints the egress proxy's decisions (egress.log): one row per connection or request\n"
         "with its time (UTC), allow/deny (or learned), method, host:port, the rule (file:line) or\n"

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/escape.h"
+
 namespace sbx::cli {
 namespace {
 
@@ -30,8 +32,11 @@ std::string egress_table_header() {
 
 std::string format_egress_line(std::string_view line) {
   const auto j = nlohmann::json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("decision")) return std::string(line);
-  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+  if (j.is_discarded() || !j.is_object() || !j.contains("decision")) return text::escape_for_terminal(line);
+  // Hosts, methods and reasons come from the guest's requests: escaped for the terminal.
+  auto str = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? text::escape_for_terminal(j[k].get<std::string>()) : std::string();
+  };
   auto num = [&](const char* k) -> std::uint64_t { return j.contains(k) && j[k].is_number_unsigned() ? j[k].get<std::uint64_t>() : 0; };
   std::string time = str("time");
   if (const auto t = time.find('T'); t != std::string::npos) time = time.substr(t + 1, 12);  // HH:MM:SS.mmm

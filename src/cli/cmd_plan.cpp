@@ -1,5 +1,6 @@
 // sbx plan [PATH]: print the fully resolved desired state of a Sandboxfile and its digest.
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "config/mount_check.h"
 #include "config/names.h"
 #include "config/units.h"
+#include "reconcile/host_resources.h"
 
 namespace sbx::cli {
 
@@ -34,7 +36,24 @@ std::string rule_text(const config::EgressRule& r) {
   return host + "  ports " + ports_text(r.ports) + "  (" + std::string(config::to_string(r.kind)) + ")";
 }
 
-std::string render_plan(const config::Sandboxfile& f, const std::string& digest) {
+// How [resources] fits this host: what 'sbx up' would refuse or warn about. Not part of the digest.
+struct HostFit {
+  reconcile::HostFacts host;
+  reconcile::ResourceFit fit;
+};
+
+std::optional<HostFit> host_fit(const config::Sandboxfile& f) {
+  auto host = reconcile::read_host_facts();
+  if (!host) return std::nullopt;
+  return HostFit{*host, reconcile::check_resources(f.resources, *host, reconcile::host_ceilings(*host))};
+}
+
+nlohmann::json host_json(const HostFit& h) {
+  return {{"cpus", h.host.cpus}, {"memory_total", h.host.memory_total}, {"memory_available", h.host.memory_available},
+          {"fits", h.fit.fits()}, {"problems", h.fit.problems}, {"hints", h.fit.hints}, {"warnings", h.fit.warnings}};
+}
+
+std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host) {
   std::ostringstream o;
   o << "sandbox    " << f.name << "\n"
     << "file       " << f.file.string() << "  (version " << f.version << ")\n"
@@ -52,6 +71,14 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest)
     << "  cpus     " << f.resources.cpus << "\n"
     << "  memory   " << config::format_size(f.resources.memory_bytes) << "\n"
     << "  disk     " << config::format_size(f.resources.disk_bytes) << "\n";
+  if (host) {
+    if (host->fit.fits())
+      o << "  host     fits: " << host->host.cpus << " CPUs, " << reconcile::approx_size(host->host.memory_total) << " RAM ("
+        << reconcile::approx_size(host->host.memory_available) << " available now)\n";
+    for (size_t i = 0; i < host->fit.problems.size(); ++i)
+      o << "  host     'sbx up' refuses: " << host->fit.problems[i] << " (" << host->fit.hints[i] << ")\n";
+    for (const auto& w : host->fit.warnings) o << "  host     warning: " << w << "\n";
+  }
   o << "\n[[mount]]\n";
   if (f.mounts.empty()) o << "  (none: the VM sees no host directory)\n";
   for (const auto& m : f.mounts) {
@@ -93,8 +120,14 @@ int run_plan(const Args& args) {
     return static_cast<int>(file.error().exit_code());
   }
   const std::string digest = config::digest(*file);
-  if (json) print_json({{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}});
-  else std::cout << render_plan(*file, digest);
+  const auto host = host_fit(*file);
+  if (json) {
+    nlohmann::json j = {{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}};
+    if (host) j["host"] = host_json(*host);
+    print_json(j);
+  } else {
+    std::cout << render_plan(*file, digest, host);
+  }
   return 0;
 }
 
@@ -114,6 +147,10 @@ const CommandSpec kPlanCommand{
         "it does not change when only key order, comments or whitespace in the file change, and it\n"
         "changes whenever the meaning does.\n"
         "\n"
+        "It also shows whether [resources] fits this host (the CPUs sbx may use, the RAM, the memory\n"
+        "available now): what 'sbx up' would refuse, with the largest value that fits, or warn about.\n"
+        "That is not part of the digest.\n"
+        "\n"
         "If the file is invalid, the problems are reported as by 'sbx validate'.\n"
         "\n"
         "EXIT STATUS\n"
@@ -123,7 +160,8 @@ const CommandSpec kPlanCommand{
         "\n"
         "OUTPUT\n"
         "    --json prints {\"ok\":true,\"digest\",\"file\",\"desired\":{...}} on stdout; \"desired\" is the\n"
-        "    canonical document the digest is computed over.\n"
+        "    canonical document the digest is computed over; \"host\" {cpus, memory_total,\n"
+        "    memory_available, fits, problems, hints, warnings} says how it fits this host.\n"
         "\n"
         "EXAMPLES\n"
         "    sbx plan examples/hello\n"

@@ -7,6 +7,7 @@
 #include "cli/cmd_sandbox_common.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/escape.h"
 #include "common/paths.h"
 #include "supervisor/spawn.h"
 
@@ -51,24 +52,27 @@ nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::Sand
   return j;
 }
 
+// The error, warnings and console lines may hold guest text: each is escaped (the JSON form is
+// escaped by JSON itself).
 void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPaths& p, bool detailed) {
+  const auto esc = [](const std::string& t) { return text::escape_for_terminal(t); };
   std::cout << s.name << "  " << supervisor::phase_name(s.phase);
   if (s.phase == supervisor::Phase::ready)
     std::cout << "  (supervisor " << s.supervisor_pid << ", vmm " << s.vmm_pid << ", " << s.accel << ", ready in "
               << s.ready_ms << " ms)";
   std::cout << "\n";
-  if (!s.error.empty()) std::cout << "  error: " << s.error << "\n";
-  for (const auto& w : s.warnings) std::cout << "  warning: guest setup: " << w << "\n";
+  if (!s.error.empty()) std::cout << "  error: " << esc(s.error) << "\n";
+  for (const auto& w : s.warnings) std::cout << "  warning: guest setup: " << esc(w) << "\n";
   if (s.phase == supervisor::Phase::ready && !s.egress_state.empty()) {
     std::cout << "  egress proxy: " << s.egress_state;
     if (s.egress_pid > 0 && s.egress_state != "failed") std::cout << " (pid " << s.egress_pid << ")";
-    if (!s.egress_error.empty()) std::cout << ": " << s.egress_error << "; guest connections are refused";
+    if (!s.egress_error.empty()) std::cout << ": " << esc(s.egress_error) << "; guest connections are refused";
     std::cout << "\n";
   }
   if (detailed) {
     std::cout << "  state: " << p.dir.string() << "\n";
     if (s.phase == supervisor::Phase::crashed && !s.console_tail.empty())
-      std::cout << "  last console lines:\n" << s.console_tail;
+      std::cout << "  last console lines:\n" << text::escape_lines_for_terminal(s.console_tail, "    | ");
   }
 }
 

@@ -9,10 +9,12 @@
 #include "cli/cmd_sandbox_common.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/escape.h"
 #include "common/paths.h"
 #include "common/text.h"
 #include "config/mount_check.h"
 #include "reconcile/egress_apply.h"
+#include "reconcile/host_resources.h"
 #include "reconcile/launch_builder.h"
 #include "reconcile/plan.h"
 #include "supervisor/client.h"
@@ -62,7 +64,8 @@ Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Art
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       auto st = supervisor::read_state(paths);
       return fail(ErrorCode::runtime,
-                  "the sandbox supervisor exited at once" + (st && !st->error.empty() ? ": " + st->error : std::string()),
+                  "the sandbox supervisor exited at once" +
+                      (st && !st->error.empty() ? ": " + text::escape_for_terminal(st->error) : std::string()),
                   "see " + paths.supervisor_log().string());
     }
     if (steady_clock::now() > deadline)
@@ -104,6 +107,13 @@ int run_up(const Args& args) {
   // symlink-free path that was checked, and that path is what virtiofsd serves.
   if (auto m = config::check_mount_sources(file, {paths::data_dir(), paths::state_dir(), paths::config_dir()}); !m)
     return failed(m.error());
+  // So do more CPUs or memory than this host has (a policy may lower these ceilings later).
+  auto host = reconcile::read_host_facts();
+  if (!host) return failed(host.error());
+  const reconcile::ResourceFit fit = reconcile::check_resources(file.resources, *host, reconcile::host_ceilings(*host));
+  if (auto r = reconcile::refuse_unless_fits(fit, file.name, file.file.string()); !r) return failed(r.error());
+  if (!json)
+    for (const auto& w : fit.warnings) std::cerr << "sbx: warning: " << w << "\n";
   // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.
   auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), json);
   if (!lifecycle) return failed(lifecycle.error());
@@ -115,15 +125,17 @@ int run_up(const Args& args) {
   if (!artifacts) return failed(artifacts.error());
   const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths);
   const reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
-  if (!json) std::cerr << "sbx: sandbox '" << file.name << "': " << reconcile::action_name(plan.action) << " (" << plan.reason << ")\n";
+  if (!json) std::cerr << "sbx: sandbox '" << file.name << "': " << reconcile::action_name(plan.action) << " ("
+                      << text::escape_for_terminal(plan.reason) << ")\n";  // may quote a crash
 
   if (plan.action == reconcile::Action::hot_update) {
     if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return failed(r.error());
     if (!json) std::cerr << "sbx: sandbox '" << file.name << "': egress rules reloaded without a reboot; new connections use them\n";
   }
-  // Header secrets are read by the egress proxy in the background: check now, before booting.
+  // Secrets are read in the background (header: the egress proxy; env: the supervisor): check
+  // now, before booting.
   if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate)
-    if (auto r = supervisor::check_header_secrets(file); !r) return failed(r.error());
+    if (auto r = supervisor::check_bound_secrets(file); !r) return failed(r.error());
   if (plan.action == reconcile::Action::recreate) {
     if (auto r = stop_sandbox(paths); !r) return failed(r.error());
   }
@@ -142,7 +154,7 @@ int run_up(const Args& args) {
   if (!json) {
     std::cerr << "sbx: sandbox '" << file.name << "' is ready (" << ready_s << " s)\n";
     if (st)
-      for (const auto& w : st->warnings) std::cerr << "sbx: warning: guest setup: " << w << "\n";
+      for (const auto& w : st->warnings) std::cerr << "sbx: warning: guest setup: " << text::escape_for_terminal(w) << "\n";
   }
 
   int agent_code = 0;
@@ -169,6 +181,8 @@ int run_up(const Args& args) {
     ran_agent = true;
   }
   if (json) {
+    std::vector<std::string> warnings = fit.warnings;
+    if (st) warnings.insert(warnings.end(), st->warnings.begin(), st->warnings.end());
     nlohmann::json j = {{"ok", true},
                         {"name", file.name},
                         {"plan", reconcile::action_name(plan.action)},
@@ -178,7 +192,7 @@ int run_up(const Args& args) {
                         {"supervisor_log", paths.supervisor_log().string()},
                         {"up_seconds", ready_s},
                         {"accel", st ? st->accel : ""},
-                        {"warnings", st ? st->warnings : std::vector<std::string>{}}};
+                        {"warnings", warnings}};
     if (ran_agent) j["agent_exit_code"] = agent_code;
     print_json(j);
   } else {
@@ -210,13 +224,19 @@ const CommandSpec kUpCommand{
         "codex) with a single-word command gets a terminal when sbx runs in one. The sandbox keeps\n"
         "running afterwards; use 'sbx exec', 'sbx shell', 'sbx logs' and 'sbx down'.\n"
         "\n"
+        "A Sandboxfile asking for more CPUs than sbx may use here (its CPU affinity) or more memory\n"
+        "than the host's RAM fails before anything is built, naming the largest value that fits;\n"
+        "memory above what the host has available now boots with a warning.\n"
+        "\n"
         "On hosts without usable hardware virtualisation (no /dev/kvm, or a PVM hypervisor) the guest\n"
         "runs under software emulation: sbx says so in one warning line.\n"
         "\n"
         "Every connection the guest makes through its HTTP proxy (HTTP_PROXY, set in every exec) goes\n"
         "to the sandbox's egress proxy, a separate host process that enforces [egress] and injects\n"
-        "[[secret]] inject = \"header\" values. Header secrets must be readable without a prompt: a\n"
-        "passphrase-protected store makes 'sbx up' fail before booting (see 'sbx secret passphrase').\n"
+        "[[secret]] inject = \"header\" values. inject = \"env\" values are read by the sandbox's\n"
+        "supervisor and set in the environment of the agent command and of every exec. Bound secrets\n"
+        "must be readable without a prompt: a missing secret or a passphrase-protected store makes\n"
+        "'sbx up' fail before booting (see 'sbx secret passphrase').\n"
         "\n"
         "EXIT STATUS\n"
         "    The agent command's exit status; 1 when the sandbox could not start; 2 usage error.\n"

@@ -116,6 +116,9 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
                                                                       : a.image_user;
   l.guest_config.workdir = file.agent.workdir_given || a.image_workdir.empty() ? file.agent.workdir : a.image_workdir;
   if (l.guest_config.workdir->empty()) l.guest_config.workdir.reset();
+  // inject = "env": names only; the supervisor adds the values to the CONFIG it sends.
+  for (const auto& s : file.secrets)
+    if (s.inject == config::InjectKind::env) l.env_secrets.push_back({s.name, s.env_var});
   // Everything the machine is made of: the canonical Sandboxfile plus the launch itself (cached
   // artifacts are named by their content digest, so their paths stand for their content).
   l.digest = digest::sha256(config::digest(file) + "\n" + supervisor::launch_to_json(l));

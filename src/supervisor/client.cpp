@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/escape.h"
 #include "vmm/qemu_vmm.h"
 
 namespace sbx::supervisor {
@@ -70,13 +71,20 @@ bool write_fd(int fd, std::string_view data) {
 
 }  // namespace
 
+std::string crash_message(std::string_view error, std::string_view console_tail) {
+  std::string out = text::escape_for_terminal(error);
+  if (console_tail.empty()) return out;
+  out += "\n--- last console lines ---\n" + text::escape_lines_for_terminal(console_tail, "  | ");
+  if (out.ends_with('\n')) out.pop_back();  // render() adds the line end
+  return out;
+}
+
 Result<Client> Client::connect(const SandboxPaths& paths) {
   auto fd = vmm::connect_unix(paths.control());
   if (!fd) {
     auto st = read_state(paths);
     if (st && (st->phase == Phase::crashed))
-      return fail(ErrorCode::runtime, "sandbox '" + st->name + "' is not running: " + st->error +
-                                          "\n--- last console lines ---\n" + st->console_tail,
+      return fail(ErrorCode::runtime, "sandbox '" + st->name + "' is not running: " + crash_message(st->error, st->console_tail),
                   "see 'sbx logs --console', then 'sbx up' to start it again");
     return fail(ErrorCode::not_found, "sandbox '" + paths.dir.filename().string() + "' is not running",
                 "start it with 'sbx up'");
@@ -87,7 +95,7 @@ Result<Client> Client::connect(const SandboxPaths& paths) {
 Error Client::sandbox_failed(const std::string& why) const {
   Error e{ErrorCode::runtime, why, {}, "see 'sbx status' and 'sbx logs --console'", {}};
   if (auto st = read_state(paths_); st && st->phase == Phase::crashed) {
-    e.message = why + ": " + st->error + "\n--- last console lines ---\n" + st->console_tail;
+    e.message = why + ": " + crash_message(st->error, st->console_tail);
   }
   return e;
 }
@@ -116,8 +124,7 @@ Result<void> Client::wait_ready(milliseconds timeout) {
     if (!f) {
       auto st = read_state(paths_);
       if (st && st->phase == Phase::crashed)
-        return fail(ErrorCode::runtime, "the sandbox failed to start: " + st->error +
-                                            "\n--- last console lines ---\n" + st->console_tail,
+        return fail(ErrorCode::runtime, "the sandbox failed to start: " + crash_message(st->error, st->console_tail),
                     "see " + paths_.console_log().string());
       return std::unexpected(f.error());
     }
@@ -215,9 +222,11 @@ Result<int> Client::run(const proto::Open& request) {
         case FrameType::open_fail: {
           raw.reset();
           auto why = proto::parse_open_fail(f->payload);
+          // The reason is the guest's words (and may echo argv): shown escaped.
           const std::string reason = why ? why->reason : f->payload;
-          return fail(ErrorCode::cannot_start, "cannot run " + (open.argv.empty() ? std::string("a shell") : open.argv[0]) +
-                                              " in the sandbox: " + reason);
+          return fail(ErrorCode::cannot_start, "cannot run " +
+                                                   (open.argv.empty() ? std::string("a shell") : text::escape_for_terminal(open.argv[0])) +
+                                                   " in the sandbox: " + text::escape_for_terminal(reason));
         }
         case FrameType::data: {
           const int target = f->flags == proto::kChannelStderr ? 2 : 1;

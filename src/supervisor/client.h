@@ -3,6 +3,7 @@
 // caller's stdin/stdout/stderr (or terminal), ask for a stop.
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "common/error.h"
 #include "guest/protocol/frame.h"
@@ -14,6 +15,10 @@ namespace sbx::supervisor {
 
 /// Exit code of `sbx exec` when the sandbox (not the command) failed, as ssh does.
 inline constexpr int kSandboxFailedExit = 255;
+
+/// A crash told to people: `error` on one line, then the console's last lines each behind "  | ";
+/// both escaped, since both may hold text the guest wrote.
+std::string crash_message(std::string_view error, std::string_view console_tail);
 
 /// One connection to a supervisor.
 class Client {

@@ -66,12 +66,14 @@ void say(int control, const std::string& message) {
 
 fs::path egress_log_path(const fs::path& dir) { return SandboxPaths{dir}.egress_log(); }
 
-Result<void> check_header_secrets(const config::Sandboxfile& file) {
-  if (!has_header_secret(file.secrets)) return {};
+Result<void> check_bound_secrets(const config::Sandboxfile& file) {
+  if (file.secrets.empty()) return {};
   if (!secrets::Store::exists()) {
-    const auto& first = *std::find_if(file.secrets.begin(), file.secrets.end(),
-                                      [](const config::Secret& s) { return s.inject == config::InjectKind::header; });
-    return fail(ErrorCode::not_found, "secret '" + first.name + "' is bound to the wire but there is no secret store",
+    const auto& first = file.secrets.front();
+    return fail(ErrorCode::not_found,
+                "secret '" + first.name + "' is bound " +
+                    (first.inject == config::InjectKind::header ? "to the wire" : "to the guest's environment") +
+                    " but there is no secret store",
                 "add it with 'sbx secret set " + first.name + "'", first.location);
   }
   secrets::OpenOptions o;
@@ -79,11 +81,10 @@ Result<void> check_header_secrets(const config::Sandboxfile& file) {
   auto store = SBX_TRY(secrets::Store::open(o));
   if (store.wrap_mode() == secrets::WrapMode::passphrase)
     return fail(ErrorCode::permission,
-                "the secret store is passphrase-protected: the sandbox's egress proxy runs in the background and "
-                "cannot ask for the passphrase to inject header secrets",
+                "the secret store is passphrase-protected: a sandbox reads its secrets in the background (the egress "
+                "proxy for header secrets, the supervisor for env secrets) and cannot ask for the passphrase",
                 "run 'sbx secret passphrase --remove' to switch the store to key-file mode (wrap.key, 0600)");
   for (const auto& s : file.secrets) {
-    if (s.inject != config::InjectKind::header) continue;
     auto info = store.info(s.name);
     if (!info) {
       Error e = info.error();

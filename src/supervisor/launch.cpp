@@ -39,6 +39,11 @@ std::string launch_to_json(const Launch& l) {
       // The guest CONFIG is kept in its wire form: the protocol library validates it.
       {"guest_config", json::parse(guest::protocol::to_json(l.guest_config))},
   };
+  if (!l.env_secrets.empty()) {
+    json env = json::array();
+    for (const auto& e : l.env_secrets) env.push_back({{"secret", e.secret}, {"env", e.env}});
+    j["env_secrets"] = env;
+  }
   if (l.egress.enabled)
     j["egress"] = {{"sandboxfile", l.egress.sandboxfile}, {"project_dir", l.egress.project_dir},
                    {"snapshot", l.egress.snapshot}, {"digest", l.egress.digest}, {"trust_ca", l.egress.trust_ca}};
@@ -84,6 +89,9 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
     auto cfg = guest::protocol::parse_config(j.at("guest_config").dump());
     if (!cfg) return fail(ErrorCode::invalid, display_name + ": guest_config: " + cfg.error());
     l.guest_config = std::move(*cfg);
+    if (j.contains("env_secrets"))
+      for (const auto& e : j.at("env_secrets"))
+        l.env_secrets.push_back({e.at("secret").get<std::string>(), e.at("env").get<std::string>()});
     if (j.contains("egress")) {
       const auto& e = j.at("egress");
       l.egress.enabled = true;

@@ -3,6 +3,7 @@
 // Written by `sbx up` as launch.json in the sandbox's state directory, read by the supervisor.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "guest/protocol/messages.h"
@@ -20,6 +21,13 @@ struct EgressLaunch {
   bool trust_ca = false;                      // inject = "header": the guest trusts the proxy's CA
 };
 
+/// A secret bound with inject = "env": its store name and the variable the guest sees. Only names
+/// are written to launch.json; the supervisor reads the value from the store for each CONFIG.
+struct EnvSecret {
+  std::string secret;
+  std::string env;
+};
+
 /// Everything one supervisor needs to start its sandbox.
 struct Launch {
   std::string name;
@@ -28,6 +36,7 @@ struct Launch {
   guest::protocol::Config guest_config;
   int boot_timeout_ms = 60000;                // HELLO + READY must come within this
   EgressLaunch egress;
+  std::vector<EnvSecret> env_secrets;
 };
 
 /// Serialize / parse launch.json.

@@ -13,11 +13,15 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/escape.h"
 #include "common/log.h"
 #include "guest/protocol/frame.h"
 #include "guest/protocol/messages.h"
+#include "secrets/harden.h"
 #include "supervisor/bridge.h"
+#include "supervisor/client.h"
 #include "supervisor/egress.h"
+#include "supervisor/env_secrets.h"
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
 #include "vmm/qemu_vmm.h"
@@ -139,6 +143,8 @@ Result<void> Supervisor::start() {
   ::sigprocmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   sigfd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  // inject = "env" values pass through this process: no core file, no ptrace by the same user.
+  if (!launch_.env_secrets.empty()) SBX_TRY_VOID(secrets::harden_process());
 
   listen_ = SBX_TRY(vmm::listen_unix(paths_.control()));
   set_nonblocking(listen_.get());
@@ -252,7 +258,14 @@ void Supervisor::send_config() {
       state_.warnings.push_back(w);
     }
   }
-  send_guest(proto::config_frame(cfg));
+  std::vector<std::string> problems;
+  Frame frame = config_with_env_secrets(std::move(cfg), launch_.env_secrets, problems);
+  for (const auto& p : problems) {
+    log_->warn("{}", p);
+    state_.warnings.push_back(p);
+  }
+  send_guest(frame);
+  wipe(frame.payload);  // (the encoded copy in chan_out_ is not wiped: THREAT_MODEL.md says so)
 }
 
 void Supervisor::open_proxy_stream(std::uint32_t stream, const proto::Open& open) {
@@ -386,7 +399,8 @@ void Supervisor::on_guest_frame(Frame f) {
                                           ", this sbx speaks " + std::to_string(proto::kProtocolVersion));
       hello_ = true;
       state_.guest_uptime_ms = hello->boot.uptime_ms;
-      log_->info("guest agent {} said hello (kernel {}, uptime {} ms)", hello->agent, hello->kernel, hello->boot.uptime_ms);
+      log_->info("guest agent {} said hello (kernel {}, uptime {} ms)", text::escape_for_terminal(hello->agent),
+                 text::escape_for_terminal(hello->kernel), hello->boot.uptime_ms);
       bridges_.clear();  // a new session: the guest dropped every stream
       // The CA the guest must trust exists once the proxy is ready; CONFIG waits for that.
       if (launch_.egress.trust_ca && egress_.alive() && !egress_.ready()) config_pending_ = true;
@@ -397,7 +411,7 @@ void Supervisor::on_guest_frame(Frame f) {
       auto ready = proto::parse_ready(f.payload);
       if (!ready) return finish(Phase::crashed, "the guest agent sent a malformed READY: " + ready.error());
       for (const auto& e : ready->errors) {
-        log_->warn("guest setup: {}", e);
+        log_->warn("guest setup: {}", text::escape_for_terminal(e));
         state_.warnings.push_back(e);
       }
       ready_ = true;
@@ -488,13 +502,13 @@ void Supervisor::finish(Phase phase, std::string error) {
   if (phase == Phase::crashed) {
     state_.error = error;
     state_.console_tail = vmm::tail_file(paths_.console_log(), 15);
-    log_->error("{}", error);
+    log_->error("{}", text::escape_for_terminal(error));  // may quote the guest (a panic line, its error)
     exit_code_ = 1;
   } else {
     log_->info("stopped");
   }
   // Tell every client why, best effort, then drop them.
-  const std::string message = phase == Phase::crashed ? error + "\n--- last console lines ---\n" + state_.console_tail : "";
+  const std::string message = phase == Phase::crashed ? crash_message(error, state_.console_tail) : "";
   for (auto& [id, c] : conns_) {
     if (!message.empty()) proto::encode_to(c.out, proto::error_frame(message.substr(0, proto::kMaxPayload - 64)));
     const int fd = c.fd.get();

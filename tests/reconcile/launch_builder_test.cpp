@@ -94,3 +94,27 @@ TEST_CASE("an image's Env, User, WorkingDir and command apply where the Sandboxf
   CHECK(builtin.guest_config.workdir == "/workspace");
   CHECK(reconcile::agent_command(f, artifacts()) == f.agent.command);
 }
+
+TEST_CASE("an env secret is named in the launch, never given a value there, and survives launch.json", "[reconcile][security]") {
+  auto f = sample();
+  config::Secret env;
+  env.name = "npm-token";
+  env.inject = config::InjectKind::env;
+  env.env_var = "NPM_TOKEN";
+  config::Secret header;
+  header.name = "gh";
+  header.hosts = {"api.github.com"};
+  header.header = "Authorization";
+  f.secrets = {env, header};
+  const auto l = reconcile::make_launch(f, artifacts(), supervisor::SandboxPaths{"/state/sandboxes/demo"});
+  REQUIRE(l.env_secrets.size() == 1);  // header secrets belong to the egress proxy
+  CHECK(l.env_secrets[0].secret == "npm-token");
+  CHECK(l.env_secrets[0].env == "NPM_TOKEN");
+  CHECK_FALSE(l.guest_config.env.count("NPM_TOKEN"));  // the supervisor adds the value to CONFIG
+  const auto back = supervisor::launch_from_json(supervisor::launch_to_json(l), "launch.json");
+  REQUIRE(back);
+  REQUIRE(back->env_secrets.size() == 1);
+  CHECK(back->env_secrets[0].secret == "npm-token");
+  CHECK(back->env_secrets[0].env == "NPM_TOKEN");
+  CHECK(back->digest == l.digest);
+}
