@@ -1096,7 +1096,8 @@ struct Proxy::Impl {
       ca = SBX_TRY(CertAuthority::open(opt.state_dir));
     }
     if (!upstream_ctx) upstream_ctx = SBX_TRY(make_upstream_ctx(opt.upstream_ca_bundle));
-    return InterceptContext{&opt, egress.get(), ca.get(), upstream_ctx, &stopping, &active};
+    return InterceptContext{&opt, egress.get(), ca.get(), upstream_ctx, &stopping, &active,
+                            [this] { return current_policy(); }};
   }
 
   // ---- endings ---------------------------------------------------------------------------------
