@@ -48,6 +48,13 @@ void each_token(std::string_view v, F&& f) {
   }
 }
 
+// Headers that decide where a message ends or where it goes. A Connection header may name
+// them, but hop-by-hop processing must never remove them: a proxy that framed the body by a
+// Content-Length it then dropped would hand the upstream a second, unchecked request.
+bool framing_header(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "host");
+}
+
 bool hop_by_hop(std::string_view name) {
   static constexpr std::string_view kHop[] = {"connection", "proxy-connection", "keep-alive", "proxy-authorization",
                                               "proxy-authenticate", "te", "trailer", "upgrade"};
@@ -191,10 +198,15 @@ ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits, T
       if (++n_host > 1) return err(400, "more than one Host header");
       out.host_header = std::string(value);
     } else if (iequals(name, "connection") || iequals(name, "proxy-connection")) {
+      std::string_view framing;
       each_token(value, [&](std::string_view t) {
         if (iequals(t, "close")) close = true;
         if (iequals(t, "keep-alive")) keep_alive_token = true;
+        if (framing.empty() && framing_header(t)) framing = t;
       });
+      if (!framing.empty())
+        return err(400, "the Connection header names " + lower(framing) +
+                            ", which frames the request or names its host and is never hop-by-hop");
     }
     out.headers.emplace_back(std::string(name), std::string(value));
   }
@@ -314,10 +326,13 @@ ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, 
       if (++n_te > 1) return err(502, "more than one Transfer-Encoding in the response");
       if (!iequals(value, "chunked")) return err(502, "response Transfer-Encoding other than 'chunked'");
     } else if (iequals(name, "connection")) {
+      bool framing = false;
       each_token(value, [&](std::string_view t) {
         if (iequals(t, "close")) close = true;
         if (iequals(t, "keep-alive")) keep_alive_token = true;
+        framing = framing || framing_header(t);
       });
+      if (framing) return err(502, "the response's Connection header names a framing header");
     }
   }
   if (n_te && n_cl) return err(502, "both Content-Length and Transfer-Encoding in the response");
@@ -342,6 +357,7 @@ void ResponseFramer::expect(bool head_request) {
   head_request_ = head_request;
   started_ = false;
   until_close_ = false;
+  status_ = 0;
   head_.clear();
 }
 
@@ -380,6 +396,7 @@ ResponseFramer::Status ResponseFramer::feed(std::string_view in, size_t& used, s
           return error;
         }
         if (h.status < 200) break;  // interim response: the final one follows
+        status_ = h.status;
         keep_alive_ = h.keep_alive;
         until_close_ = h.until_close;
         if (h.until_close) state_ = State::close;
@@ -529,7 +546,10 @@ ChunkedFramer::Status ChunkedFramer::feed(std::string_view d, size_t& used) {
 std::string upstream_head(const RequestHead& h, std::string_view drop_header) {
   std::vector<std::string> named;  // headers the client listed in Connection: also hop-by-hop
   for (const auto& [n, v] : h.headers)
-    if (iequals(n, "connection")) each_token(v, [&](std::string_view t) { named.push_back(lower(t)); });
+    if (iequals(n, "connection") || iequals(n, "proxy-connection"))
+      each_token(v, [&](std::string_view t) {
+        if (!framing_header(t)) named.push_back(lower(t));  // the parser refuses these; never drop them
+      });
   std::string out;
   out.reserve(256 + h.headers.size() * 40);
   out += h.method;
@@ -538,7 +558,7 @@ std::string upstream_head(const RequestHead& h, std::string_view drop_header) {
   out += h.minor_version == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
   for (const auto& [n, v] : h.headers) {
     if (hop_by_hop(n)) continue;
-    if (!drop_header.empty() && iequals(n, drop_header)) continue;
+    if (!drop_header.empty() && iequals(n, drop_header) && !framing_header(n)) continue;
     if (std::find(named.begin(), named.end(), lower(n)) != named.end()) continue;
     out += n;
     out += ": ";

@@ -106,12 +106,15 @@ class ResponseFramer {
   bool keep_alive() const { return keep_alive_; }
   /// The last response's body ended at the upstream's close.
   bool until_close() const { return until_close_; }
+  /// The status of the last final (non-1xx) response head seen, 0 before one.
+  int status() const { return status_; }
   /// Why `error` was returned (safe to show).
   const std::string& reason() const { return reason_; }
 
  private:
   enum class State { idle, head, length, chunked, close } state_ = State::idle;
   bool head_request_ = false, started_ = false, keep_alive_ = true, until_close_ = false;
+  int status_ = 0;
   std::string head_;
   std::uint64_t left_ = 0;
   ChunkedFramer chunk_;

@@ -97,9 +97,49 @@ std::string tls_response(int status, const std::string& reason, const std::strin
 
 // One secret header, ready to send: the values stay in locked memory.
 struct Injection {
+  std::string name;    // the secret's name
   std::string header;
   LockedBuffer line;  // "Name: value\r\n"
 };
+
+std::string status_text(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+// The head sent upstream: the guest's own values for the injected headers (placeholders)
+// removed, then the injected lines.
+LockedBuffer build_head(const RequestHead& h, const std::vector<const Injection*>& use) {
+  std::string head = upstream_head(h);
+  if (!use.empty()) {
+    std::string filtered;
+    size_t pos = 0;
+    while (pos < head.size()) {
+      const size_t e = head.find("\r\n", pos);
+      const std::string_view line(head.data() + pos, e - pos);
+      bool drop = false;
+      for (const Injection* inj : use)
+        drop = drop || (line.size() > inj->header.size() && line[inj->header.size()] == ':' &&
+                        strncasecmp(line.data(), inj->header.data(), inj->header.size()) == 0);
+      if (!drop || pos == 0) filtered.append(line).append("\r\n");
+      pos = e + 2;
+    }
+    head.swap(filtered);
+  }
+  size_t secret_bytes = 0;
+  for (const Injection* inj : use) secret_bytes += inj->line.size();
+  LockedBuffer out(head.size() + secret_bytes + 2);
+  out.append(head);
+  for (const Injection* inj : use) out.append(inj->line.view());
+  out.append("\r\n");
+  return out;
+}
 
 }  // namespace
 
@@ -134,6 +174,14 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
     ::close(job.upstream_fd);
   };
   const auto hs_deadline = Clock::now() + opt.handshake_timeout;
+  // Before the 200: a plain 502 that says why, and the log says 502 too.
+  auto refuse_connect = [&](const std::string& why, const std::string& body) {
+    const std::string resp = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    raw_write_all(job.client_fd, resp, hs_deadline, stopping);
+    rec.status = 502;
+    finish(false, why);
+  };
 
   // Secrets first: without them there is nothing to intercept for, so fail before any TLS.
   std::vector<Injection> injections;
@@ -142,21 +190,24 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
                              : Result<LockedBuffer>(fail(ErrorCode::not_found, "no secret source configured"));
     if (!value) {
       log->error("secret '{}' for {}: {}", b.name, job.host, value.error().message);
-      const auto body = "sbx egress proxy: the secret '" + b.name + "' for " + job.host + " is unavailable: " +
-                        value.error().message + "\n";
-      const std::string resp = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      raw_write_all(job.client_fd, resp, hs_deadline, stopping);
-      rec.status = 502;
-      return finish(false, "secret unavailable: " + b.name);
+      return refuse_connect("secret unavailable: " + b.name, "sbx egress proxy: the secret '" + b.name + "' for " +
+                                                                 job.host + " is unavailable: " + value.error().message + "\n");
     }
-    for (char c : value->view())
-      if (c == '\r' || c == '\n' || c == '\0') return finish(false, "secret '" + b.name + "' contains a line break");
+    bool line_break = false;
+    for (char c : value->view()) line_break = line_break || c == '\r' || c == '\n' || c == '\0';
+    if (line_break) {
+      // Never sent: it would end the header line and start headers (or a request) of its own.
+      log->error("secret '{}' for {} contains a line break (CR, LF or NUL); not injected", b.name, job.host);
+      return refuse_connect("secret '" + b.name + "' contains a line break",
+                            "sbx egress proxy: the secret '" + b.name + "' for " + job.host +
+                                " contains a line break (CR, LF or NUL) and cannot be sent as the " + b.header +
+                                " header; set it again with 'sbx secret set " + b.name + "'\n");
+    }
     const auto brace = b.value_template.find("{}");
     const std::string_view tpl = b.value_template;
     const std::string_view before = tpl.substr(0, brace == std::string::npos ? tpl.size() : brace);
     const std::string_view after = brace == std::string::npos ? std::string_view{} : tpl.substr(brace + 2);
-    Injection inj{b.header, LockedBuffer(b.header.size() + 2 + before.size() + value->size() + after.size() + 2)};
+    Injection inj{b.name, b.header, LockedBuffer(b.header.size() + 2 + before.size() + value->size() + after.size() + 2)};
     inj.line.append(b.header);
     inj.line.append(": ");
     inj.line.append(before);
@@ -177,13 +228,8 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
     const long vr = SSL_get_verify_result(up.s);
     const std::string why = vr != X509_V_OK ? std::string("upstream certificate rejected: ") + X509_verify_cert_error_string(vr)
                                             : "upstream TLS handshake failed: " + ssl_error();
-    const auto body = "sbx egress proxy: " + job.host + ":" + std::to_string(job.port) + ": " + why + "\n";
-    raw_write_all(job.client_fd, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: " +
-                                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body,
-                  hs_deadline, stopping);
-    rec.status = 502;
     log->warn("{}: {}", job.host, why);
-    return finish(false, why);
+    return refuse_connect(why, "sbx egress proxy: " + job.host + ":" + std::to_string(job.port) + ": " + why + "\n");
   }
   if (!raw_write_all(job.client_fd, "HTTP/1.1 200 Connection established\r\n\r\n", hs_deadline, stopping))
     return finish(true, "");
@@ -201,25 +247,72 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
                                " (domain fronting is refused)");
   }
 
+  // Requests go upstream one at a time, each decided and logged on its own (one record per
+  // request, then the CONNECT's record at the end); the next head is parsed only once the
+  // previous response has ended, and responses are passed on only as the response framer
+  // follows them, so neither side can slip a message past the other.
+  auto deadline = Clock::now() + opt.idle_timeout;
   std::string cin;
   bool in_body = false;
   BodyKind body = BodyKind::none;
   std::uint64_t body_left = 0;
   ChunkedFramer chunk;
+  ResponseFramer resp;
+  bool awaiting = false;  // a request went upstream and its response has not ended
+  bool last = false;      // that request was the last one (Connection: close, HTTP/1.0)
+  DecisionRecord req;     // the current request's record
+  bool req_open = false;
+  Clock::time_point req_started;
+  int requests = 0, injected = 0;
+  // `why` is added to the request's reason (a refusal's replaces it).
+  auto end_request = [&](bool allowed, const std::string& why) {
+    if (!req_open) return;
+    req_open = false;
+    req.allowed = allowed;
+    if (!allowed || req.reason.empty()) req.reason = why;
+    else if (!why.empty()) req.reason += "; " + why;
+    req.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - req_started).count();
+    ctx.log->write(req);
+  };
+  auto done = [&](const std::string& why) {
+    end_request(true, why);
+    rec.reason += " (" + std::to_string(requests) + " requests, " + std::to_string(injected) +
+                  " with a secret header)";
+    finish(true, "");
+  };
+  // Inside the tunnel, before any byte of a response: an answer of the proxy's own, then the end.
+  auto refuse = [&](int status, const std::string& why) {
+    ssl_write_all(cs.s, job.client_fd, tls_response(status, status_text(status), "sbx egress proxy: " + why + "\n"),
+                  deadline, stopping);
+    req.status = status;
+    end_request(false, why);
+    rec.reason += " (" + std::to_string(requests) + " requests, " + std::to_string(injected) +
+                  " with a secret header; then refused)";
+    finish(true, "");
+  };
+  // The upstream broke its response's framing: a 502 if none of it went out yet, else a close.
+  auto broken = [&](const std::string& why) {
+    log->info("intercepted upstream {}:{}: {}", job.host, job.port, why);
+    if (!resp.started()) return refuse(502, job.host + ":" + std::to_string(job.port) + ": " + why);
+    req.status = resp.status();
+    done("response cut off: " + why);
+  };
   char buf[32768];
-  auto deadline = Clock::now() + opt.idle_timeout;
-  int requests = 0;
+  const size_t cin_limit = opt.limits.max_head_bytes + 65536;
   while (!stopping) {
-    if (Clock::now() >= deadline) return finish(true, "");
-    bool progress = false;
+    if (Clock::now() >= deadline) return done("idle timeout");
+    bool progress = false, retry = false;
     // client -> upstream, request by request
-    int n = SSL_read(cs.s, buf, sizeof buf);
-    if (n > 0) {
-      cin.append(buf, static_cast<size_t>(n));
-      progress = true;
-    } else {
-      const int e = SSL_get_error(cs.s, n);
-      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) break;  // client closed
+    const bool read_client = cin.size() < cin_limit;
+    if (read_client) {
+      const int n = SSL_read(cs.s, buf, sizeof buf);
+      if (n > 0) {
+        cin.append(buf, static_cast<size_t>(n));
+        progress = true;
+      } else {
+        const int e = SSL_get_error(cs.s, n);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) break;  // client closed
+      }
     }
     while (!cin.empty()) {
       if (in_body) {
@@ -230,93 +323,149 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
           in_body = body_left > 0;
         } else {
           size_t used = 0;
-          const auto s = chunk.feed(cin, used);
-          if (s == ChunkedFramer::error) {
-            ssl_write_all(cs.s, job.client_fd, tls_response(400, "Bad Request", "sbx egress proxy: malformed chunked body\n"),
-                          deadline, stopping);
+          const auto st = chunk.feed(cin, used);
+          if (st == ChunkedFramer::error) {
+            // Part of the request already went upstream: end the connection, answer nothing more.
+            log->info("malformed chunked body inside the tunnel to {}", job.host);
+            req.status = 400;
+            end_request(false, "malformed chunked request body");
             return finish(true, "");
           }
           take = used;
-          in_body = s != ChunkedFramer::done;
+          in_body = st != ChunkedFramer::done;
         }
         if (!ssl_write_all(up.s, job.upstream_fd, std::string_view(cin).substr(0, take), deadline, stopping))
-          return finish(true, "");
+          return done("upstream write failed");
         rec.bytes_up += take;
+        req.bytes_up += take;
         cin.erase(0, take);
         continue;
+      }
+      if (awaiting) break;  // one request at a time
+      if (last) {           // nothing may follow a request that closes the connection
+        cin.clear();
+        break;
+      }
+      // Whatever the upstream sent since its last response (stray bytes, a close, a TLS
+      // ticket) is read first, so it can never be taken for the answer to the next request.
+      pollfd up_ready{job.upstream_fd, POLLIN, 0};
+      if (SSL_pending(up.s) > 0 || ::poll(&up_ready, 1, 0) > 0) {
+        retry = true;
+        break;
       }
       RequestHead h;
       const auto r = parse_request_head(cin, opt.limits, TargetMode::origin, h);
       if (r.status == ParseResult::incomplete) break;
-      if (r.status == ParseResult::error) {
-        ssl_write_all(cs.s, job.client_fd,
-                      tls_response(r.http_status, "Bad Request", "sbx egress proxy: bad request: " + r.reason + "\n"),
-                      deadline, stopping);
-        return finish(true, "");
-      }
+      req = DecisionRecord{};
+      req.time = std::chrono::system_clock::now();
+      req.method = r.status == ParseResult::ok ? h.method : "";
+      req.host = job.host;
+      req.port = job.port;
+      req.address = rec.address;
+      req.intercepted = true;
+      req.rule = rec.rule;
+      req.rule_text = rec.rule_text;
+      req_open = true;
+      req_started = Clock::now();
+      if (r.status == ParseResult::error) return refuse(r.http_status, "bad request: " + r.reason);
       if (h.host != job.host || (h.port != job.port && h.port != 443)) {
-        const auto why = "Host header '" + h.host_header + "' does not match the CONNECT host " + job.host;
-        ssl_write_all(cs.s, job.client_fd, tls_response(403, "Forbidden", "sbx egress proxy: refused: " + why + "\n"),
-                      deadline, stopping);
-        log->info("refused a request inside the tunnel to {}: {}", job.host, why);
-        return finish(false, why);
+        log->info("refused a request inside the tunnel to {}: Host '{}'", job.host, h.host_header);
+        return refuse(403, "refused: Host header '" + h.host_header + "' does not match the CONNECT host " + job.host);
       }
+      // Decided under the rules in force now (a reload applies from the next request on).
+      const auto policy = ctx.policy();
+      const RuleSet& rules = *policy->rules;
+      const auto literal = IpAddress::parse(h.host);
+      Verdict v = literal ? rules.decide_address(*literal, job.port, true) : rules.decide_host(h.host, job.port);
+      if (const auto addr = IpAddress::parse(rec.address); v.allowed && addr) {
+        const Verdict a = rules.decide_address(*addr, job.port, false);
+        if (!a.allowed) v = a;
+      }
+      const bool learnable = v.reason == Reason::not_allowed || v.reason == Reason::port_not_allowed ||
+                             v.reason == Reason::denied_rule;
+      req.rule = rules.rule_ref(v);
+      req.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
+      req.reason = rules.explain(v, h.host, job.port);
+      if (!v.allowed && learnable && (rules.learn() || opt.force_learn)) {
+        req.learned = true;
+        req.reason = "learn mode: " + req.reason;
+      } else if (!v.allowed) {
+        log->info("refused a request inside the tunnel to {}: {}", job.host, req.reason);
+        return refuse(403, "refused " + job.host + ":" + std::to_string(job.port) + ": " + req.reason);
+      }
+      // Only the secrets bound to this request's host under the current rules.
+      std::vector<const Injection*> use;
+      if (const auto it = policy->inject.find(h.host); it != policy->inject.end())
+        for (const Injection& inj : injections)
+          for (const auto& s : it->second)
+            if (s.name == inj.name && s.header == inj.header) {
+              use.push_back(&inj);
+              break;
+            }
       cin.erase(0, r.consumed);
-      // Remove whatever the guest sent for the secret headers (placeholders) and add the real ones.
-      std::string head = h.method + " " + h.path + (h.minor_version == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
-      std::string rest = upstream_head(h);
-      rest.erase(0, rest.find("\r\n") + 2);
-      for (const auto& inj : injections) {
-        std::string filtered;
-        size_t pos = 0;
-        while (pos < rest.size()) {
-          const size_t e = rest.find("\r\n", pos);
-          const std::string_view line(rest.data() + pos, e - pos);
-          const bool drop = line.size() > inj.header.size() && line[inj.header.size()] == ':' &&
-                            strncasecmp(line.data(), inj.header.data(), inj.header.size()) == 0;
-          if (!drop) filtered.append(line).append("\r\n");
-          pos = e + 2;
-        }
-        rest.swap(filtered);
-      }
-      head += rest;
-      size_t secret_bytes = 0;
-      for (const auto& inj : injections) secret_bytes += inj.line.size();
-      LockedBuffer out(head.size() + secret_bytes + 2);
-      out.append(head);
-      for (const auto& inj : injections) out.append(inj.line.view());
-      out.append("\r\n");
-      if (!ssl_write_all(up.s, job.upstream_fd, out.view(), deadline, stopping)) return finish(true, "");
+      const LockedBuffer out = build_head(h, use);
+      if (!ssl_write_all(up.s, job.upstream_fd, out.view(), deadline, stopping))
+        return done("upstream write failed");
       rec.bytes_up += out.size();
+      req.bytes_up += out.size();
       ++requests;
+      if (!use.empty()) {
+        ++injected;
+        std::string names;
+        for (const Injection* inj : use) names += (names.empty() ? "" : ", ") + inj->header;
+        req.reason += "; secret header injected: " + names;
+      }
       in_body = h.body != BodyKind::none;
       body = h.body;
       body_left = h.content_length;
       chunk = ChunkedFramer{};
+      resp.expect(h.method == "HEAD");
+      awaiting = true;
+      last = !h.keep_alive;
     }
-    if (cin.size() > opt.limits.max_head_bytes + 65536) return finish(true, "request head too large");
-    // upstream -> client, as is
-    n = SSL_read(up.s, buf, sizeof buf);
+    // upstream -> client: exactly the bytes of the response due, never more
+    const int n = SSL_read(up.s, buf, sizeof buf);
     if (n > 0) {
-      if (!ssl_write_all(cs.s, job.client_fd, std::string_view(buf, static_cast<size_t>(n)), deadline, stopping))
-        return finish(true, "");
-      rec.bytes_down += static_cast<std::uint64_t>(n);
       progress = true;
+      if (!awaiting) return done("the upstream sent bytes with no request outstanding");
+      size_t used = 0;
+      std::string out;
+      const auto fs = resp.feed(std::string_view(buf, static_cast<size_t>(n)), used, out, opt.limits);
+      if (!out.empty()) {
+        if (!ssl_write_all(cs.s, job.client_fd, out, deadline, stopping)) return done("client write failed");
+        rec.bytes_down += out.size();
+        req.bytes_down += out.size();
+      }
+      if (fs == ResponseFramer::error) return broken(resp.reason());
+      if (fs == ResponseFramer::done) {
+        awaiting = false;
+        req.status = resp.status();
+        end_request(true, "");
+        if (used < static_cast<size_t>(n)) return done("the upstream sent bytes beyond its response");
+        if (last || !resp.keep_alive()) break;
+      }
     } else {
       const int e = SSL_get_error(up.s, n);
-      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) break;  // upstream closed
+      if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {  // upstream closed
+        if (awaiting) {
+          if (resp.eof() == ResponseFramer::error) return broken(resp.reason());
+          req.status = resp.status();  // a close-delimited body: only the close ends it
+          end_request(true, "");
+        }
+        break;
+      }
     }
     if (progress) {
       deadline = Clock::now() + opt.idle_timeout;
       continue;
     }
-    if (SSL_pending(cs.s) > 0 || SSL_pending(up.s) > 0) continue;
-    pollfd p[2] = {{job.client_fd, POLLIN, 0}, {job.upstream_fd, POLLIN, 0}};
+    if (retry) continue;
+    if ((read_client && SSL_pending(cs.s) > 0) || SSL_pending(up.s) > 0) continue;
+    pollfd p[2] = {{job.client_fd, static_cast<short>(read_client ? POLLIN : 0), 0}, {job.upstream_fd, POLLIN, 0}};
     ::poll(p, 2, 250);
   }
   SSL_shutdown(cs.s);
-  rec.reason += " (" + std::to_string(requests) + " requests, secret header injected)";
-  finish(true, "");
+  done(awaiting ? "the connection ended before the response" : "");
 }
 
 }  // namespace sbx::proxy

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <system_error>
 #include <thread>
 #include <unistd.h>
 
@@ -173,6 +174,7 @@ struct Proxy::Impl {
   std::shared_ptr<spdlog::logger> log = sbx::log::get("proxy");
   std::unique_ptr<EgressLog> egress;
   int ep = -1, wake_fd = -1;
+  int reserve_fd = -1;  // spent to answer a client when accept() finds the fd table full
   std::vector<std::unique_ptr<Handle>> listeners;
   Handle wake_h{Handle::wake};
   std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns;
@@ -195,6 +197,7 @@ struct Proxy::Impl {
   // adoption and resolution (mutex-protected queues, eventfd wake-up)
   std::mutex q_mu;
   std::deque<int> adopted;
+  std::uint64_t refused_adoptions = 0;  // under q_mu
   std::deque<ResolveDone> resolved;
   std::mutex rq_mu;
   std::condition_variable rq_cv;
@@ -241,6 +244,7 @@ struct Proxy::Impl {
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ep < 0 || wake_fd < 0) return fail(ErrorCode::io, std::string("cannot create epoll: ") + std::strerror(errno));
     wake_h.fd = wake_fd;
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     epoll_event ev{EPOLLIN, {.ptr = &wake_h}};
     epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
     if (!opt.resolver) opt.resolver = std::make_shared<SystemResolver>();
@@ -344,7 +348,8 @@ struct Proxy::Impl {
     adopted.clear();
     if (ep >= 0) ::close(ep);
     if (wake_fd >= 0) ::close(wake_fd);
-    ep = wake_fd = -1;
+    if (reserve_fd >= 0) ::close(reserve_fd);
+    ep = wake_fd = reserve_fd = -1;
   }
 
   void on_wake() {
@@ -376,7 +381,22 @@ struct Proxy::Impl {
   // again by the next epoll_wait, and the usual single pending client costs no EAGAIN accept4.
   void accept_all(int lfd) {
     const int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) add_client(fd, true);
+    if (fd >= 0) return add_client(fd, true);
+    if ((errno == EMFILE || errno == ENFILE) && reserve_fd >= 0) {
+      // Out of descriptors: the listener stays readable, so take the client with the one kept
+      // in reserve, tell it why, and let it go (back-pressure, not a busy loop).
+      ::close(reserve_fd);
+      reserve_fd = -1;
+      const int c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c >= 0) {
+        const auto msg = response(503, "sbx egress proxy: out of file descriptors (" + std::to_string(active.load()) +
+                                           " connections open); try again later\n");
+        [[maybe_unused]] auto n = ::send(c, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::close(c);
+      }
+      log->warn("refused a connection: out of file descriptors ({} connections open)", active.load());
+      reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
   }
 
   // `accepted`: from our listener, so already non-blocking and TCP_NODELAY (inherited from it).
@@ -608,7 +628,14 @@ struct Proxy::Impl {
       sockaddr_storage ss;
       const socklen_t len = a.to_sockaddr(c.req.port, ss);
       const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) return deny_now(c, 503, std::string("cannot create a socket: ") + std::strerror(errno), "error", "");
+      if (fd < 0) {
+        const bool full = errno == EMFILE || errno == ENFILE;
+        return deny_now(c, 503,
+                        full ? "the egress proxy is out of file descriptors (" + std::to_string(active.load()) +
+                                   " connections open); try again later"
+                             : std::string("cannot create a socket: ") + std::strerror(errno),
+                        full ? "overload" : "error", "");
+      }
       const int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       // Connect to exactly the address that was checked: no second resolution.
@@ -1078,13 +1105,31 @@ struct Proxy::Impl {
       ++icpt_running;
     }
     // The interception thread owns the client slot in `active` until it ends.
-    std::thread([this, ctx = *ctx_or, job = std::move(job)]() mutable {
-      run_intercept(ctx, std::move(job));
-      --active;
-      std::lock_guard l(icpt_mu);
-      --icpt_running;
-      icpt_cv.notify_all();
-    }).detach();
+    auto shared_job = std::make_shared<InterceptJob>(std::move(job));
+    try {
+      std::thread([this, ctx = *ctx_or, shared_job]() mutable {
+        run_intercept(ctx, std::move(*shared_job));
+        --active;
+        std::lock_guard l(icpt_mu);
+        --icpt_running;
+        icpt_cv.notify_all();
+      }).detach();
+    } catch (const std::system_error& e) {  // no thread to spare: refuse this one, keep serving
+      {
+        std::lock_guard l(icpt_mu);
+        --icpt_running;
+      }
+      log->warn("cannot intercept {}: {}", shared_job->host, e.what());
+      const auto msg = response(503, "sbx egress proxy: out of threads for intercepted connections; try again later\n");
+      [[maybe_unused]] auto n = ::send(shared_job->client_fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(shared_job->client_fd);
+      ::close(shared_job->upstream_fd);
+      shared_job->record.allowed = false;
+      shared_job->record.status = 503;
+      shared_job->record.reason = std::string("no thread for interception: ") + e.what();
+      egress->write(shared_job->record);
+      return retire(c);
+    }
     retire(c, /*release_slot=*/false);
   }
 
@@ -1096,7 +1141,8 @@ struct Proxy::Impl {
       ca = SBX_TRY(CertAuthority::open(opt.state_dir));
     }
     if (!upstream_ctx) upstream_ctx = SBX_TRY(make_upstream_ctx(opt.upstream_ca_bundle));
-    return InterceptContext{&opt, egress.get(), ca.get(), upstream_ctx, &stopping, &active};
+    return InterceptContext{&opt, egress.get(), ca.get(), upstream_ctx, &stopping, &active,
+                            [this] { return current_policy(); }};
   }
 
   // ---- endings ---------------------------------------------------------------------------------
@@ -1296,6 +1342,19 @@ void Proxy::adopt_client(int fd) {
     std::lock_guard l(impl_->q_mu);
     if (impl_->stopping) {
       ::close(fd);
+      return;
+    }
+    // Refuse here, on the caller's thread, once the limit is reached: queued descriptors would
+    // otherwise pile up faster than the loop takes them, until the fd table is full.
+    if (impl_->active + impl_->adopted.size() >= impl_->opt.max_connections) {
+      const auto msg = response(503, "sbx egress proxy: too many connections (limit " +
+                                         std::to_string(impl_->opt.max_connections) + ")\n");
+      [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      impl_->count(&ProxyStats::accepted);
+      if (impl_->refused_adoptions++ % 100 == 0)
+        impl_->log->warn("refused a connection: {} connections open (the limit; {} refused so far)",
+                         impl_->opt.max_connections, impl_->refused_adoptions);
       return;
     }
     impl_->adopted.push_back(fd);

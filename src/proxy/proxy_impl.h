@@ -2,6 +2,7 @@
 // Internal: the shared state of a Proxy that the event loop and the interception threads use.
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,7 @@ struct InterceptContext {
   void* upstream_ctx;  // SSL_CTX* for verified upstream TLS
   std::atomic<bool>* stopping;
   std::atomic<std::uint64_t>* active;
+  std::function<std::shared_ptr<const CompiledPolicy>()> policy;  // the rules now in force
 };
 
 /// One connection handed to interception: both fds connected, 200 not yet sent.

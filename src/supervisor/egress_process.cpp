@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <poll.h>
+#include <sys/resource.h>
 #include <thread>
 
 #include "common/log.h"
@@ -64,6 +65,25 @@ void say(int control, const std::string& message) {
 
 }  // namespace
 
+std::uint64_t raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit want = r;
+    want.rlim_cur = r.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) r = want;
+  }
+  return r.rlim_cur == RLIM_INFINITY ? (1u << 20) : static_cast<std::uint64_t>(r.rlim_cur);
+}
+
+size_t connection_cap(std::uint64_t fd_limit) {
+  // Three descriptors per connection on average (a client and an upstream always; a splice
+  // pipe pair only on bulk tunnels, and a pipe that cannot be made just stays on the buffer).
+  const std::uint64_t reserve = std::min<std::uint64_t>(64, fd_limit / 4);
+  const std::uint64_t cap = fd_limit > reserve ? (fd_limit - reserve) / 3 : 1;
+  return static_cast<size_t>(std::clamp<std::uint64_t>(cap, 1, 4096));
+}
+
 fs::path egress_log_path(const fs::path& dir) { return SandboxPaths{dir}.egress_log(); }
 
 Result<void> check_bound_secrets(const config::Sandboxfile& file) {
@@ -117,6 +137,10 @@ int run_egress_process(const fs::path& dir, int control) {
     return 1;
   }
   proxy::ProxyOptions opt;
+  // Guest streams each cost descriptors here: take what the hard limit allows, and refuse
+  // connections (503) before the table is full rather than lose descriptors in transit.
+  const std::uint64_t fd_limit = raise_fd_limit();
+  opt.max_connections = connection_cap(fd_limit);
   opt.egress_log = egress_log_path(dir);
   opt.state_dir = dir;
   // A private CA for the upstreams (tests, corporate TLS inspection); the system store otherwise.
@@ -138,6 +162,7 @@ int run_egress_process(const fs::path& dir, int control) {
     }
     opt.secrets = store_source(std::make_shared<secrets::Store>(std::move(*store)));
   }
+  const size_t max_connections = opt.max_connections;
   auto created = proxy::Proxy::create(std::move(opt), *policy);
   if (!created) {
     log->error("{}", created.error().render());
@@ -154,17 +179,41 @@ int run_egress_process(const fs::path& dir, int control) {
   }
   proxy.watch(egress.snapshot, [egress] { return load_policy(egress); });
   proxy.start();
-  log->info("egress proxy ready ({} allow, {} deny rules{})", policy->egress.allow.size(), policy->egress.deny.size(),
-            injects ? ", header secrets" : "");
+  log->info("egress proxy ready ({} allow, {} deny rules{}; {} connections at once, {} descriptors)",
+            policy->egress.allow.size(), policy->egress.deny.size(), injects ? ", header secrets" : "",
+            max_connections, fd_limit);
   say(control, "ready");
 
+  // Streams lost for want of descriptors: logged, at most once a second with a count.
+  std::uint64_t lost = 0, lost_logged = 0;
+  auto last_lost_log = steady_clock::now() - seconds(2);
+  auto report_lost = [&](const char* why) {
+    ++lost;
+    if (steady_clock::now() - last_lost_log < seconds(1)) return;
+    log->warn("{} guest stream(s) closed without service: {} (limit {} descriptors, {} connections)",
+              lost - lost_logged, why, fd_limit, max_connections);
+    lost_logged = lost;
+    last_lost_log = steady_clock::now();
+  };
   for (;;) {
     pollfd p{control, POLLIN, 0};
     if (::poll(&p, 1, -1) < 0) continue;
+    if (p.revents & POLLNVAL) break;
     Packet packet;
     const IoStatus st = receive_with_fd(control, packet);
     if (st == IoStatus::again) continue;
-    if (st != IoStatus::ok) break;  // the supervisor is gone
+    if (st == IoStatus::closed) break;  // EOF or reset: the supervisor is gone
+    if (st == IoStatus::error) {
+      // A malformed packet is dropped; only a hangup ends the proxy.
+      if (p.revents & (POLLHUP | POLLERR)) break;
+      report_lost("a malformed control packet");
+      continue;
+    }
+    if (packet.fd_lost) {
+      // The kernel closed the descriptor in transit, so the supervisor's end sees EOF.
+      report_lost("this process's descriptor table is full");
+      continue;
+    }
     if (packet.fd) {
       proxy.adopt_client(packet.fd.release());
       continue;

@@ -3,6 +3,8 @@
 // sbx::proxy::Proxy with the applied Sandboxfile's [egress] and [[secret]] bindings, serves the
 // client sockets the supervisor hands it over fd 3, reloads on request. The only sbx process of a
 // sandbox that holds header secret values (env secrets pass through the supervisor: env_secrets.h).
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 
 #include "common/error.h"
@@ -19,6 +21,14 @@ int run_egress_process(const std::filesystem::path& dir, int control_fd);
 /// terminal: the store exists, is in key-file mode (a passphrase cannot be asked for later), and
 /// holds each secret. The error says which and how to fix it.
 Result<void> check_bound_secrets(const config::Sandboxfile& file);
+
+/// Raise this process's soft RLIMIT_NOFILE to its hard limit (where allowed); returns the soft
+/// limit in force afterwards.
+std::uint64_t raise_fd_limit();
+
+/// How many client connections a proxy with `fd_limit` descriptors takes at once: each may hold
+/// a client, an upstream and a splice pipe pair; a reserve stays for logs, resolver and control.
+size_t connection_cap(std::uint64_t fd_limit);
 
 /// The egress decision log of the sandbox in `dir` (one JSON line per decision).
 std::filesystem::path egress_log_path(const std::filesystem::path& dir);

@@ -67,11 +67,18 @@ IoStatus receive_with_fd(int sock, Packet& out) {
     }
   }
   if (n == 0) return IoStatus::closed;
-  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || static_cast<size_t>(n) > kMaxControlMessage || fds.size() > 1)
-    return IoStatus::error;
+  if ((msg.msg_flags & MSG_TRUNC) || static_cast<size_t>(n) > kMaxControlMessage) return IoStatus::error;
   out.message.assign(buf, static_cast<size_t>(n));
   if (out.message.size() == 1 && out.message[0] == 0) out.message.clear();
+  // MSG_CTRUNC: the kernel could not install the descriptor (EMFILE/ENFILE) and closed it. The
+  // message is whole and the peer still there: back-pressure for this packet, nothing more.
+  if ((msg.msg_flags & MSG_CTRUNC) || fds.size() > 1) {
+    out.fd_lost = true;
+    out.fd = vmm::Fd();
+    return IoStatus::ok;
+  }
   out.fd = fds.empty() ? vmm::Fd() : std::move(fds.front());
+  out.fd_lost = false;
   return IoStatus::ok;
 }
 

@@ -22,10 +22,12 @@ IoStatus send_with_fd(int sock, std::string_view message, int fd);
 struct Packet {
   std::string message;
   vmm::Fd fd;
+  bool fd_lost = false;  // a descriptor was sent but this process had no room for it (MSG_CTRUNC)
 };
 
 /// Receive one packet. `again` when none is waiting (non-blocking socket), `closed` when the
-/// peer is gone. Extra descriptors and truncated packets are dropped (closed), never leaked.
+/// peer is gone (only then). Extra descriptors and truncated packets are dropped (closed), never
+/// leaked; a packet whose descriptor did not fit (full fd table) is `ok` with `fd_lost` set.
 IoStatus receive_with_fd(int sock, Packet& out);
 
 /// A SOCK_SEQPACKET socketpair (close-on-exec): [0] for this process, [1] for the child.

@@ -99,6 +99,8 @@ TEST_CASE("malformed or ambiguous response heads are errors, not guesses", "[pro
       "HTTP/1.1 099 OK\r\n\r\n",
       "http/1.1 200 OK\r\n\r\n",
       "\r\nHTTP/1.1 200 OK\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 2\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n",
   };
   HeadLimits limits;
   for (const auto& b : bad) {

@@ -4,12 +4,15 @@ steps, used in order across all connections, one step per request received:
   {"send": "<raw bytes, latin-1>", "delay": seconds before sending (optional), "close": true to close
    the connection after sending (optional)}.
 argv[2]: a log file; one line per accepted connection ("conn N") and per request ("N METHOD PATH").
+argv[3] (optional): a file that gets every request head as received, each followed by a line "--".
+argv[4], argv[5] (optional): certificate and key: serve HTTPS instead.
 Prints its port. Requests are read by their head (and Content-Length body), so pipelined requests
 are answered one by one, in order."""
-import json, socket, sys, threading, time
+import json, socket, ssl, sys, threading, time
 
 steps = json.loads(sys.argv[1])
 log = open(sys.argv[2], "a", buffering=1)
+heads = open(sys.argv[3], "a", buffering=1) if len(sys.argv) > 3 and sys.argv[3] else None
 lock = threading.Lock()
 conns = [0]
 
@@ -42,6 +45,8 @@ def serve(c, n):
                     return
                 buf += d
             buf = buf[length:]
+            if heads:
+                heads.write(head.decode("latin-1") + "\r\n--\n")
             log.write("%d %s %s\n" % (n, method, path))
             step = next_step()
             if step is None:
@@ -59,8 +64,18 @@ def main():
     s.bind(("127.0.0.1", 0))
     s.listen(64)
     print(s.getsockname()[1], flush=True)
+    ctx = None
+    if len(sys.argv) > 5:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
     while True:
         c, _ = s.accept()
+        if ctx:
+            try:
+                c = ctx.wrap_socket(c, server_side=True)
+            except (ssl.SSLError, OSError):
+                c.close()
+                continue
         with lock:
             conns[0] += 1
             n = conns[0]

@@ -1,5 +1,6 @@
 // libFuzzer target: the proxy's request-head parser, response framer, chunked framer, authority
 // splitter and ClientHello peek, on arbitrary bytes. Checks invariants, not just absence of crashes.
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -28,6 +29,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // Rebuilt heads never carry a line break inside a line.
       const std::string up = upstream_head(h, "authorization");
       if (up.find("\r\n\r\n") != std::string::npos) std::abort();
+      // Hop-by-hop processing never removes what frames the body or names the host: the
+      // upstream must see the same message boundaries the proxy used.
+      std::string lup = up;
+      for (char& c : lup) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (h.body == BodyKind::length && lup.find("\r\ncontent-length:") == std::string::npos) std::abort();
+      if (h.body == BodyKind::chunked && lup.find("\r\ntransfer-encoding:") == std::string::npos) std::abort();
+      if (!h.host_header.empty() && lup.find("\r\nhost:") == std::string::npos) std::abort();
       if (h.body == BodyKind::chunked) {
         ChunkedFramer f;
         size_t used = 0;

@@ -189,6 +189,43 @@ TEST_CASE("the request parser rejects smuggling and malformed heads with 400", "
   CHECK(parse_request_head("GET http://a.test/" + std::string(300, 'a'), small, TargetMode::proxy, h).http_status == 431);
 }
 
+TEST_CASE("a Connection header naming a framing header or Host is a 400, in both target modes", "[proxy][security]") {
+  // Hop-by-hop processing would drop the named header while the proxy framed the body by it:
+  // the body would reach the upstream as a second request nobody checked.
+  const std::vector<std::pair<std::string, TargetMode>> starts = {
+      {"POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\n", TargetMode::proxy},
+      {"POST /x HTTP/1.1\r\nHost: a.test\r\n", TargetMode::origin}};
+  for (const auto& [start, mode] : starts)
+    for (const std::string conn : {"Connection: Content-Length", "Connection: keep-alive, content-length",
+                                   "Connection: Transfer-Encoding", "Connection: close,  HOST ",
+                                   "Proxy-Connection: Content-Length"}) {
+      const std::string req = start + conn + "\r\nContent-Length: 5\r\n\r\nGET /";
+      RequestHead h;
+      const auto r = parse_request_head(req, {}, mode, h);
+      INFO(req);
+      CHECK(r.status == ParseResult::error);
+      CHECK(r.http_status == 400);
+      CHECK(r.reason.find("Connection header names") != std::string::npos);
+    }
+  // Other names stay hop-by-hop and are removed; the framing headers never are.
+  RequestHead h;
+  REQUIRE(parse_request_head("POST http://a.test/ HTTP/1.1\r\nHost: a.test\r\nConnection: X-Drop\r\nX-Drop: 1\r\n"
+                             "X-Keep: 2\r\nContent-Length: 5\r\n\r\n",
+                             {}, TargetMode::proxy, h)
+              .status == ParseResult::ok);
+  const auto up = upstream_head(h);
+  CHECK(up.find("X-Drop") == std::string::npos);
+  CHECK(up.find("X-Keep: 2\r\n") != std::string::npos);
+  CHECK(up.find("Content-Length: 5\r\n") != std::string::npos);
+  CHECK(up.find("Host: a.test\r\n") != std::string::npos);
+  // Even a head built by hand (not through the parser) keeps them.
+  RequestHead forged = h;
+  forged.headers.emplace_back("Connection", "content-length, host, transfer-encoding");
+  const auto up2 = upstream_head(forged, "content-length");
+  CHECK(up2.find("Content-Length: 5\r\n") != std::string::npos);
+  CHECK(up2.find("Host: a.test\r\n") != std::string::npos);
+}
+
 TEST_CASE("the chunked framer finds the end of a body and rejects malformed chunks", "[proxy]") {
   ChunkedFramer f;
   size_t used = 0;

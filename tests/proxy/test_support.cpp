@@ -106,7 +106,8 @@ Upstream::~Upstream() {
   }
 }
 
-RawUpstream::RawUpstream(const std::vector<RawStep>& steps, const std::filesystem::path& log) {
+RawUpstream::RawUpstream(const std::vector<RawStep>& steps, const std::filesystem::path& log,
+                         const std::filesystem::path& heads, bool tls) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& s : steps) {
     std::string latin1;  // the script reads latin-1: map each byte to one code point
@@ -119,7 +120,9 @@ RawUpstream::RawUpstream(const std::vector<RawStep>& steps, const std::filesyste
     }
     j.push_back({{"send", latin1}, {"delay", s.delay_ms / 1000.0}, {"close", s.close}});
   }
-  port = start_python_server(std::string(SBX_PROXY_TEST_DIR) + "/raw_upstream.py", {j.dump(), log.string()}, pid_);
+  std::vector<std::string> args = {j.dump(), log.string(), heads.string()};
+  if (tls) args.insert(args.end(), {Pki::get().srv_crt.string(), Pki::get().srv_key.string()});
+  port = start_python_server(std::string(SBX_PROXY_TEST_DIR) + "/raw_upstream.py", args, pid_);
 }
 
 RawUpstream::~RawUpstream() {

@@ -50,7 +50,10 @@ struct RawStep {
 /// byte for byte; logs "conn N" per connection and "N METHOD PATH" per request to `log`.
 class RawUpstream {
  public:
-  RawUpstream(const std::vector<RawStep>& steps, const std::filesystem::path& log);
+  /// `heads`: where every request head received is appended ("" for nowhere); `tls`: HTTPS with
+  /// the test PKI's server certificate.
+  RawUpstream(const std::vector<RawStep>& steps, const std::filesystem::path& log,
+              const std::filesystem::path& heads = {}, bool tls = false);
   ~RawUpstream();
   std::uint16_t port = 0;
 
