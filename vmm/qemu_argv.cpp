@@ -62,7 +62,11 @@ std::vector<std::string> qemu_argv(const MachineSpec& spec, const QemuOptions& o
   if (!spec.initramfs.empty()) add({"-initrd", qemu_escape(spec.initramfs.string())});
   add({"-append", qemu_cmdline(spec, opts)});
 
-  add({"-chardev", "file,id=console,path=" + path_for_qemu(spec.console_log, rd), "-serial", "chardev:console"});
+  if (!spec.console_socket.empty())
+    add({"-chardev", "socket,id=console,path=" + path_for_qemu(spec.console_socket, rd) + ",server=on,wait=off",
+         "-serial", "chardev:console"});
+  else
+    add({"-chardev", "file,id=console,path=" + path_for_qemu(spec.console_log, rd), "-serial", "chardev:console"});
   add({"-chardev", "socket,id=qmp,path=" + qemu_escape(opts.qmp_socket) + ",server=on,wait=off",
        "-mon", "chardev=qmp,mode=control"});
 

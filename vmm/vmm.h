@@ -58,6 +58,8 @@ struct MachineSpec {
   std::vector<Share> shares;
   std::vector<Channel> channels;
   std::filesystem::path console_log;       // the guest's serial console is appended here
+  std::filesystem::path console_socket;    // or, when set, served on this Unix socket (the caller
+                                           // reads it and caps what it keeps); console_log unused
   std::filesystem::path runtime_dir;       // where the backend keeps its control socket and log
 };
 

@@ -252,7 +252,10 @@ void Session::handle(p::Frame f) {
       std::string reason = fail ? fail->reason : "the host refused the connection";
       if (s.kind == p::OpenKind::proxy && s.in_fd >= 0) {
         std::string body = "sbx: " + reason + "\n";
-        std::string resp = "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: " +
+        const bool retry = fail && fail->retry;  // the host's proxy restarts: try again shortly
+        std::string resp = std::string(retry ? "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                                             : "HTTP/1.1 502 Bad Gateway\r\n") +
+                           "Content-Type: text/plain\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
         [[maybe_unused]] auto w = ::send(s.in_fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       }

@@ -405,12 +405,13 @@ Parsed<OpenOk> parse_open_ok(std::string_view payload) {
 std::string to_json(const OpenFail& m) {
   json j = {{"reason", m.reason.substr(0, 1024)}};
   if (m.err) j["errno"] = *m.err;
+  if (m.retry) j["retry"] = true;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Parsed<OpenFail> parse_open_fail(std::string_view payload) {
   SBX_GET(j, parse_object(payload, "OPEN_FAIL"));
-  if (auto e = check_keys(j, {"reason", "errno"}, "OPEN_FAIL"); !e.empty()) return unexpected(e);
+  if (auto e = check_keys(j, {"reason", "errno", "retry"}, "OPEN_FAIL"); !e.empty()) return unexpected(e);
   OpenFail f;
   if (!j.contains("reason")) return unexpected(std::string("OPEN_FAIL: reason is required"));
   SBX_GET(reason, get_string(j["reason"], "reason"));
@@ -418,6 +419,10 @@ Parsed<OpenFail> parse_open_fail(std::string_view payload) {
   if (j.contains("errno")) {
     SBX_GET(e, get_int(j["errno"], "errno", 0, 4095));
     f.err = static_cast<int>(e);
+  }
+  if (j.contains("retry")) {
+    if (!j["retry"].is_boolean()) return unexpected(std::string("OPEN_FAIL: retry must be a boolean"));
+    f.retry = j["retry"].get<bool>();
   }
   return f;
 }

@@ -123,6 +123,7 @@ struct OpenOk {
 struct OpenFail {
   std::string reason;
   std::optional<int> err;  // errno, when one applies
+  bool retry = false;      // temporary (the host's proxy restarts): the guest answers 503, not 502
 };
 
 /// Limits on OPEN contents.

@@ -25,7 +25,9 @@ Result<std::string> stop_one(const supervisor::SandboxPaths& paths, bool quiet) 
   auto st = supervisor::read_state(paths);
   if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",
                        "see 'sbx status' for the sandboxes that exist");
-  std::string was = supervisor::phase_name(st->phase);
+  // One classification with 'sbx status': a sandbox whose supervisor died crashed.
+  const supervisor::SandboxState seen = supervisor::effective_state(*st);
+  const std::string was = supervisor::phase_name(seen.phase);
   if (supervisor::supervisor_alive(st->supervisor_pid)) {
     auto client = supervisor::Client::connect(paths);
     if (client) {
@@ -38,16 +40,20 @@ Result<std::string> stop_one(const supervisor::SandboxPaths& paths, bool quiet) 
     if (supervisor::supervisor_alive(st->supervisor_pid)) {
       ::kill(static_cast<pid_t>(st->supervisor_pid), SIGKILL);  // its VMM dies with it (pdeathsig)
     }
-  } else {
-    was = st->phase == supervisor::Phase::crashed ? "crashed" : "stopped";
   }
   supervisor::remove_sockets(paths);
   if (auto now = supervisor::read_state(paths); now && (now->phase == supervisor::Phase::ready ||
                                                          now->phase == supervisor::Phase::starting ||
                                                          now->phase == supervisor::Phase::stopping)) {
-    now->phase = supervisor::Phase::stopped;
+    // A crash stays a crash (status keeps saying why); a stop we asked for is a stop.
+    if (seen.phase == supervisor::Phase::crashed) {
+      now->phase = supervisor::Phase::crashed;
+      now->error = seen.error;
+    } else {
+      now->phase = supervisor::Phase::stopped;
+    }
     now->vmm_pid = 0;
-    (void)supervisor::write_state(paths, *now);
+    SBX_TRY_VOID(supervisor::write_state(paths, *now));
   }
   return was;
 }

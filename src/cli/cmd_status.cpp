@@ -1,4 +1,5 @@
 // sbx status [PATH] [--name N] [--json]: what runs, what crashed and why.
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -14,17 +15,6 @@
 namespace sbx::cli {
 namespace {
 namespace fs = std::filesystem;
-
-// The recorded state corrected by what is alive: a "running" sandbox whose supervisor is gone died.
-supervisor::SandboxState effective(supervisor::SandboxState s) {
-  const bool live = supervisor::supervisor_alive(s.supervisor_pid);
-  if (!live && (s.phase == supervisor::Phase::ready || s.phase == supervisor::Phase::starting ||
-                s.phase == supervisor::Phase::stopping)) {
-    s.phase = supervisor::Phase::crashed;
-    s.error = "its supervisor (pid " + std::to_string(s.supervisor_pid) + ") is gone";
-  }
-  return s;
-}
 
 nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::SandboxPaths& p) {
   nlohmann::json j = {{"name", s.name},
@@ -43,13 +33,35 @@ nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::Sand
     j["egress"] = {{"state", live ? s.egress_state : std::string("stopped")},
                    {"pid", live ? s.egress_pid : 0},
                    {"error", s.egress_error},
+                   {"restarts", s.egress_restarts},
                    {"log", p.egress_log().string()}};
   }
+  j["budgets"] = supervisor::budgets_to_json(s.budgets);
   if (!s.error.empty()) {
     j["error"] = s.error;
     j["console_tail"] = s.console_tail;
   }
   return j;
+}
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// "what/limit", plus how many were refused when any were.
+std::string use_text(const supervisor::BudgetUse& u) {
+  std::string t = std::to_string(u.used) + "/" + std::to_string(u.limit);
+  if (u.refused > 0) t += " (" + std::to_string(u.refused) + " refused)";
+  return t;
+}
+
+std::string log_text(const supervisor::LogUse& l) {
+  std::string t = mib(l.bytes) + " of " + mib(l.limit) + " x" + std::to_string(l.keep + 1);
+  if (l.rotations > 0) t += ", " + std::to_string(l.rotations) + " rotations";
+  if (l.dropped > 0) t += ", " + std::to_string(l.dropped) + " bytes dropped";
+  return t;
 }
 
 // The error, warnings and console lines may hold guest text: each is escaped (the JSON form is
@@ -66,8 +78,17 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
   if (s.phase == supervisor::Phase::ready && !s.egress_state.empty()) {
     std::cout << "  egress proxy: " << s.egress_state;
     if (s.egress_pid > 0 && s.egress_state != "failed") std::cout << " (pid " << s.egress_pid << ")";
-    if (!s.egress_error.empty()) std::cout << ": " << esc(s.egress_error) << "; guest connections are refused";
+    if (s.egress_state == "restarting") std::cout << " in " << s.egress_restart_in_ms << " ms";
+    if (s.egress_restarts > 0) std::cout << " (restarted " << s.egress_restarts << " times)";
+    if (!s.egress_error.empty() && s.egress_state != "running")
+      std::cout << ": " << esc(s.egress_error) << "; guest connections are refused";
     std::cout << "\n";
+  }
+  if (s.phase == supervisor::Phase::ready) {
+    const auto& b = s.budgets;
+    std::cout << "  budgets: streams " << use_text(b.routes) << ", log streams " << use_text(b.log_streams)
+              << ", proxy streams " << use_text(b.proxy_streams) << "\n"
+              << "           guest.log " << log_text(b.guest_log) << "; console.log " << log_text(b.console_log) << "\n";
   }
   if (detailed) {
     std::cout << "  state: " << p.dir.string() << "\n";
@@ -101,7 +122,7 @@ int run_status(const Args& args) {
       }
       continue;
     }
-    const auto s = effective(*st);
+    const auto s = supervisor::effective_state(*st);
     if (s.phase == supervisor::Phase::crashed) rc = single ? 1 : rc;
     if (json) list.push_back(to_json(s, p));
     else print_human(s, p, single);

@@ -75,6 +75,25 @@ Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Art
   }
 }
 
+// A running sandbox whose egress proxy is down (dead, restarting, failed) is repaired: the
+// supervisor restarts it now and answers once it is ready. Then the supervisor confirms the
+// sandbox is ready and recorded (a full state directory fails here, with the fix).
+Result<bool> repair_running(const config::Sandboxfile& file, const supervisor::Launch& desired,
+                            const supervisor::SandboxPaths& paths, bool quiet) {
+  bool repaired = false;
+  auto client = SBX_TRY(supervisor::Client::connect(paths));
+  auto st = supervisor::read_state(paths);
+  if (desired.egress.enabled && st && st->egress_state != "running" && st->egress_state != "starting") {
+    if (!quiet)
+      std::cerr << "sbx: sandbox '" << file.name << "': repair: its egress proxy is "
+                << (st->egress_state.empty() ? "not running" : st->egress_state) << "; restarting it\n";
+    SBX_TRY_VOID(client.restart_egress(seconds(30)));
+    repaired = true;
+  }
+  SBX_TRY_VOID(client.wait_ready(seconds(30)));
+  return repaired;
+}
+
 // The user and workdir come from the guest's CONFIG (the Sandboxfile's, else the image's).
 guest::protocol::Open agent_open(const config::Sandboxfile& file, std::vector<std::string> command, bool tty) {
   guest::protocol::Open o;
@@ -128,6 +147,13 @@ int run_up(const Args& args) {
   if (!json) std::cerr << "sbx: sandbox '" << file.name << "': " << reconcile::action_name(plan.action) << " ("
                       << text::escape_for_terminal(plan.reason) << ")\n";  // may quote a crash
 
+  // Before a hot update: a dead proxy cannot reload.
+  bool repaired = false;
+  if (plan.action == reconcile::Action::nothing || plan.action == reconcile::Action::hot_update) {
+    auto r = repair_running(file, desired, paths, json);
+    if (!r) return failed(r.error());
+    repaired = *r;
+  }
   if (plan.action == reconcile::Action::hot_update) {
     if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return failed(r.error());
     if (!json) std::cerr << "sbx: sandbox '" << file.name << "': egress rules reloaded without a reboot; new connections use them\n";
@@ -194,6 +220,7 @@ int run_up(const Args& args) {
                         {"accel", st ? st->accel : ""},
                         {"warnings", warnings}};
     if (ran_agent) j["agent_exit_code"] = agent_code;
+    if (repaired) j["repaired"] = {"egress"};
     print_json(j);
   } else {
     std::cerr << "sbx: sandbox '" << file.name << "' keeps running: 'sbx exec -- CMD', 'sbx shell', 'sbx status', "
@@ -215,7 +242,8 @@ const CommandSpec kUpCommand{
         "the desired state with the sandbox recorded under the state directory:\n"
         "    create    no sandbox of this name runs: boot one\n"
         "    recreate  one runs with another Sandboxfile or image: stop it, boot a new one\n"
-        "    nothing   one runs with exactly this desired state: reuse it\n"
+        "    nothing   one runs with exactly this desired state: reuse it (repairing it first: a\n"
+        "              dead egress proxy is restarted at once)\n"
         "    hot-update  one runs and only [egress] changed: its egress proxy reloads the rules\n"
         "              for new connections; the VM keeps running (no reboot)\n"
         "The sandbox is a microVM owned by a supervisor process that outlives this command. Once the\n"

@@ -129,9 +129,30 @@ Result<void> Client::wait_ready(milliseconds timeout) {
       return std::unexpected(f.error());
     }
     if (f->type == FrameType::pong) return {};
-    if (f->type == FrameType::error)
-      return fail(ErrorCode::runtime, "the sandbox failed to start: " + proto::parse_error_message(f->payload),
-                  "see " + paths_.console_log().string());
+    if (f->type == FrameType::error) {
+      const std::string why = proto::parse_error_message(f->payload);
+      if (why.find("cannot record its state") != std::string::npos)
+        return fail(ErrorCode::io, "the sandbox runs but " + why,
+                    "free space on the file system of " + paths_.dir.string() + ", then run 'sbx up' again");
+      return fail(ErrorCode::runtime, "the sandbox failed to start: " + why, "see " + paths_.console_log().string());
+    }
+  }
+}
+
+Result<void> Client::restart_egress(milliseconds timeout) {
+  const auto deadline = steady_clock::now() + timeout;
+  if (!vmm::write_all(fd_.get(), proto::encode(Frame{FrameType::ping, 0, 0, "egress-restart"})))
+    return std::unexpected(sandbox_failed("cannot talk to the sandbox"));
+  for (;;) {
+    auto f = SBX_TRY(read_frame(deadline));
+    if (f.type == FrameType::pong) return {};
+    if (f.type == FrameType::error) {
+      const std::string why = proto::parse_error_message(f.payload);
+      const bool state = why.find("cannot record its state") != std::string::npos;
+      return fail(state ? ErrorCode::io : ErrorCode::runtime, "cannot repair the egress proxy: " + why,
+                  state ? "free space on the file system of " + paths_.dir.string() + ", then run 'sbx up' again"
+                        : "see " + paths_.supervisor_log().string());
+    }
   }
 }
 

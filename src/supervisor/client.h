@@ -31,6 +31,9 @@ class Client {
   /// With open.tty, the terminal on fd 0 is put in raw mode and window changes are forwarded;
   /// otherwise SIGINT/SIGTERM/SIGHUP/SIGQUIT are forwarded to the guest process group.
   Result<int> run(const guest::protocol::Open& open);
+  /// Ask the supervisor to start its dead egress proxy now and wait until it is ready, at most
+  /// `timeout` (a PING "egress-restart" answered by PONG, or ERROR with the reason).
+  Result<void> restart_egress(std::chrono::milliseconds timeout);
   /// Ask the supervisor to power the sandbox off and wait until it is gone, at most `timeout`.
   Result<void> stop(std::chrono::milliseconds timeout);
 

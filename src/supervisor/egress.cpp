@@ -21,6 +21,7 @@ Result<void> EgressProcess::start(const std::filesystem::path& dir, const std::f
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) return fail(ErrorCode::io, "cannot find the sbx binary (/proc/self/exe)");
   exe[len] = 0;
+  if (pid_ > 0) stop(0);  // a restart: reap the previous child if mark_dead could not
   auto pair = SBX_TRY(control_pair());
   vmm::SpawnOptions opt;
   opt.output_log = log;

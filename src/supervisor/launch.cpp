@@ -111,19 +111,20 @@ Result<void> write_file_atomic(const std::filesystem::path& file, std::string_vi
   const auto tmp = file.string() + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return fail(ErrorCode::io, "cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = true;
+  int err = 0;  // the first failure's errno: later calls (close, unlink) must not hide it
   std::string_view rest = text;
-  while (ok && !rest.empty()) {
+  while (err == 0 && !rest.empty()) {
     const ssize_t n = ::write(fd, rest.data(), rest.size());
     if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) rest.remove_prefix(static_cast<size_t>(n));
+    if (n <= 0) err = n < 0 ? errno : ENOSPC;
+    else rest.remove_prefix(static_cast<size_t>(n));
   }
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && ::rename(tmp.c_str(), file.c_str()) != 0) err = errno;
+  if (err != 0) {
     ::unlink(tmp.c_str());
-    return fail(ErrorCode::io, "cannot write " + file.string() + ": " + std::strerror(errno));
+    return fail(ErrorCode::io, "cannot write " + file.string() + ": " + std::strerror(err));
   }
   return {};
 }

@@ -8,6 +8,7 @@
 
 #include "common/paths.h"
 #include "supervisor/launch.h"
+#include "supervisor/spawn.h"
 
 namespace sbx::supervisor {
 using nlohmann::json;
@@ -21,6 +22,39 @@ const char* phase_name(Phase p) {
     case Phase::crashed: return "crashed";
   }
   return "unknown";
+}
+
+namespace {
+
+json use_json(const BudgetUse& u) { return {{"used", u.used}, {"limit", u.limit}, {"refused", u.refused}}; }
+json log_json(const LogUse& l) {
+  return {{"bytes", l.bytes}, {"limit", l.limit}, {"keep", l.keep}, {"rotations", l.rotations}, {"dropped", l.dropped}};
+}
+BudgetUse use_from(const json& j) {
+  BudgetUse u;
+  if (!j.is_object()) return u;
+  u.used = j.value("used", std::uint64_t{0});
+  u.limit = j.value("limit", std::uint64_t{0});
+  u.refused = j.value("refused", std::uint64_t{0});
+  return u;
+}
+LogUse log_from(const json& j) {
+  LogUse l;
+  if (!j.is_object()) return l;
+  l.bytes = j.value("bytes", std::uint64_t{0});
+  l.limit = j.value("limit", std::uint64_t{0});
+  l.keep = j.value("keep", 0);
+  l.rotations = j.value("rotations", std::uint64_t{0});
+  l.dropped = j.value("dropped", std::uint64_t{0});
+  return l;
+}
+
+}  // namespace
+
+json budgets_to_json(const BudgetReport& b) {
+  return {{"log_streams", use_json(b.log_streams)}, {"routes", use_json(b.routes)},
+          {"proxy_streams", use_json(b.proxy_streams)}, {"guest_log", log_json(b.guest_log)},
+          {"console_log", log_json(b.console_log)}};
 }
 
 SandboxPaths sandbox_paths(const std::string& name) { return {paths::state_dir() / "sandboxes" / name}; }
@@ -44,7 +78,10 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
                               {"digest", s.egress_digest},
                               {"reload_digest", s.egress_reload_digest},
                               {"reload_error", s.egress_reload_error},
-                              {"reload_id", s.egress_reload_id}}}};
+                              {"reload_id", s.egress_reload_id},
+                              {"restarts", s.egress_restarts},
+                              {"restart_in_ms", s.egress_restart_in_ms}}},
+                  {"budgets", budgets_to_json(s.budgets)}};
   return write_file_atomic(p.state(), j.dump(2) + "\n");
 }
 
@@ -79,6 +116,26 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
     s.egress_reload_digest = e.value("reload_digest", "");
     s.egress_reload_error = e.value("reload_error", "");
     s.egress_reload_id = e.value("reload_id", 0L);
+    s.egress_restarts = e.value("restarts", 0L);
+    s.egress_restart_in_ms = e.value("restart_in_ms", std::int64_t{0});
+  }
+  if (j.contains("budgets") && j["budgets"].is_object()) {
+    const auto& b = j["budgets"];
+    const json none;
+    s.budgets.log_streams = use_from(b.contains("log_streams") ? b["log_streams"] : none);
+    s.budgets.routes = use_from(b.contains("routes") ? b["routes"] : none);
+    s.budgets.proxy_streams = use_from(b.contains("proxy_streams") ? b["proxy_streams"] : none);
+    s.budgets.guest_log = log_from(b.contains("guest_log") ? b["guest_log"] : none);
+    s.budgets.console_log = log_from(b.contains("console_log") ? b["console_log"] : none);
+  }
+  return s;
+}
+
+SandboxState effective_state(SandboxState s) {
+  if ((s.phase == Phase::ready || s.phase == Phase::starting || s.phase == Phase::stopping) &&
+      !supervisor_alive(s.supervisor_pid)) {
+    s.phase = Phase::crashed;
+    s.error = "its supervisor (pid " + std::to_string(s.supervisor_pid) + ") is gone";
   }
   return s;
 }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/error.h"
 
 namespace sbx::supervisor {
@@ -13,6 +15,30 @@ namespace sbx::supervisor {
 enum class Phase { starting, ready, stopping, stopped, crashed };
 
 const char* phase_name(Phase p);
+
+/// One budget in state.json: in use now, the limit, and how many requests it refused.
+struct BudgetUse {
+  std::uint64_t used = 0, limit = 0, refused = 0;
+  bool operator==(const BudgetUse&) const = default;
+};
+
+/// One capped log in state.json: bytes in the current file, its cap, rotated files kept,
+/// rotations so far, and bytes dropped (unwritable file, or a stream that overran its window).
+struct LogUse {
+  std::uint64_t bytes = 0, limit = 0, rotations = 0, dropped = 0;
+  int keep = 0;
+  bool operator==(const LogUse&) const = default;
+};
+
+/// What the guest holds on the host side now, against each budget (see SUPERVISOR.md).
+struct BudgetReport {
+  BudgetUse log_streams, routes, proxy_streams;
+  LogUse guest_log, console_log;
+  bool operator==(const BudgetReport&) const = default;
+};
+
+/// The "budgets" object of state.json and `sbx status --json`.
+nlohmann::json budgets_to_json(const BudgetReport& b);
 
 /// The content of state.json.
 struct SandboxState {
@@ -35,6 +61,9 @@ struct SandboxState {
   std::string egress_reload_digest;  // the last hot reload asked for (sbx up waits for it)
   std::string egress_reload_error;   // why that reload failed ("" when it applied)
   long egress_reload_id = 0;         // the request id sbx up sent with SIGUSR1 (sigqueue)
+  long egress_restarts = 0;          // how often the supervisor restarted a dead proxy
+  std::int64_t egress_restart_in_ms = 0;  // with egress_state "restarting": the delay chosen
+  BudgetReport budgets;
 };
 
 /// The files of one sandbox, all in its state directory.
@@ -46,6 +75,7 @@ struct SandboxPaths {
   std::filesystem::path channel() const { return dir / "chan.sock"; }
   std::filesystem::path qmp() const { return dir / "qmp.sock"; }
   std::filesystem::path console_log() const { return dir / "console.log"; }
+  std::filesystem::path console_socket() const { return dir / "console.sock"; }
   std::filesystem::path supervisor_log() const { return dir / "supervisor.log"; }
   std::filesystem::path guest_log() const { return dir / "guest.log"; }
   std::filesystem::path egress_log() const { return dir / "egress.log"; }
@@ -58,6 +88,10 @@ SandboxPaths sandbox_paths(const std::string& name);
 
 Result<void> write_state(const SandboxPaths& p, const SandboxState& s);
 Result<SandboxState> read_state(const SandboxPaths& p);
+
+/// The recorded state corrected by what is alive: a starting, running or stopping sandbox whose
+/// supervisor is gone crashed (error says so). `sbx status` and `sbx down` both classify with it.
+SandboxState effective_state(SandboxState s);
 
 /// Remove every Unix socket (*.sock) of the sandbox: control, channel, QMP, virtio-fs.
 void remove_sockets(const SandboxPaths& p);
