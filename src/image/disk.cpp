@@ -25,7 +25,7 @@ std::string errstr() { return std::strerror(errno); }
 
 // Read a small text file beneath root; "" when missing or not a regular file.
 std::string read_text(int root_fd, const std::string& rel) {
-  UniqueFd fd(open_beneath(root_fd, rel, O_RDONLY));
+  Fd fd(open_beneath(root_fd, rel, O_RDONLY));
   struct stat st{};
   if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) return {};
   std::string out(static_cast<std::size_t>(st.st_size), '\0');
@@ -36,11 +36,11 @@ std::string read_text(int root_fd, const std::string& rel) {
 
 // Replace etc/<name> atomically; a symlink there is replaced, never followed.
 Result<void> write_etc(int root_fd, const std::string& name, const std::string& text) {
-  UniqueFd etc(mkdirs_beneath(root_fd, "etc"));
+  Fd etc(mkdirs_beneath(root_fd, "etc"));
   if (!etc) return fail(ErrorCode::invalid, "the image's /etc is not a directory (or is a symlink)");
   const std::string tmp = "." + name + ".sbx";
   ::unlinkat(etc.get(), tmp.c_str(), 0);
-  UniqueFd fd(::openat(etc.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  Fd fd(::openat(etc.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
     return fail(ErrorCode::io, "cannot write /etc/" + name + " into the image: " + errstr());
   ::fchmod(fd.get(), 0644);
@@ -87,7 +87,7 @@ void own(int root_fd, const std::string& rel, unsigned uid, unsigned gid, unsign
     (*meta)[rel] = EntryMeta{uid, gid, mode};
     return;
   }
-  UniqueFd fd(open_beneath(root_fd, rel, O_PATH));
+  Fd fd(open_beneath(root_fd, rel, O_PATH));
   if (fd) ::fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 }
 
@@ -97,7 +97,7 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
   GuestAdditions g;
   // Mount points PID 1 uses; it would create them on the overlay, but a read-only boot needs them.
   for (const char* d : {"proc", "sys", "dev", "run", "tmp", "etc", "home", "root"}) {
-    UniqueFd fd(mkdirs_beneath(root_fd, d));
+    Fd fd(mkdirs_beneath(root_fd, d));
     if (!fd) return fail(ErrorCode::invalid, std::string("the image's /") + d + " is not a directory (or is a symlink)");
     if (std::string_view(d) == "tmp") ::fchmod(fd.get(), 01777);
   }
@@ -125,7 +125,7 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
     passwd = with_newline(passwd) + "agent:x:" + std::to_string(g.agent_uid) + ":" + std::to_string(g.agent_gid) +
              ":sbx agent:/home/agent:/bin/sh\n";
     g.added_agent = changed_passwd = true;
-    UniqueFd home(mkdirs_beneath(root_fd, "home/agent"));
+    Fd home(mkdirs_beneath(root_fd, "home/agent"));
     if (!home) return fail(ErrorCode::invalid, "the image's /home/agent cannot be created (a symlink or a file is in the way)");
     ::fchmod(home.get(), 0755);
     own(root_fd, "home/agent", g.agent_uid, g.agent_gid, S_IFDIR | 0755, meta);

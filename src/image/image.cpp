@@ -56,7 +56,7 @@ class Staging {
   ~Staging() {
     if (dir_.empty()) return;
     // Layers may leave directories without write permission: remove_at widens them first.
-    UniqueFd parent(::open(dir_.parent_path().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    Fd parent(::open(dir_.parent_path().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
     if (parent) remove_at(parent.get(), dir_.filename().string());
   }
   const fs::path& dir() const { return dir_; }
@@ -143,7 +143,7 @@ Result<PreparedImage> build(const Source& source, const ImagePlan& plan, const s
   for (std::size_t i = 0; i < n; ++i) {
     const LayerRef& layer = plan.layers[i];
     const std::string label = "layer " + std::to_string(i + 1) + "/" + std::to_string(n) + " " + layer.digest.substr(7, 12);
-    UniqueFd fd = SBX_TRY(source.open(layer.member));
+    Fd fd = SBX_TRY(source.open(layer.member));
     struct stat st{};
     ::fstat(fd.get(), &st);
     const auto total = static_cast<std::uint64_t>(st.st_size);
@@ -232,7 +232,7 @@ Result<PreparedImage> import_archive(const fs::path& archive, const std::string&
   }
   std::string file_sha;
   if (!pin.empty()) {
-    UniqueFd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail(ErrorCode::io, "cannot open " + archive.string() + ": " + errstr());
     std::uint64_t size = 0;
     ProgressMeter meter(o.progress, "checking digest of " + archive.filename().string(), static_cast<std::uint64_t>(st.st_size));
@@ -271,7 +271,7 @@ Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions
   const std::string cp_tool = SBX_TRY(guest::find_tool("cp", "coreutils"));
   auto cp = SBX_TRY(guest::run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
   if (cp.status != 0) return fail(ErrorCode::io, "cannot copy " + dir.string() + ": " + cp.output.substr(0, 1000));
-  UniqueFd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  Fd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errstr());
   SBX_TRY_VOID(add_guest_files(root_fd.get(), root ? nullptr : &meta));
   say(o, "building root disk from " + dir.string());

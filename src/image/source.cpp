@@ -20,9 +20,9 @@ std::string errstr() { return std::strerror(errno); }
 Result<void> write_member(int root_fd, const std::string& rel, archive* a, const std::string& display,
                           std::uint64_t& total, std::uint64_t max_bytes) {
   auto [parent, base] = split_parent(rel);
-  UniqueFd dir(mkdirs_beneath(root_fd, parent));
+  Fd dir(mkdirs_beneath(root_fd, parent));
   if (!dir) return fail(ErrorCode::invalid, display + ": cannot place member '" + rel + "': " + errstr());
-  UniqueFd out(::openat(dir.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  Fd out(::openat(dir.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!out) return fail(ErrorCode::invalid, display + ": member '" + rel + "' appears twice or cannot be written: " + errstr());
   const void* buf;
   size_t size;
@@ -44,7 +44,7 @@ Result<void> write_member(int root_fd, const std::string& rel, archive* a, const
 Result<Source> Source::from_directory(const fs::path& dir) {
   Source s;
   s.display_ = dir.string();
-  s.root_ = UniqueFd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  s.root_ = Fd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
   if (!s.root_) return fail(ErrorCode::not_found, "cannot open image directory " + dir.string() + ": " + errstr());
   return s;
 }
@@ -55,7 +55,7 @@ Result<Source> Source::from_archive(const fs::path& archive_path, const fs::path
   std::error_code ec;
   fs::create_directories(staging, ec);
   if (ec) return fail(ErrorCode::io, "cannot create " + staging.string() + ": " + ec.message());
-  s.root_ = UniqueFd(::open(staging.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  s.root_ = Fd(::open(staging.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
   if (!s.root_) return fail(ErrorCode::io, "cannot open " + staging.string() + ": " + errstr());
   archive* a = archive_read_new();
   archive_read_support_filter_all(a);
@@ -92,7 +92,7 @@ Result<Source> Source::from_archive(const fs::path& archive_path, const fs::path
         }
         break;
       case AE_IFDIR: {
-        UniqueFd d(mkdirs_beneath(s.root_.get(), *name));
+        Fd d(mkdirs_beneath(s.root_.get(), *name));
         if (!d) return fail(ErrorCode::invalid, s.display_ + ": cannot place directory '" + *name + "': " + errstr());
         break;
       }
@@ -133,13 +133,13 @@ Result<std::string> Source::resolve(const std::string& member) const {
 bool Source::exists(const std::string& member) const {
   auto p = resolve(member);
   if (!p) return false;
-  UniqueFd fd(open_beneath(root_.get(), *p, O_PATH));
+  Fd fd(open_beneath(root_.get(), *p, O_PATH));
   return static_cast<bool>(fd);
 }
 
-Result<UniqueFd> Source::open(const std::string& member) const {
+Result<Fd> Source::open(const std::string& member) const {
   const std::string p = SBX_TRY(resolve(member));
-  UniqueFd fd(open_beneath(root_.get(), p, O_RDONLY));
+  Fd fd(open_beneath(root_.get(), p, O_RDONLY));
   if (!fd) return fail(ErrorCode::invalid, display_ + ": cannot open '" + member.substr(0, 200) + "': " + errstr(),
                        "the image is incomplete or not an OCI layout / docker save archive");
   struct stat st{};
@@ -149,7 +149,7 @@ Result<UniqueFd> Source::open(const std::string& member) const {
 }
 
 Result<std::string> Source::read_small(const std::string& member, std::size_t max) const {
-  UniqueFd fd = SBX_TRY(open(member));
+  Fd fd = SBX_TRY(open(member));
   std::string out;
   char buf[65536];
   for (;;) {

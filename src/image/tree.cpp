@@ -33,7 +33,7 @@ class CwdGuard {
   bool ok() const { return ok_; }
 
  private:
-  UniqueFd saved_;
+  Fd saved_;
   bool ok_ = false;
 };
 
@@ -53,7 +53,7 @@ Result<TreeBuilder> TreeBuilder::open(const fs::path& root, bool restore_owners,
   b.path_ = root;
   b.restore_owners_ = restore_owners;
   b.max_bytes_ = max_bytes;
-  b.root_ = UniqueFd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  b.root_ = Fd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!b.root_) return fail(ErrorCode::io, "cannot open " + root.string() + ": " + errstr());
   return b;
 }
@@ -72,7 +72,7 @@ Result<void> TreeBuilder::whiteout(const std::string& parent, const std::string&
   ++stats_.whiteouts;
   // A whiteout hides lower layers only; the same layer's own entry stays.
   if (this_layer_.count(path)) return {};
-  UniqueFd dir(open_beneath(root_.get(), parent, O_DIRECTORY | O_RDONLY));
+  Fd dir(open_beneath(root_.get(), parent, O_DIRECTORY | O_RDONLY));
   if (!dir) {
     if (errno == ENOENT) return {};
     return fail(ErrorCode::invalid, display + ": whiteout of '" + path + "' goes through a symlink or a file",
@@ -107,14 +107,14 @@ void TreeBuilder::clear_below(int dir_fd, const std::string& dir) {
     }
     struct stat st{};
     if (::fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-      UniqueFd child(::openat(dir_fd, n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      Fd child(::openat(dir_fd, n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (child) clear_below(child.get(), path);
     }
   }
 }
 
 Result<void> TreeBuilder::opaque(const std::string& dir, const std::string& display) {
-  UniqueFd fd(mkdirs_beneath(root_.get(), dir));
+  Fd fd(mkdirs_beneath(root_.get(), dir));
   if (!fd) return fail(ErrorCode::invalid, display + ": opaque directory '" + dir + "' goes through a symlink or a file",
                        "the layer is malformed or hostile");
   clear_below(fd.get(), dir);
@@ -169,7 +169,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
       log->debug("{}: skipped device node {}", display, *name);
       continue;
     }
-    UniqueFd dir(mkdirs_beneath(root_.get(), parent));
+    Fd dir(mkdirs_beneath(root_.get(), parent));
     if (!dir)
       return fail(ErrorCode::invalid, display + ": '" + *name + "' would be written through a symlink or a file ('" + parent + "')",
                   "the layer is malformed or hostile");
@@ -186,7 +186,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
       auto target = clean_member_path(link);
       if (!target || target->empty())
         return fail(ErrorCode::invalid, display + ": unsafe hard link '" + *name + "'", "the layer is malformed or hostile");
-      UniqueFd t(open_beneath(root_.get(), *target, O_PATH));
+      Fd t(open_beneath(root_.get(), *target, O_PATH));
       struct stat ts{};
       if (!t || ::fstat(t.get(), &ts) != 0 || S_ISDIR(ts.st_mode))
         return fail(ErrorCode::invalid, display + ": hard link '" + *name + "' to '" + *target + "', which is missing, a directory or behind a symlink",
