@@ -1,7 +1,6 @@
 #include "image/disk.h"
 
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <set>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/errno_text.h"
 #include "common/log.h"
 #include "guest/host/tool.h"
 #include "image/safe_fs.h"
@@ -21,7 +21,6 @@ namespace {
 
 constexpr unsigned kFirstUid = 1000;
 
-std::string errstr() { return std::strerror(errno); }
 
 // Read a small text file beneath root; "" when missing or not a regular file.
 std::string read_text(int root_fd, const std::string& rel) {
@@ -42,12 +41,12 @@ Result<void> write_etc(int root_fd, const std::string& name, const std::string& 
   ::unlinkat(etc.get(), tmp.c_str(), 0);
   Fd fd(::openat(etc.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    return fail(ErrorCode::io, "cannot write /etc/" + name + " into the image: " + errstr());
+    return fail(ErrorCode::io, "cannot write /etc/" + name + " into the image: " + errno_text());
   ::fchmod(fd.get(), 0644);
   struct stat st{};
   if (::fstatat(etc.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) remove_at(etc.get(), name);
   if (::renameat(etc.get(), tmp.c_str(), etc.get(), name.c_str()) != 0)
-    return fail(ErrorCode::io, "cannot replace /etc/" + name + " in the image: " + errstr());
+    return fail(ErrorCode::io, "cannot replace /etc/" + name + " in the image: " + errno_text());
   return {};
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <random>
 #include <sys/stat.h>
@@ -11,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "common/digest.h"
+#include "common/errno_text.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "guest/host/tool.h"
@@ -26,8 +26,6 @@ namespace sbx::image {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string errstr() { return std::strerror(errno); }
 
 fs::path cache_of(const ImportOptions& o) { return o.cache_dir.empty() ? paths::cache_dir() : o.cache_dir; }
 
@@ -78,7 +76,7 @@ Result<std::string> hash_fd(int fd, std::uint64_t& size, const std::function<voi
   for (;;) {
     ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(size));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::io, "cannot read a blob: " + errstr());
+    if (n < 0) return fail(ErrorCode::io, "cannot read a blob: " + errno_text());
     if (n == 0) break;
     EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n));
     size += static_cast<std::uint64_t>(n);
@@ -233,7 +231,7 @@ Result<PreparedImage> import_archive(const fs::path& archive, const std::string&
   std::string file_sha;
   if (!pin.empty()) {
     Fd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail(ErrorCode::io, "cannot open " + archive.string() + ": " + errstr());
+    if (!fd) return fail(ErrorCode::io, "cannot open " + archive.string() + ": " + errno_text());
     std::uint64_t size = 0;
     ProgressMeter meter(o.progress, "checking digest of " + archive.filename().string(), static_cast<std::uint64_t>(st.st_size));
     file_sha = SBX_TRY(hash_fd(fd.get(), size, [&](std::uint64_t d) { meter.update(d); }));
@@ -272,7 +270,7 @@ Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions
   auto cp = SBX_TRY(guest::run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
   if (cp.status != 0) return fail(ErrorCode::io, "cannot copy " + dir.string() + ": " + cp.output.substr(0, 1000));
   Fd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errstr());
+  if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errno_text());
   SBX_TRY_VOID(add_guest_files(root_fd.get(), root ? nullptr : &meta));
   say(o, "building root disk from " + dir.string());
   SBX_TRY_VOID(make_image_disk(tree, staging.dir() / "image" / "rootfs.ext4", root ? nullptr : &meta));

@@ -3,10 +3,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/errno_text.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
@@ -15,15 +16,13 @@ namespace {
 
 constexpr std::size_t kMaxMembers = 1u << 20;
 
-std::string errstr() { return std::strerror(errno); }
-
 Result<void> write_member(int root_fd, const std::string& rel, archive* a, const std::string& display,
                           std::uint64_t& total, std::uint64_t max_bytes) {
   auto [parent, base] = split_parent(rel);
   Fd dir(mkdirs_beneath(root_fd, parent));
-  if (!dir) return fail(ErrorCode::invalid, display + ": cannot place member '" + rel + "': " + errstr());
+  if (!dir) return fail(ErrorCode::invalid, display + ": cannot place member '" + rel + "': " + errno_text());
   Fd out(::openat(dir.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!out) return fail(ErrorCode::invalid, display + ": member '" + rel + "' appears twice or cannot be written: " + errstr());
+  if (!out) return fail(ErrorCode::invalid, display + ": member '" + rel + "' appears twice or cannot be written: " + errno_text());
   const void* buf;
   size_t size;
   la_int64_t offset;
@@ -34,7 +33,7 @@ Result<void> write_member(int root_fd, const std::string& rel, archive* a, const
     total += size;
     if (total > max_bytes) return fail(ErrorCode::invalid, display + ": the archive unpacks larger than the limit");
     if (::pwrite(out.get(), buf, size, offset) != static_cast<ssize_t>(size))
-      return fail(ErrorCode::io, "cannot write " + rel + ": " + errstr());
+      return fail(ErrorCode::io, "cannot write " + rel + ": " + errno_text());
   }
   return {};
 }
@@ -45,7 +44,7 @@ Result<Source> Source::from_directory(const fs::path& dir) {
   Source s;
   s.display_ = dir.string();
   s.root_ = Fd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-  if (!s.root_) return fail(ErrorCode::not_found, "cannot open image directory " + dir.string() + ": " + errstr());
+  if (!s.root_) return fail(ErrorCode::not_found, "cannot open image directory " + dir.string() + ": " + errno_text());
   return s;
 }
 
@@ -56,7 +55,7 @@ Result<Source> Source::from_archive(const fs::path& archive_path, const fs::path
   fs::create_directories(staging, ec);
   if (ec) return fail(ErrorCode::io, "cannot create " + staging.string() + ": " + ec.message());
   s.root_ = Fd(::open(staging.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-  if (!s.root_) return fail(ErrorCode::io, "cannot open " + staging.string() + ": " + errstr());
+  if (!s.root_) return fail(ErrorCode::io, "cannot open " + staging.string() + ": " + errno_text());
   archive* a = archive_read_new();
   archive_read_support_filter_all(a);
   archive_read_support_format_tar(a);
@@ -93,7 +92,7 @@ Result<Source> Source::from_archive(const fs::path& archive_path, const fs::path
         break;
       case AE_IFDIR: {
         Fd d(mkdirs_beneath(s.root_.get(), *name));
-        if (!d) return fail(ErrorCode::invalid, s.display_ + ": cannot place directory '" + *name + "': " + errstr());
+        if (!d) return fail(ErrorCode::invalid, s.display_ + ": cannot place directory '" + *name + "': " + errno_text());
         break;
       }
       case AE_IFLNK:
@@ -140,7 +139,7 @@ bool Source::exists(const std::string& member) const {
 Result<Fd> Source::open(const std::string& member) const {
   const std::string p = SBX_TRY(resolve(member));
   Fd fd(open_beneath(root_.get(), p, O_RDONLY));
-  if (!fd) return fail(ErrorCode::invalid, display_ + ": cannot open '" + member.substr(0, 200) + "': " + errstr(),
+  if (!fd) return fail(ErrorCode::invalid, display_ + ": cannot open '" + member.substr(0, 200) + "': " + errno_text(),
                        "the image is incomplete or not an OCI layout / docker save archive");
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -155,7 +154,7 @@ Result<std::string> Source::read_small(const std::string& member, std::size_t ma
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::io, display_ + ": cannot read '" + member + "': " + errstr());
+    if (n < 0) return fail(ErrorCode::io, display_ + ": cannot read '" + member + "': " + errno_text());
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > max)

@@ -3,21 +3,19 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <cerrno>
-#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
+#include "common/errno_text.h"
 #include "common/log.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string errstr() { return std::strerror(errno); }
 
 constexpr std::string_view kWhiteout = ".wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
@@ -54,7 +52,7 @@ Result<TreeBuilder> TreeBuilder::open(const fs::path& root, bool restore_owners,
   b.restore_owners_ = restore_owners;
   b.max_bytes_ = max_bytes;
   b.root_ = Fd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!b.root_) return fail(ErrorCode::io, "cannot open " + root.string() + ": " + errstr());
+  if (!b.root_) return fail(ErrorCode::io, "cannot open " + root.string() + ": " + errno_text());
   return b;
 }
 
@@ -78,7 +76,7 @@ Result<void> TreeBuilder::whiteout(const std::string& parent, const std::string&
     return fail(ErrorCode::invalid, display + ": whiteout of '" + path + "' goes through a symlink or a file",
                 "the layer is malformed or hostile");
   }
-  if (!remove_at(dir.get(), name)) return fail(ErrorCode::io, display + ": cannot remove '" + path + "': " + errstr());
+  if (!remove_at(dir.get(), name)) return fail(ErrorCode::io, display + ": cannot remove '" + path + "': " + errno_text());
   forget(path);
   return {};
 }
@@ -138,7 +136,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
   if (restore_owners_) flags |= ARCHIVE_EXTRACT_OWNER;
   archive_write_disk_set_options(out, flags);
   CwdGuard cwd(root_.get());
-  if (!cwd.ok()) return fail(ErrorCode::io, "cannot enter " + path_.string() + ": " + errstr());
+  if (!cwd.ok()) return fail(ErrorCode::io, "cannot enter " + path_.string() + ": " + errno_text());
 
   for (;;) {
     archive_entry* e = nullptr;
@@ -177,7 +175,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
     if (::fstatat(dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       const bool want_dir = type == AE_IFDIR;
       if (S_ISDIR(st.st_mode) != want_dir || !want_dir) {
-        if (!remove_at(dir.get(), base)) return fail(ErrorCode::io, display + ": cannot replace '" + *name + "': " + errstr());
+        if (!remove_at(dir.get(), base)) return fail(ErrorCode::io, display + ": cannot replace '" + *name + "': " + errno_text());
         forget(*name);
       }
     }
