@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
+#include "common/process.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
@@ -177,13 +178,9 @@ std::vector<std::pair<fs::path, std::string>> disks_in_use(const fs::path& state
     if (auto st = slurp(e.path() / "state.json")) {
       json s = json::parse(*st, nullptr, false);
       const long pid = s.is_object() ? s.value("supervisor_pid", 0L) : 0L;
-      live = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
-      // An exited supervisor that is still a zombie no longer holds anything.
-      if (live) {
-        auto stat = slurp("/proc/" + std::to_string(pid) + "/stat", 4096).value_or("");
-        const auto paren = stat.rfind(')');
-        if (stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')) live = false;
-      }
+      // An exited supervisor that is still a zombie no longer holds anything; a process we may not
+      // signal (EPERM: another user's) is not our supervisor.
+      live = process::alive(pid) && ::kill(static_cast<pid_t>(pid), 0) == 0;
     }
     if (!live) continue;
     json l = json::parse(*launch, nullptr, false);
