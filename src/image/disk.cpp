@@ -11,7 +11,7 @@
 
 #include "common/errno_text.h"
 #include "common/log.h"
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 #include "image/safe_fs.h"
 
 namespace sbx::image {
@@ -145,7 +145,7 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
 }
 
 Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const std::map<std::string, EntryMeta>* meta) {
-  auto mkfs = SBX_TRY(guest::find_tool("mkfs.ext4", "e2fsprogs"));
+  auto mkfs = SBX_TRY(find_tool("mkfs.ext4", "e2fsprogs"));
   // Size: every file rounded to 4 KiB blocks, a block per directory and symlink, inode tables,
   // plus 10% and 32 MiB of slack for ext4's own metadata.
   std::uint64_t blocks = 0, inodes = 16;
@@ -168,13 +168,13 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
   const std::uint64_t bytes = blocks * 4096 + blocks * 4096 / 10 + inodes * 256 + (32ull << 20);
   const std::uint64_t mib = (bytes + (1 << 20) - 1) >> 20;
   fs::remove(image, ec);
-  auto r = SBX_TRY(guest::run_tool({mkfs, "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-N",
+  auto r = SBX_TRY(run_tool({mkfs, "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-N",
                                     std::to_string(inodes), "-O", "^has_journal", "-E", "root_owner=0:0", "-L",
                                     "sbx-root", "-d", dir.string(), image.string(), std::to_string(mib) + "M"}));
   if (r.status != 0) return fail(ErrorCode::runtime, "mkfs.ext4 -d failed: " + r.output.substr(0, 2000), "check e2fsprogs >= 1.43");
   if (!meta) return {};
   // mkfs copied our own uid/gid and the modes we widened; write the layers' owners and modes.
-  auto debugfs = SBX_TRY(guest::find_tool("debugfs", "e2fsprogs"));
+  auto debugfs = SBX_TRY(find_tool("debugfs", "e2fsprogs"));
   fs::path script = image;
   script += ".debugfs";
   {
@@ -190,7 +190,7 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
       if (it != meta->end()) out << "sif \"/" << p << "\" mode 0" << std::oct << m.mode << std::dec << "\n";
     }
   }
-  auto d = SBX_TRY(guest::run_tool({debugfs, "-w", "-f", script.string(), image.string()}));
+  auto d = SBX_TRY(run_tool({debugfs, "-w", "-f", script.string(), image.string()}));
   fs::remove(script, ec);
   if (d.status != 0) return fail(ErrorCode::runtime, "debugfs could not set owners: " + d.output.substr(0, 2000));
   return {};

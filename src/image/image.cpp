@@ -13,7 +13,7 @@
 #include "common/errno_text.h"
 #include "common/log.h"
 #include "common/paths.h"
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 #include "image/cache.h"
 #include "image/disk.h"
 #include "image/manifest.h"
@@ -266,8 +266,8 @@ Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions
   const fs::path tree = staging.dir() / "tree";
   fs::create_directory(staging.dir() / "image", ec);
   say(o, "copying rootfs directory " + dir.string());
-  const std::string cp_tool = SBX_TRY(guest::find_tool("cp", "coreutils"));
-  auto cp = SBX_TRY(guest::run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
+  const std::string cp_tool = SBX_TRY(find_tool("cp", "coreutils"));
+  auto cp = SBX_TRY(run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
   if (cp.status != 0) return fail(ErrorCode::io, "cannot copy " + dir.string() + ": " + cp.output.substr(0, 1000));
   Fd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errno_text());
