@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/digest.h"
 #include "common/process.h"
 
@@ -33,20 +34,8 @@ std::optional<std::string> slurp(const fs::path& p, std::size_t max = kMaxRecord
   return s;
 }
 
-bool write_atomic(const fs::path& p, const std::string& text) {
-  fs::path tmp = p;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return false;
-    out << text;
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) fs::remove(tmp, ec);
-  return !ec;
-}
+// Cache records are made 0666 less the umask, as an ofstream would.
+constexpr AtomicWriteOptions kRecordFile{.mode = 0666};
 
 json to_json_config(const ImageConfig& c) {
   return {{"env", c.env}, {"working_dir", c.working_dir}, {"user", c.user}, {"entrypoint", c.entrypoint}, {"cmd", c.cmd}};
@@ -129,9 +118,7 @@ Result<void> write_record(const fs::path& cache, const std::string& id, const st
   j["config"] = to_json_config(config);
   if (!j.contains("created")) j["created"] = now;
   j["last_used"] = now;
-  if (!write_atomic(dir / "image.json", j.dump(2) + "\n"))
-    return fail(ErrorCode::io, "cannot write " + (dir / "image.json").string());
-  return {};
+  return write_file_atomic(dir / "image.json", j.dump(2) + "\n", kRecordFile);
 }
 
 void note_use(const fs::path& cache, const std::string& id, const std::string& reference) {
@@ -146,7 +133,7 @@ void note_use(const fs::path& cache, const std::string& id, const std::string& r
   if (!known) refs.push_back(reference);
   (*j)["references"] = refs;
   (*j)["last_used"] = now;
-  write_atomic(dir / "image.json", j->dump(2) + "\n");
+  (void)write_file_atomic(dir / "image.json", j->dump(2) + "\n", kRecordFile);
 }
 
 std::optional<RefEntry> read_ref(const fs::path& cache, const std::string& key) {
@@ -163,8 +150,8 @@ void write_ref(const fs::path& cache, const std::string& key, const RefEntry& en
   const fs::path dir = images_dir(cache) / "refs";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  write_atomic(dir / (digest::sha256_hex(key) + ".json"),
-               json{{"key", key}, {"id", entry.id}, {"file_sha256", entry.file_sha256}}.dump() + "\n");
+  (void)write_file_atomic(dir / (digest::sha256_hex(key) + ".json"),
+                          json{{"key", key}, {"id", entry.id}, {"file_sha256", entry.file_sha256}}.dump() + "\n", kRecordFile);
 }
 
 std::vector<std::pair<fs::path, std::string>> disks_in_use(const fs::path& state_dir) {
