@@ -31,21 +31,6 @@ bool make_addr(const std::filesystem::path& path, sockaddr_un& addr, Fd& dir_hol
 
 }  // namespace
 
-Fd& Fd::operator=(Fd&& o) noexcept {
-  if (this != &o) reset(o.release());
-  return *this;
-}
-Fd::~Fd() { reset(); }
-int Fd::release() {
-  const int f = fd_;
-  fd_ = -1;
-  return f;
-}
-void Fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 Result<Fd> connect_unix(const std::filesystem::path& path) {
   sockaddr_un addr;
   Fd dir;

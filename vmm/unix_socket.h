@@ -6,27 +6,13 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace sbx::vmm {
 
-/// An owned file descriptor, closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.release()) {}
-  Fd& operator=(Fd&& o) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release();
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+/// The common owned descriptor under its old name, for the callers outside vmm/ that still spell
+/// it vmm::Fd (src/supervisor, src/cli); inside sbx::vmm a plain `Fd` is sbx::Fd already.
+using Fd = sbx::Fd;
 
 /// Connect to the Unix socket `path` (any length); an `io` error when it refuses or is absent.
 Result<Fd> connect_unix(const std::filesystem::path& path);

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "common/atomic_file.h"
 #include "common/digest.h"
 #include "common/paths.h"
 #include "guest/host/cpio.h"
@@ -36,27 +37,7 @@ Result<void> write_file_atomic(const fs::path& file, std::string_view bytes) {
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   if (ec) return fail(ErrorCode::io, "cannot create " + file.parent_path().string() + ": " + ec.message());
-  fs::path tmp = file;
-  tmp += ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(ErrorCode::io, "cannot write " + tmp.string());
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return fail(ErrorCode::io, "cannot write " + tmp.string() + " (disk full?)");
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    return fail(ErrorCode::io, "cannot write " + tmp.string());
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) return fail(ErrorCode::io, "cannot rename " + tmp.string() + ": " + ec.message());
-  return {};
+  return sbx::write_file_atomic(file, bytes, {.mode = 0644});
 }
 
 Result<fs::path> agent_binary() {

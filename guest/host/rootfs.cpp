@@ -8,7 +8,7 @@
 
 #include "common/digest.h"
 #include "common/paths.h"
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 
 namespace sbx::guest {
 namespace fs = std::filesystem;

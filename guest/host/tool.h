@@ -1,21 +1,12 @@
 #pragma once
-// Runs a host tool (busybox, mkfs.ext4, debugfs) from an argv without a shell.
-#include <string>
-#include <vector>
-
-#include "common/error.h"
+// The tool runner now lives in common/run_tool.h; these names remain for the guest tests
+// (tests/guest/cpio_test.cpp, builders_test.cpp) until they include it themselves.
+#include "common/run_tool.h"
 
 namespace sbx::guest {
 
-/// Output of a finished tool.
-struct ToolResult {
-  int status = 0;      // exit code, or 128+signal
-  std::string output;  // stdout and stderr together (capped at 1 MiB)
-};
-
-/// Run argv[0] (searched in PATH, /usr/sbin and /sbin) and wait; fails only if it could not start.
-Result<ToolResult> run_tool(const std::vector<std::string>& argv);
-/// Find an executable in PATH plus /usr/sbin and /sbin.
-Result<std::string> find_tool(const std::string& name, const std::string& package);
+using sbx::find_tool;
+using sbx::run_tool;
+using sbx::ToolResult;
 
 }  // namespace sbx::guest

@@ -10,7 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/digest.h"
+#include "common/process.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
@@ -32,20 +34,8 @@ std::optional<std::string> slurp(const fs::path& p, std::size_t max = kMaxRecord
   return s;
 }
 
-bool write_atomic(const fs::path& p, const std::string& text) {
-  fs::path tmp = p;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return false;
-    out << text;
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) fs::remove(tmp, ec);
-  return !ec;
-}
+// Cache records are made 0666 less the umask, as an ofstream would.
+constexpr AtomicWriteOptions kRecordFile{.mode = 0666};
 
 json to_json_config(const ImageConfig& c) {
   return {{"env", c.env}, {"working_dir", c.working_dir}, {"user", c.user}, {"entrypoint", c.entrypoint}, {"cmd", c.cmd}};
@@ -128,9 +118,7 @@ Result<void> write_record(const fs::path& cache, const std::string& id, const st
   j["config"] = to_json_config(config);
   if (!j.contains("created")) j["created"] = now;
   j["last_used"] = now;
-  if (!write_atomic(dir / "image.json", j.dump(2) + "\n"))
-    return fail(ErrorCode::io, "cannot write " + (dir / "image.json").string());
-  return {};
+  return write_file_atomic(dir / "image.json", j.dump(2) + "\n", kRecordFile);
 }
 
 void note_use(const fs::path& cache, const std::string& id, const std::string& reference) {
@@ -145,7 +133,7 @@ void note_use(const fs::path& cache, const std::string& id, const std::string& r
   if (!known) refs.push_back(reference);
   (*j)["references"] = refs;
   (*j)["last_used"] = now;
-  write_atomic(dir / "image.json", j->dump(2) + "\n");
+  (void)write_file_atomic(dir / "image.json", j->dump(2) + "\n", kRecordFile);
 }
 
 std::optional<RefEntry> read_ref(const fs::path& cache, const std::string& key) {
@@ -162,8 +150,8 @@ void write_ref(const fs::path& cache, const std::string& key, const RefEntry& en
   const fs::path dir = images_dir(cache) / "refs";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  write_atomic(dir / (digest::sha256_hex(key) + ".json"),
-               json{{"key", key}, {"id", entry.id}, {"file_sha256", entry.file_sha256}}.dump() + "\n");
+  (void)write_file_atomic(dir / (digest::sha256_hex(key) + ".json"),
+                          json{{"key", key}, {"id", entry.id}, {"file_sha256", entry.file_sha256}}.dump() + "\n", kRecordFile);
 }
 
 std::vector<std::pair<fs::path, std::string>> disks_in_use(const fs::path& state_dir) {
@@ -177,13 +165,9 @@ std::vector<std::pair<fs::path, std::string>> disks_in_use(const fs::path& state
     if (auto st = slurp(e.path() / "state.json")) {
       json s = json::parse(*st, nullptr, false);
       const long pid = s.is_object() ? s.value("supervisor_pid", 0L) : 0L;
-      live = pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
-      // An exited supervisor that is still a zombie no longer holds anything.
-      if (live) {
-        auto stat = slurp("/proc/" + std::to_string(pid) + "/stat", 4096).value_or("");
-        const auto paren = stat.rfind(')');
-        if (stat.empty() || (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z')) live = false;
-      }
+      // An exited supervisor that is still a zombie no longer holds anything; a process we may not
+      // signal (EPERM: another user's) is not our supervisor.
+      live = process::alive(pid) && ::kill(static_cast<pid_t>(pid), 0) == 0;
     }
     if (!live) continue;
     json l = json::parse(*launch, nullptr, false);

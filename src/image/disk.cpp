@@ -1,7 +1,6 @@
 #include "image/disk.h"
 
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <set>
@@ -10,9 +9,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/errno_text.h"
 #include "common/log.h"
+#include "common/run_tool.h"
 #include "common/text.h"
-#include "guest/host/tool.h"
 #include "image/safe_fs.h"
 
 namespace sbx::image {
@@ -22,11 +22,10 @@ namespace {
 
 constexpr unsigned kFirstUid = 1000;
 
-std::string errstr() { return std::strerror(errno); }
 
 // Read a small text file beneath root; "" when missing or not a regular file.
 std::string read_text(int root_fd, const std::string& rel) {
-  UniqueFd fd(open_beneath(root_fd, rel, O_RDONLY));
+  Fd fd(open_beneath(root_fd, rel, O_RDONLY));
   struct stat st{};
   if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) return {};
   std::string out(static_cast<std::size_t>(st.st_size), '\0');
@@ -37,18 +36,18 @@ std::string read_text(int root_fd, const std::string& rel) {
 
 // Replace etc/<name> atomically; a symlink there is replaced, never followed.
 Result<void> write_etc(int root_fd, const std::string& name, const std::string& text) {
-  UniqueFd etc(mkdirs_beneath(root_fd, "etc"));
+  Fd etc(mkdirs_beneath(root_fd, "etc"));
   if (!etc) return fail(ErrorCode::invalid, "the image's /etc is not a directory (or is a symlink)");
   const std::string tmp = "." + name + ".sbx";
   ::unlinkat(etc.get(), tmp.c_str(), 0);
-  UniqueFd fd(::openat(etc.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  Fd fd(::openat(etc.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    return fail(ErrorCode::io, "cannot write /etc/" + name + " into the image: " + errstr());
+    return fail(ErrorCode::io, "cannot write /etc/" + name + " into the image: " + errno_text());
   ::fchmod(fd.get(), 0644);
   struct stat st{};
   if (::fstatat(etc.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) remove_at(etc.get(), name);
   if (::renameat(etc.get(), tmp.c_str(), etc.get(), name.c_str()) != 0)
-    return fail(ErrorCode::io, "cannot replace /etc/" + name + " in the image: " + errstr());
+    return fail(ErrorCode::io, "cannot replace /etc/" + name + " in the image: " + errno_text());
   return {};
 }
 
@@ -86,7 +85,7 @@ void own(int root_fd, const std::string& rel, unsigned uid, unsigned gid, unsign
     (*meta)[rel] = EntryMeta{uid, gid, mode};
     return;
   }
-  UniqueFd fd(open_beneath(root_fd, rel, O_PATH));
+  Fd fd(open_beneath(root_fd, rel, O_PATH));
   if (fd) ::fchownat(fd.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 }
 
@@ -96,7 +95,7 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
   GuestAdditions g;
   // Mount points PID 1 uses; it would create them on the overlay, but a read-only boot needs them.
   for (const char* d : {"proc", "sys", "dev", "run", "tmp", "etc", "home", "root"}) {
-    UniqueFd fd(mkdirs_beneath(root_fd, d));
+    Fd fd(mkdirs_beneath(root_fd, d));
     if (!fd) return fail(ErrorCode::invalid, std::string("the image's /") + d + " is not a directory (or is a symlink)");
     if (std::string_view(d) == "tmp") ::fchmod(fd.get(), 01777);
   }
@@ -124,7 +123,7 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
     passwd = with_newline(passwd) + "agent:x:" + std::to_string(g.agent_uid) + ":" + std::to_string(g.agent_gid) +
              ":sbx agent:/home/agent:/bin/sh\n";
     g.added_agent = changed_passwd = true;
-    UniqueFd home(mkdirs_beneath(root_fd, "home/agent"));
+    Fd home(mkdirs_beneath(root_fd, "home/agent"));
     if (!home) return fail(ErrorCode::invalid, "the image's /home/agent cannot be created (a symlink or a file is in the way)");
     ::fchmod(home.get(), 0755);
     own(root_fd, "home/agent", g.agent_uid, g.agent_gid, S_IFDIR | 0755, meta);
@@ -145,7 +144,7 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
 }
 
 Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const std::map<std::string, EntryMeta>* meta) {
-  auto mkfs = SBX_TRY(guest::find_tool("mkfs.ext4", "e2fsprogs"));
+  auto mkfs = SBX_TRY(find_tool("mkfs.ext4", "e2fsprogs"));
   // Size: every file rounded to 4 KiB blocks, a block per directory and symlink, inode tables,
   // plus 10% and 32 MiB of slack for ext4's own metadata.
   std::uint64_t blocks = 0, inodes = 16;
@@ -168,13 +167,13 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
   const std::uint64_t bytes = blocks * 4096 + blocks * 4096 / 10 + inodes * 256 + (32ull << 20);
   const std::uint64_t mib = (bytes + (1 << 20) - 1) >> 20;
   fs::remove(image, ec);
-  auto r = SBX_TRY(guest::run_tool({mkfs, "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-N",
+  auto r = SBX_TRY(run_tool({mkfs, "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-N",
                                     std::to_string(inodes), "-O", "^has_journal", "-E", "root_owner=0:0", "-L",
                                     "sbx-root", "-d", dir.string(), image.string(), std::to_string(mib) + "M"}));
   if (r.status != 0) return fail(ErrorCode::runtime, "mkfs.ext4 -d failed: " + r.output.substr(0, 2000), "check e2fsprogs >= 1.43");
   if (!meta) return {};
   // mkfs copied our own uid/gid and the modes we widened; write the layers' owners and modes.
-  auto debugfs = SBX_TRY(guest::find_tool("debugfs", "e2fsprogs"));
+  auto debugfs = SBX_TRY(find_tool("debugfs", "e2fsprogs"));
   fs::path script = image;
   script += ".debugfs";
   {
@@ -190,7 +189,7 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
       if (it != meta->end()) out << "sif \"/" << p << "\" mode 0" << std::oct << m.mode << std::dec << "\n";
     }
   }
-  auto d = SBX_TRY(guest::run_tool({debugfs, "-w", "-f", script.string(), image.string()}));
+  auto d = SBX_TRY(run_tool({debugfs, "-w", "-f", script.string(), image.string()}));
   fs::remove(script, ec);
   if (d.status != 0) return fail(ErrorCode::runtime, "debugfs could not set owners: " + d.output.substr(0, 2000));
   return {};

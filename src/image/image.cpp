@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <random>
 #include <sys/stat.h>
@@ -11,9 +10,10 @@
 #include <openssl/evp.h>
 
 #include "common/digest.h"
+#include "common/errno_text.h"
 #include "common/log.h"
 #include "common/paths.h"
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 #include "image/cache.h"
 #include "image/disk.h"
 #include "image/manifest.h"
@@ -26,8 +26,6 @@ namespace sbx::image {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string errstr() { return std::strerror(errno); }
 
 fs::path cache_of(const ImportOptions& o) { return o.cache_dir.empty() ? paths::cache_dir() : o.cache_dir; }
 
@@ -56,7 +54,7 @@ class Staging {
   ~Staging() {
     if (dir_.empty()) return;
     // Layers may leave directories without write permission: remove_at widens them first.
-    UniqueFd parent(::open(dir_.parent_path().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+    Fd parent(::open(dir_.parent_path().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
     if (parent) remove_at(parent.get(), dir_.filename().string());
   }
   const fs::path& dir() const { return dir_; }
@@ -78,7 +76,7 @@ Result<std::string> hash_fd(int fd, std::uint64_t& size, const std::function<voi
   for (;;) {
     ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(size));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::io, "cannot read a blob: " + errstr());
+    if (n < 0) return fail(ErrorCode::io, "cannot read a blob: " + errno_text());
     if (n == 0) break;
     EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n));
     size += static_cast<std::uint64_t>(n);
@@ -143,7 +141,7 @@ Result<PreparedImage> build(const Source& source, const ImagePlan& plan, const s
   for (std::size_t i = 0; i < n; ++i) {
     const LayerRef& layer = plan.layers[i];
     const std::string label = "layer " + std::to_string(i + 1) + "/" + std::to_string(n) + " " + layer.digest.substr(7, 12);
-    UniqueFd fd = SBX_TRY(source.open(layer.member));
+    Fd fd = SBX_TRY(source.open(layer.member));
     struct stat st{};
     ::fstat(fd.get(), &st);
     const auto total = static_cast<std::uint64_t>(st.st_size);
@@ -234,8 +232,8 @@ Result<PreparedImage> import_archive(const fs::path& archive, const std::string&
   }
   std::string file_sha;
   if (!pin.empty()) {
-    UniqueFd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return fail(ErrorCode::io, "cannot open " + archive.string() + ": " + errstr());
+    Fd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail(ErrorCode::io, "cannot open " + archive.string() + ": " + errno_text());
     std::uint64_t size = 0;
     ProgressMeter meter(o.progress, "checking digest of " + archive.filename().string(), static_cast<std::uint64_t>(st.st_size));
     file_sha = SBX_TRY(hash_fd(fd.get(), size, [&](std::uint64_t d) { meter.update(d); }));
@@ -270,11 +268,11 @@ Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions
   const fs::path tree = staging.dir() / "tree";
   fs::create_directory(staging.dir() / "image", ec);
   say(o, "copying rootfs directory " + dir.string());
-  const std::string cp_tool = SBX_TRY(guest::find_tool("cp", "coreutils"));
-  auto cp = SBX_TRY(guest::run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
+  const std::string cp_tool = SBX_TRY(find_tool("cp", "coreutils"));
+  auto cp = SBX_TRY(run_tool({cp_tool, "-a", "--reflink=auto", "--no-target-directory", dir.string(), tree.string()}));
   if (cp.status != 0) return fail(ErrorCode::io, "cannot copy " + dir.string() + ": " + cp.output.substr(0, 1000));
-  UniqueFd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errstr());
+  Fd root_fd(::open(tree.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!root_fd) return fail(ErrorCode::io, "cannot open " + tree.string() + ": " + errno_text());
   SBX_TRY_VOID(add_guest_files(root_fd.get(), root ? nullptr : &meta));
   say(o, "building root disk from " + dir.string());
   SBX_TRY_VOID(make_image_disk(tree, staging.dir() / "image" / "rootfs.ext4", root ? nullptr : &meta));

@@ -2,19 +2,13 @@
 // digest and size while streaming into a temporary file, renamed into blobs/sha256 only when right.
 #include "image/registry.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/digest.h"
 #include "common/log.h"
 #include "image/registry_client.h"
@@ -45,54 +39,8 @@ std::string registry_message(const std::string& body) {
   return clean.empty() ? "" : " (" + clean + ")";
 }
 
-// A temporary file in blobs/sha256 that is removed unless committed (renamed into place).
-class TempFile {
- public:
-  explicit TempFile(const fs::path& dir) {
-    static std::atomic<unsigned> counter{0};
-    std::random_device rd;
-    for (int i = 0; i < 8 && fd_ < 0; ++i) {
-      path_ = dir / (".partial-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd()));
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    }
-  }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  bool ok() const { return fd_ >= 0; }
-  const fs::path& path() const { return path_; }
-
-  Result<void> write(std::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return fail(ErrorCode::io, "cannot write " + path_.string() + ": " + std::strerror(errno));
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return {};
-  }
-
-  Result<void> commit(const fs::path& target) {
-    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
-      fd_ = -1;
-      return fail(ErrorCode::io, "cannot flush " + path_.string() + ": " + std::strerror(errno));
-    }
-    fd_ = -1;
-    if (::rename(path_.c_str(), target.c_str()) != 0)
-      return fail(ErrorCode::io, "cannot move a blob into " + target.string() + ": " + std::strerror(errno));
-    committed_ = true;
-    return {};
-  }
-
- private:
-  fs::path path_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
+// Blobs stream into blobs/sha256/.partial-* and are renamed into place only when verified.
+constexpr std::string_view kPartialPrefix = ".partial-";
 
 class Layout {
  public:
@@ -133,15 +81,13 @@ class Layout {
   }
 
   Result<void> store(const std::string& digest, std::string_view bytes) const {
-    TempFile tmp(blobs_);
-    if (!tmp.ok()) return fail(ErrorCode::io, "cannot create a file in " + blobs_.string() + ": " + std::strerror(errno));
+    auto tmp = SBX_TRY(TempFile::create(blobs_, kPartialPrefix));
     SBX_TRY_VOID(tmp.write(bytes));
     return tmp.commit(blob(digest));
   }
 
   Result<void> write_file(const std::string& name, std::string_view bytes) const {
-    TempFile tmp(blobs_);
-    if (!tmp.ok()) return fail(ErrorCode::io, "cannot create a file in " + blobs_.string() + ": " + std::strerror(errno));
+    auto tmp = SBX_TRY(TempFile::create(blobs_, kPartialPrefix));
     SBX_TRY_VOID(tmp.write(bytes));
     return tmp.commit(root_ / name);
   }
@@ -219,8 +165,7 @@ struct Puller {
   Result<void> fetch_blob(const Descriptor& d, std::size_t index, std::size_t count, bool report, const std::string& name,
                           bool& transient) {
     PullProgress p{d.digest, 0, d.size, index, count};
-    TempFile tmp(layout.blobs_dir());
-    if (!tmp.ok()) return fail(ErrorCode::io, "cannot create a file in " + layout.blobs_dir().string() + ": " + std::strerror(errno));
+    auto tmp = SBX_TRY(TempFile::create(layout.blobs_dir(), kPartialPrefix));
     digest::Sha256 hash;
     if (report && options.progress) options.progress(p);
     bool sink_failed = false;

@@ -11,24 +11,6 @@
 
 namespace sbx::image {
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.release();
-  }
-  return *this;
-}
-
-UniqueFd::~UniqueFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-int UniqueFd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
-
 namespace {
 // The components of `path` split at '/', without empty and "." ones ("..": kept); nullopt when
 // a component holds a control character.
@@ -107,7 +89,7 @@ int open_beneath(int root_fd, const std::string& rel, int flags, mode_t mode) {
 int mkdirs_beneath(int root_fd, const std::string& rel) {
   int fd = open_beneath(root_fd, rel, O_DIRECTORY | O_RDONLY);
   if (fd >= 0 || errno != ENOENT) return fd;
-  UniqueFd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
+  Fd cur(::fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
   std::size_t i = 0;
   while (i < rel.size()) {
     std::size_t j = rel.find('/', i);
@@ -117,7 +99,7 @@ int mkdirs_beneath(int root_fd, const std::string& rel) {
     if (::mkdirat(cur.get(), part.c_str(), 0755) != 0 && errno != EEXIST) return -1;
     int next = open_beneath(cur.get(), part, O_DIRECTORY | O_RDONLY);
     if (next < 0) return -1;
-    cur = UniqueFd(next);
+    cur = Fd(next);
   }
   return cur.release();
 }

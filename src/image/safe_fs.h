@@ -7,25 +7,9 @@
 #include <string_view>
 #include <sys/types.h>
 
+#include "common/fd.h"
+
 namespace sbx::image {
-
-/// An owned file descriptor (closed on destruction).
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd();
-  int get() const { return fd_; }
-  int release();
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
 
 /// Normalise a member name from an archive: drop "./", leading '/' and empty components; refuse
 /// "..", NUL and control characters, names over 4096 bytes. "" means the root itself.

@@ -3,10 +3,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/errno_text.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
@@ -15,15 +16,13 @@ namespace {
 
 constexpr std::size_t kMaxMembers = 1u << 20;
 
-std::string errstr() { return std::strerror(errno); }
-
 Result<void> write_member(int root_fd, const std::string& rel, archive* a, const std::string& display,
                           std::uint64_t& total, std::uint64_t max_bytes) {
   auto [parent, base] = split_parent(rel);
-  UniqueFd dir(mkdirs_beneath(root_fd, parent));
-  if (!dir) return fail(ErrorCode::invalid, display + ": cannot place member '" + rel + "': " + errstr());
-  UniqueFd out(::openat(dir.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!out) return fail(ErrorCode::invalid, display + ": member '" + rel + "' appears twice or cannot be written: " + errstr());
+  Fd dir(mkdirs_beneath(root_fd, parent));
+  if (!dir) return fail(ErrorCode::invalid, display + ": cannot place member '" + rel + "': " + errno_text());
+  Fd out(::openat(dir.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out) return fail(ErrorCode::invalid, display + ": member '" + rel + "' appears twice or cannot be written: " + errno_text());
   const void* buf;
   size_t size;
   la_int64_t offset;
@@ -34,7 +33,7 @@ Result<void> write_member(int root_fd, const std::string& rel, archive* a, const
     total += size;
     if (total > max_bytes) return fail(ErrorCode::invalid, display + ": the archive unpacks larger than the limit");
     if (::pwrite(out.get(), buf, size, offset) != static_cast<ssize_t>(size))
-      return fail(ErrorCode::io, "cannot write " + rel + ": " + errstr());
+      return fail(ErrorCode::io, "cannot write " + rel + ": " + errno_text());
   }
   return {};
 }
@@ -44,8 +43,8 @@ Result<void> write_member(int root_fd, const std::string& rel, archive* a, const
 Result<Source> Source::from_directory(const fs::path& dir) {
   Source s;
   s.display_ = dir.string();
-  s.root_ = UniqueFd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-  if (!s.root_) return fail(ErrorCode::not_found, "cannot open image directory " + dir.string() + ": " + errstr());
+  s.root_ = Fd(::open(dir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!s.root_) return fail(ErrorCode::not_found, "cannot open image directory " + dir.string() + ": " + errno_text());
   return s;
 }
 
@@ -55,8 +54,8 @@ Result<Source> Source::from_archive(const fs::path& archive_path, const fs::path
   std::error_code ec;
   fs::create_directories(staging, ec);
   if (ec) return fail(ErrorCode::io, "cannot create " + staging.string() + ": " + ec.message());
-  s.root_ = UniqueFd(::open(staging.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-  if (!s.root_) return fail(ErrorCode::io, "cannot open " + staging.string() + ": " + errstr());
+  s.root_ = Fd(::open(staging.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!s.root_) return fail(ErrorCode::io, "cannot open " + staging.string() + ": " + errno_text());
   archive* a = archive_read_new();
   archive_read_support_filter_all(a);
   archive_read_support_format_tar(a);
@@ -92,8 +91,8 @@ Result<Source> Source::from_archive(const fs::path& archive_path, const fs::path
         }
         break;
       case AE_IFDIR: {
-        UniqueFd d(mkdirs_beneath(s.root_.get(), *name));
-        if (!d) return fail(ErrorCode::invalid, s.display_ + ": cannot place directory '" + *name + "': " + errstr());
+        Fd d(mkdirs_beneath(s.root_.get(), *name));
+        if (!d) return fail(ErrorCode::invalid, s.display_ + ": cannot place directory '" + *name + "': " + errno_text());
         break;
       }
       case AE_IFLNK:
@@ -133,14 +132,14 @@ Result<std::string> Source::resolve(const std::string& member) const {
 bool Source::exists(const std::string& member) const {
   auto p = resolve(member);
   if (!p) return false;
-  UniqueFd fd(open_beneath(root_.get(), *p, O_PATH));
+  Fd fd(open_beneath(root_.get(), *p, O_PATH));
   return static_cast<bool>(fd);
 }
 
-Result<UniqueFd> Source::open(const std::string& member) const {
+Result<Fd> Source::open(const std::string& member) const {
   const std::string p = SBX_TRY(resolve(member));
-  UniqueFd fd(open_beneath(root_.get(), p, O_RDONLY));
-  if (!fd) return fail(ErrorCode::invalid, display_ + ": cannot open '" + member.substr(0, 200) + "': " + errstr(),
+  Fd fd(open_beneath(root_.get(), p, O_RDONLY));
+  if (!fd) return fail(ErrorCode::invalid, display_ + ": cannot open '" + member.substr(0, 200) + "': " + errno_text(),
                        "the image is incomplete or not an OCI layout / docker save archive");
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
@@ -149,13 +148,13 @@ Result<UniqueFd> Source::open(const std::string& member) const {
 }
 
 Result<std::string> Source::read_small(const std::string& member, std::size_t max) const {
-  UniqueFd fd = SBX_TRY(open(member));
+  Fd fd = SBX_TRY(open(member));
   std::string out;
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::io, display_ + ": cannot read '" + member + "': " + errstr());
+    if (n < 0) return fail(ErrorCode::io, display_ + ": cannot read '" + member + "': " + errno_text());
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
     if (out.size() > max)

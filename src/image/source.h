@@ -25,7 +25,7 @@ class Source {
   /// True when the member exists (after symlink resolution).
   bool exists(const std::string& member) const;
   /// Open a member for reading (a regular file).
-  Result<UniqueFd> open(const std::string& member) const;
+  Result<Fd> open(const std::string& member) const;
   /// Read a whole member of at most `max` bytes.
   Result<std::string> read_small(const std::string& member, std::size_t max) const;
   /// For messages.
@@ -33,7 +33,7 @@ class Source {
 
  private:
   Result<std::string> resolve(const std::string& member) const;
-  UniqueFd root_;
+  Fd root_;
   std::map<std::string, std::string> links_;  // symlinks of an archive: member -> target as written
   std::string display_;
 };

@@ -3,21 +3,19 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <cerrno>
-#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
+#include "common/errno_text.h"
 #include "common/log.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string errstr() { return std::strerror(errno); }
 
 constexpr std::string_view kWhiteout = ".wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
@@ -33,7 +31,7 @@ class CwdGuard {
   bool ok() const { return ok_; }
 
  private:
-  UniqueFd saved_;
+  Fd saved_;
   bool ok_ = false;
 };
 
@@ -53,8 +51,8 @@ Result<TreeBuilder> TreeBuilder::open(const fs::path& root, bool restore_owners,
   b.path_ = root;
   b.restore_owners_ = restore_owners;
   b.max_bytes_ = max_bytes;
-  b.root_ = UniqueFd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!b.root_) return fail(ErrorCode::io, "cannot open " + root.string() + ": " + errstr());
+  b.root_ = Fd(::open(root.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!b.root_) return fail(ErrorCode::io, "cannot open " + root.string() + ": " + errno_text());
   return b;
 }
 
@@ -72,13 +70,13 @@ Result<void> TreeBuilder::whiteout(const std::string& parent, const std::string&
   ++stats_.whiteouts;
   // A whiteout hides lower layers only; the same layer's own entry stays.
   if (this_layer_.count(path)) return {};
-  UniqueFd dir(open_beneath(root_.get(), parent, O_DIRECTORY | O_RDONLY));
+  Fd dir(open_beneath(root_.get(), parent, O_DIRECTORY | O_RDONLY));
   if (!dir) {
     if (errno == ENOENT) return {};
     return fail(ErrorCode::invalid, display + ": whiteout of '" + path + "' goes through a symlink or a file",
                 "the layer is malformed or hostile");
   }
-  if (!remove_at(dir.get(), name)) return fail(ErrorCode::io, display + ": cannot remove '" + path + "': " + errstr());
+  if (!remove_at(dir.get(), name)) return fail(ErrorCode::io, display + ": cannot remove '" + path + "': " + errno_text());
   forget(path);
   return {};
 }
@@ -107,14 +105,14 @@ void TreeBuilder::clear_below(int dir_fd, const std::string& dir) {
     }
     struct stat st{};
     if (::fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-      UniqueFd child(::openat(dir_fd, n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      Fd child(::openat(dir_fd, n.c_str(), O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
       if (child) clear_below(child.get(), path);
     }
   }
 }
 
 Result<void> TreeBuilder::opaque(const std::string& dir, const std::string& display) {
-  UniqueFd fd(mkdirs_beneath(root_.get(), dir));
+  Fd fd(mkdirs_beneath(root_.get(), dir));
   if (!fd) return fail(ErrorCode::invalid, display + ": opaque directory '" + dir + "' goes through a symlink or a file",
                        "the layer is malformed or hostile");
   clear_below(fd.get(), dir);
@@ -138,7 +136,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
   if (restore_owners_) flags |= ARCHIVE_EXTRACT_OWNER;
   archive_write_disk_set_options(out, flags);
   CwdGuard cwd(root_.get());
-  if (!cwd.ok()) return fail(ErrorCode::io, "cannot enter " + path_.string() + ": " + errstr());
+  if (!cwd.ok()) return fail(ErrorCode::io, "cannot enter " + path_.string() + ": " + errno_text());
 
   for (;;) {
     archive_entry* e = nullptr;
@@ -169,7 +167,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
       log->debug("{}: skipped device node {}", display, *name);
       continue;
     }
-    UniqueFd dir(mkdirs_beneath(root_.get(), parent));
+    Fd dir(mkdirs_beneath(root_.get(), parent));
     if (!dir)
       return fail(ErrorCode::invalid, display + ": '" + *name + "' would be written through a symlink or a file ('" + parent + "')",
                   "the layer is malformed or hostile");
@@ -177,7 +175,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
     if (::fstatat(dir.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       const bool want_dir = type == AE_IFDIR;
       if (S_ISDIR(st.st_mode) != want_dir || !want_dir) {
-        if (!remove_at(dir.get(), base)) return fail(ErrorCode::io, display + ": cannot replace '" + *name + "': " + errstr());
+        if (!remove_at(dir.get(), base)) return fail(ErrorCode::io, display + ": cannot replace '" + *name + "': " + errno_text());
         forget(*name);
       }
     }
@@ -186,7 +184,7 @@ Result<void> TreeBuilder::apply(int fd, const std::string& display, const std::f
       auto target = clean_member_path(link);
       if (!target || target->empty())
         return fail(ErrorCode::invalid, display + ": unsafe hard link '" + *name + "'", "the layer is malformed or hostile");
-      UniqueFd t(open_beneath(root_.get(), *target, O_PATH));
+      Fd t(open_beneath(root_.get(), *target, O_PATH));
       struct stat ts{};
       if (!t || ::fstat(t.get(), &ts) != 0 || S_ISDIR(ts.st_mode))
         return fail(ErrorCode::invalid, display + ": hard link '" + *name + "' to '" + *target + "', which is missing, a directory or behind a symlink",

@@ -47,7 +47,7 @@ class TreeBuilder {
   void forget(const std::string& path);
 
   std::filesystem::path path_;
-  UniqueFd root_;
+  Fd root_;
   bool restore_owners_ = false;
   std::uint64_t max_bytes_ = 0;
   std::unordered_set<std::string> this_layer_;

@@ -1,13 +1,11 @@
 #include "supervisor/launch.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
 
 namespace sbx::supervisor {
 using nlohmann::json;
@@ -108,25 +106,7 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
 }
 
 Result<void> write_file_atomic(const std::filesystem::path& file, std::string_view text) {
-  const auto tmp = file.string() + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(ErrorCode::io, "cannot write " + tmp + ": " + std::strerror(errno));
-  int err = 0;  // the first failure's errno: later calls (close, unlink) must not hide it
-  std::string_view rest = text;
-  while (err == 0 && !rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) err = n < 0 ? errno : ENOSPC;
-    else rest.remove_prefix(static_cast<size_t>(n));
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), file.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    return fail(ErrorCode::io, "cannot write " + file.string() + ": " + std::strerror(err));
-  }
-  return {};
+  return sbx::write_file_atomic(file, text, {.mode = 0600});
 }
 
 Result<std::string> read_small_file(const std::filesystem::path& file) {

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/process.h"
 #include "supervisor/state.h"
 
 namespace sbx::supervisor {
@@ -49,11 +50,7 @@ Result<pid_t> spawn_supervisor(const std::filesystem::path& dir) {
 }
 
 bool supervisor_alive(long pid) {
-  if (!process_alive(pid)) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto paren = content.rfind(')');
-  if (paren != std::string::npos && paren + 2 < content.size() && content[paren + 2] == 'Z') return false;
+  if (!process::alive(pid)) return false;
   std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
   std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
   return cmdline.find(kSuperviseCommand) != std::string::npos;

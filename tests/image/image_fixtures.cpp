@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 
 namespace sbx::image::test {
 namespace fs = std::filesystem;
@@ -178,13 +178,13 @@ TempDir::TempDir() {
 
 TempDir::~TempDir() {
   // Trees may hold directories without write permission.
-  guest::run_tool({"/bin/chmod", "-R", "u+rwx", path_.string()});
+  sbx::run_tool({"/bin/chmod", "-R", "u+rwx", path_.string()});
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
 
 std::string Ext4::run(const std::string& request) const {
-  auto r = guest::run_tool({guest::find_tool("debugfs", "e2fsprogs").value_or("/sbin/debugfs"), "-R", request, image_.string()});
+  auto r = sbx::run_tool({sbx::find_tool("debugfs", "e2fsprogs").value_or("/sbin/debugfs"), "-R", request, image_.string()});
   return r ? r->output : std::string();
 }
 

@@ -35,7 +35,7 @@ struct Fixture {
   sbx::Result<void> apply(const std::vector<Member>& members, const std::string& compression = "") {
     const fs::path file = tmp.path() / ("layer" + std::to_string(layers++));
     write_tar(file, members, compression);
-    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    sbx::Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     return builder.apply(fd.get(), file.filename().string());
   }
 };
@@ -200,7 +200,7 @@ TEST_CASE("a corrupt layer is refused", "[image][tree]") {
   std::string bytes = read_file(bad);
   bytes.resize(bytes.size() / 2);
   write_file(bad, bytes);
-  UniqueFd fd(::open(bad.c_str(), O_RDONLY | O_CLOEXEC));
+  sbx::Fd fd(::open(bad.c_str(), O_RDONLY | O_CLOEXEC));
   CHECK_FALSE(f.builder.apply(fd.get(), "bad"));
 }
 

@@ -1,14 +1,19 @@
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
-#include <filesystem>
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace sbx::guest {
+#include "common/errno_text.h"
+#include "common/fd.h"
+
+namespace sbx {
+
+namespace {
+constexpr std::size_t kMaxOutput = 1u << 20;
+}  // namespace
 
 Result<std::string> find_tool(const std::string& name, const std::string& package) {
   if (name.find('/') != std::string::npos) return name;
@@ -29,38 +34,39 @@ Result<std::string> find_tool(const std::string& name, const std::string& packag
 }
 
 Result<ToolResult> run_tool(const std::vector<std::string>& argv) {
+  if (argv.empty()) return fail(ErrorCode::runtime, "run_tool: no program given");
   int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(ErrorCode::io, std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(ErrorCode::io, "pipe: " + errno_text());
+  Fd read_end(pipefd[0]), write_end(pipefd[1]);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::io, std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
   if (pid == 0) {
-    ::dup2(pipefd[1], 1);
-    ::dup2(pipefd[1], 2);
+    ::dup2(write_end.get(), 1);
+    ::dup2(write_end.get(), 2);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::execv(args[0], args.data());
     ::_exit(127);
   }
-  ::close(pipefd[1]);
+  write_end.reset();
   ToolResult r;
   char buf[4096];
   while (true) {
-    ssize_t n = ::read(pipefd[0], buf, sizeof buf);
+    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    if (r.output.size() < (1u << 20)) r.output.append(buf, static_cast<std::size_t>(n));
+    if (r.output.size() < kMaxOutput) r.output.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(pipefd[0]);
+  read_end.reset();
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  if (r.status == 127 && r.output.empty())
-    return fail(ErrorCode::runtime, "could not run " + argv[0]);
+  if (r.status == 127 && r.output.empty()) return fail(ErrorCode::runtime, "could not run " + argv[0]);
   return r;
 }
 
-}  // namespace sbx::guest
+}  // namespace sbx
