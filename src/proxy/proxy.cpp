@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "proxy/proxy_impl.h"
+#include "proxy/relay.h"
 #include "proxy/tls_sni.h"
 
 namespace sbx::proxy {
@@ -29,60 +30,7 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr size_t kMaxHelloBytes = 18 * 1024;
 constexpr size_t kMaxResolveQueue = 4096;
 
-void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
-
-/// A flat buffer for one direction of a relay.
-struct Buffer {
-  std::unique_ptr<char[]> data;
-  size_t cap = 0, start = 0, end = 0;
-  void ensure(size_t c) {
-    if (!data) {
-      data.reset(new char[c]);
-      cap = c;
-    }
-  }
-  size_t size() const { return end - start; }
-  bool empty() const { return start == end; }
-  size_t space() const { return cap - end; }
-  void compact() {
-    if (start == end) start = end = 0;
-  }
-  void append(std::string_view s) {
-    if (space() < s.size() && start > 0) {
-      std::memmove(data.get(), data.get() + start, size());
-      end -= start;
-      start = 0;
-    }
-    if (space() < s.size()) {  // only heads and hellos go through here; grow once
-      std::unique_ptr<char[]> bigger(new char[end + s.size()]);
-      std::memcpy(bigger.get(), data.get(), end);
-      data = std::move(bigger);
-      cap = end + s.size();
-    }
-    std::memcpy(data.get() + end, s.data(), s.size());
-    end += s.size();
-  }
-};
-
 enum class State { head, resolving, connecting, hello, tunnel, forward, closing };
-
-// A kernel pipe used to splice one direction of a busy tunnel.
-struct Splice {
-  int r = -1, w = -1;
-  size_t in_pipe = 0;         // bytes sitting in the pipe
-  std::uint64_t through = 0;  // bytes seen through the user-space buffer (to decide to switch)
-  bool active() const { return r >= 0; }
-  void close_pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-    r = w = -1;
-  }
-  ~Splice() { close_pipe(); }
-};
-constexpr std::uint64_t kSpliceAfter = 1 << 20;  // switch a direction after 1 MiB
-constexpr int kPipeSize = 1 << 20;
 
 /// What a listener or the wake-up eventfd registers with epoll (they live as long as the proxy).
 struct Handle {
@@ -769,97 +717,8 @@ struct Proxy::Impl {
     return true;
   }
 
-  // Pump src -> buffer -> dst until both sides would block. Returns false on a fatal error.
-  bool pump(int src, int dst, Buffer& b, bool& src_eof, std::uint64_t* counter, bool read_allowed, bool& moved,
-            bool* readable = nullptr, bool hup = false) {
-    while (true) {
-      bool progress = false;
-      if (read_allowed && !src_eof && b.space() > 0 && (!readable || *readable)) {
-        const size_t want = b.space();
-        const ssize_t n = ::recv(src, b.data.get() + b.end, want, 0);
-        if (n > 0) {
-          b.end += static_cast<size_t>(n);
-          // Short read: the socket is empty until the next edge (unless a FIN is pending).
-          if (readable && static_cast<size_t>(n) < want && !hup) *readable = false;
-          progress = true;
-        } else if (n == 0) {
-          src_eof = true;
-        } else if (would_block()) {
-          if (readable) *readable = false;
-        } else if (errno != EINTR) {
-          return false;
-        }
-      }
-      if (!b.empty()) {
-        const ssize_t n = ::send(dst, b.data.get() + b.start, b.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-          b.start += static_cast<size_t>(n);
-          if (counter) *counter += static_cast<std::uint64_t>(n);
-          b.compact();
-          progress = true;
-        } else if (n < 0 && errno != EINTR && !would_block()) {
-          return false;
-        }
-      }
-      if (!progress) return true;
-      moved = true;
-    }
-  }
-
   // relay() can be reached again from inside itself (a pipelined request starts the next
   // one); loop instead of recursing so hostile pipelining cannot grow the stack.
-  // Move src -> pipe -> dst with splice(); false on a fatal error.
-  bool spump(int src, int dst, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved, bool& readable,
-             bool hup) {
-    while (true) {
-      bool progress = false;
-      if (!src_eof && readable && sp.in_pipe < static_cast<size_t>(kPipeSize)) {
-        const size_t want = static_cast<size_t>(kPipeSize) - sp.in_pipe;
-        const ssize_t n = ::splice(src, nullptr, sp.w, nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0) {
-          sp.in_pipe += static_cast<size_t>(n);
-          if (static_cast<size_t>(n) < want && !hup) readable = false;
-          progress = true;
-        } else if (n == 0) {
-          src_eof = true;
-        } else if (would_block()) {
-          readable = false;
-        } else if (errno != EINTR) {
-          return false;
-        }
-      }
-      if (sp.in_pipe > 0) {
-        const ssize_t n = ::splice(sp.r, nullptr, dst, nullptr, sp.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0) {
-          sp.in_pipe -= static_cast<size_t>(n);
-          if (counter) *counter += static_cast<std::uint64_t>(n);
-          progress = true;
-        } else if (n < 0 && errno != EINTR && !would_block()) {
-          return false;
-        }
-      }
-      if (!progress) return true;
-      moved = true;
-    }
-  }
-
-  // One tunnel direction: the buffer until it has carried kSpliceAfter bytes, then a pipe.
-  bool tunnel_pump(int src, int dst, Buffer& b, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved,
-                   bool& readable, bool hup) {
-    if (!sp.active()) {
-      const std::uint64_t before = counter ? *counter : 0;
-      if (!pump(src, dst, b, src_eof, counter, true, moved, &readable, hup)) return false;
-      sp.through += (counter ? *counter : 0) - before;
-      if (sp.through < kSpliceAfter || !b.empty() || src_eof) return true;
-      int fds[2];
-      if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return true;  // no fds to spare: stay on the buffer
-      fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
-      sp.r = fds[0];
-      sp.w = fds[1];
-    }
-    return spump(src, dst, sp, src_eof, counter, moved, readable, hup);
-  }
-
   void relay(Conn& c) {
     if (c.in_relay) {
       c.again = true;
