@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/relay.h"
+#include "proxy/resolver_pool.h"
 #include "proxy/tls_sni.h"
 
 namespace sbx::proxy {
@@ -28,7 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr size_t kMaxHelloBytes = 18 * 1024;
-constexpr size_t kMaxResolveQueue = 4096;
 
 enum class State { head, resolving, connecting, hello, tunnel, forward, closing };
 
@@ -87,15 +87,6 @@ struct Conn {
   bool c_hup = false, u_hup = false;  // the peer's FIN or an error was reported: read to the end
 };
 
-struct ResolveJob {
-  std::uint64_t id;
-  std::string host;
-};
-struct ResolveDone {
-  std::uint64_t id;
-  Result<std::vector<IpAddress>> result;
-};
-
 std::string status_text(int s) {
   switch (s) {
     case 400: return "Bad Request";
@@ -146,14 +137,8 @@ struct Proxy::Impl {
   std::mutex q_mu;
   std::deque<int> adopted;
   std::uint64_t refused_adoptions = 0;  // under q_mu
-  std::deque<ResolveDone> resolved;
-  std::mutex rq_mu;
-  std::condition_variable rq_cv;
-  std::deque<ResolveJob> rq;
-  std::vector<std::thread> resolvers;
-  // Recent answers (loop thread only). Safe against rebinding: every use re-checks each address
-  // and connects to exactly the checked one; it only saves the trip to a resolver thread.
-  std::unordered_map<std::string, std::pair<std::vector<IpAddress>, Clock::time_point>> dns_cache;
+  std::unique_ptr<ResolverPool> resolvers;  // created by init()
+  AnswerCache dns_cache;                     // loop thread only
 
   // interception
   std::mutex ca_mu;
@@ -197,27 +182,9 @@ struct Proxy::Impl {
     epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
     if (!opt.resolver) opt.resolver = std::make_shared<SystemResolver>();
     egress = SBX_TRY(EgressLog::open(opt.egress_log));
-    for (int i = 0; i < std::max(1, opt.resolver_threads); ++i) resolvers.emplace_back([this] { resolver_main(); });
+    resolvers = std::make_unique<ResolverPool>(opt.resolver, [this] { wake(); });
+    resolvers->start(opt.resolver_threads);
     return {};
-  }
-
-  void resolver_main() {
-    while (true) {
-      ResolveJob job;
-      {
-        std::unique_lock l(rq_mu);
-        rq_cv.wait(l, [&] { return stopping || !rq.empty(); });
-        if (stopping) return;
-        job = std::move(rq.front());
-        rq.pop_front();
-      }
-      auto r = opt.resolver->resolve(job.host);
-      {
-        std::lock_guard l(q_mu);
-        resolved.push_back(ResolveDone{job.id, std::move(r)});
-      }
-      wake();
-    }
   }
 
   static Result<std::shared_ptr<const CompiledPolicy>> compile(const Policy& p) {
@@ -275,10 +242,7 @@ struct Proxy::Impl {
 
   void shutdown_all() {
     stopping = true;
-    rq_cv.notify_all();
-    for (auto& t : resolvers)
-      if (t.joinable()) t.join();
-    resolvers.clear();
+    if (resolvers) resolvers->stop();
     for (auto& [id, c] : conns) {
       if (c->cfd >= 0) ::close(c->cfd);
       if (c->ufd >= 0) ::close(c->ufd);
@@ -305,20 +269,17 @@ struct Proxy::Impl {
     while (::read(wake_fd, &v, sizeof v) > 0) {
     }
     std::deque<int> fds;
-    std::deque<ResolveDone> done;
     {
       std::lock_guard l(q_mu);
       fds.swap(adopted);
-      done.swap(resolved);
     }
+    std::deque<ResolveDone> done = resolvers->take_done();
     for (int fd : fds) add_client(fd);
     for (auto& d : done) {
       auto it = conns.find(d.id);
       if (it == conns.end() || it->second->st != State::resolving) continue;
-      if (d.result && opt.dns_cache_ttl.count() > 0) {
-        if (dns_cache.size() >= 4096) dns_cache.clear();
-        dns_cache[it->second->req.host] = {*d.result, Clock::now() + opt.dns_cache_ttl};
-      }
+      if (d.result && opt.dns_cache_ttl.count() > 0)
+        dns_cache.put(it->second->req.host, *d.result, Clock::now() + opt.dns_cache_ttl);
       Conn* conn = it->second.get();  // stays alive in the graveyard if it closes now
       on_resolved(*conn, std::move(d.result));
       touch(*conn);
@@ -536,20 +497,12 @@ struct Proxy::Impl {
       c.addr_i = 0;
       return connect_next(c);
     }
-    if (auto hit = dns_cache.find(c.req.host); hit != dns_cache.end()) {
-      if (Clock::now() < hit->second.second) {
-        c.st = State::resolving;
-        return on_resolved(c, hit->second.first);
-      }
-      dns_cache.erase(hit);
+    if (const auto* cached = dns_cache.find(c.req.host, Clock::now())) {
+      c.st = State::resolving;
+      return on_resolved(c, *cached);
     }
-    {
-      std::lock_guard l(rq_mu);
-      if (rq.size() >= kMaxResolveQueue)
-        return deny_now(c, 503, "too many name lookups in progress", "overload", "");
-      rq.push_back(ResolveJob{c.id, c.req.host});
-    }
-    rq_cv.notify_one();
+    if (!resolvers->submit(c.id, c.req.host))
+      return deny_now(c, 503, "too many name lookups in progress", "overload", "");
     c.st = State::resolving;
     c.deadline = Clock::now() + opt.resolve_timeout;
   }
@@ -1250,7 +1203,7 @@ void Proxy::start() {
 void Proxy::stop() {
   if (impl_->stopping.exchange(true)) return;
   impl_->wake();
-  impl_->rq_cv.notify_all();
+  if (impl_->resolvers) impl_->resolvers->request_stop();
 }
 
 ProxyStats Proxy::stats() const {
