@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "proxy/decision.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/relay.h"
 #include "proxy/resolver_pool.h"
@@ -86,25 +87,6 @@ struct Conn {
   bool c_rd = true, u_rd = true;  // may have unread input (edge seen, no EAGAIN or short read since)
   bool c_hup = false, u_hup = false;  // the peer's FIN or an error was reported: read to the end
 };
-
-std::string status_text(int s) {
-  switch (s) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
-std::string response(int status, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\nCache-Control: no-store\r\nX-Sbx-Proxy: " + std::to_string(status) + "\r\n\r\n" + body;
-}
 
 }  // namespace
 
@@ -185,22 +167,6 @@ struct Proxy::Impl {
     resolvers = std::make_unique<ResolverPool>(opt.resolver, [this] { wake(); });
     resolvers->start(opt.resolver_threads);
     return {};
-  }
-
-  static Result<std::shared_ptr<const CompiledPolicy>> compile(const Policy& p) {
-    auto c = std::make_shared<CompiledPolicy>();
-    c->rules = SBX_TRY(RuleSet::compile(p.egress));
-    c->file = p.file;
-    for (const auto& s : p.secrets) {
-      if (s.inject != config::InjectKind::header) continue;
-      for (const auto& h : s.hosts) {
-        std::string host;
-        if (!normalise_host(h, host))
-          return fail(ErrorCode::invalid, "secret '" + s.name + "' names an invalid host '" + h + "'", "", s.location);
-        c->inject[host].push_back(s);
-      }
-    }
-    return std::shared_ptr<const CompiledPolicy>(std::move(c));
   }
 
   // ---- loop --------------------------------------------------------------------------------
@@ -298,7 +264,7 @@ struct Proxy::Impl {
       reserve_fd = -1;
       const int c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c >= 0) {
-        const auto msg = response(503, "sbx egress proxy: out of file descriptors (" + std::to_string(active.load()) +
+        const auto msg = error_response(503, "sbx egress proxy: out of file descriptors (" + std::to_string(active.load()) +
                                            " connections open); try again later\n");
         [[maybe_unused]] auto n = ::send(c, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         ::close(c);
@@ -313,7 +279,7 @@ struct Proxy::Impl {
     count(&ProxyStats::accepted);
     if (!accepted) set_nonblocking(fd);
     if (active >= opt.max_connections) {
-      const auto msg = response(503, "sbx egress proxy: too many connections (limit " +
+      const auto msg = error_response(503, "sbx egress proxy: too many connections (limit " +
                                          std::to_string(opt.max_connections) + ")\n");
       [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
@@ -468,22 +434,16 @@ struct Proxy::Impl {
     if (c.req.host_is_ipv6 && !literal) return reply_and_close(c, 400, "sbx egress proxy: bad IPv6 address\n");
     Verdict v = literal ? rules.decide_address(*literal, c.req.port, true) : rules.decide_host(c.req.host, c.req.port);
     const bool learn = rules.learn() || opt.force_learn;
-    if (!v.allowed && learn &&
-        (v.reason == Reason::not_allowed || v.reason == Reason::port_not_allowed || v.reason == Reason::denied_rule)) {
+    if (!v.allowed && learn && learnable(v)) {
       c.rec.learned = true;
       c.rec.fix = rules.fix_line(v, c.req.host, c.req.port, "");
-      c.rec.rule = rules.rule_ref(v);
-      c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-      c.rec.reason = "learn mode: " + rules.explain(v, c.req.host, c.req.port);
+      explain(c.rec, rules, v, c.req.host, c.req.port);
+      c.rec.reason = "learn mode: " + c.rec.reason;
       v.allowed = true;
     }
     c.verdict = v;
     if (!v.allowed) return deny(c, v, literal ? literal->str() : "");
-    if (!c.rec.learned) {
-      c.rec.rule = rules.rule_ref(v);
-      c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-      c.rec.reason = rules.explain(v, c.req.host, c.req.port);
-    }
+    if (!c.rec.learned) explain(c.rec, rules, v, c.req.host, c.req.port);
     // Reuse the upstream of a keep-alive connection for the same host and port.
     if (!c.req.connect && c.ufd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.u_eof &&
         c.up_reusable && !c.u_shut) {
@@ -932,7 +892,7 @@ struct Proxy::Impl {
         --icpt_running;
       }
       log->warn("cannot intercept {}: {}", shared_job->host, e.what());
-      const auto msg = response(503, "sbx egress proxy: out of threads for intercepted connections; try again later\n");
+      const auto msg = error_response(503, "sbx egress proxy: out of threads for intercepted connections; try again later\n");
       [[maybe_unused]] auto n = ::send(shared_job->client_fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(shared_job->client_fd);
       ::close(shared_job->upstream_fd);
@@ -960,19 +920,10 @@ struct Proxy::Impl {
   // ---- endings ---------------------------------------------------------------------------------
   void deny(Conn& c, const Verdict& v, const std::string& address) {
     const RuleSet& rules = *c.policy->rules;
-    c.rec.rule = rules.rule_ref(v);
-    c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-    c.rec.reason = rules.explain(v, c.req.host, c.req.port);
+    explain(c.rec, rules, v, c.req.host, c.req.port);
     c.rec.fix = rules.fix_line(v, c.req.host, c.req.port, address);
     c.rec.address = address;
-    std::string body = "sbx egress proxy: refused " + c.req.host + ":" + std::to_string(c.req.port) + "\n";
-    body += "reason: " + c.rec.reason + "\n";
-    body += "rule: " + c.rec.rule + (c.rec.rule_text.empty() ? "" : " (" + c.rec.rule_text + ")") + "\n";
-    if (!c.rec.fix.empty()) {
-      const std::string file = c.policy->file.empty() ? "the Sandboxfile" : c.policy->file.string();
-      body += "to allow it, add this line under [egress] in " + file +
-              " (merge it into an existing allow list; 'sbx egress suggest' prints the diff):\n    " + c.rec.fix + "\n";
-    }
+    const std::string body = refusal_body(c.rec, c.policy->file);
     log->info("refused {}:{} ({}): {}", c.req.host, c.req.port, c.rec.rule, c.rec.reason);
     count(&ProxyStats::denied);
     finish_denied(c, 403, body);
@@ -998,7 +949,7 @@ struct Proxy::Impl {
     // Plain HTTP: what is left of earlier responses goes out first; elsewhere start afresh.
     if (c.st != State::forward) c.u2c = Buffer{};
     c.u2c.ensure(4096);
-    c.u2c.append(response(status, body));
+    c.u2c.append(error_response(status, body));
     c.wants_close = true;
     c.st = State::forward;  // relay() flushes u2c, then closes
     c.deadline = Clock::now() + opt.handshake_timeout;
@@ -1073,7 +1024,7 @@ struct Proxy::Impl {
                 p.error().render());
       return;
     }
-    auto c = compile(*p);
+    auto c = compile_policy(*p);
     if (!c) {
       count(&ProxyStats::reload_failures);
       log->warn("keeping the previous egress rules: {}", c.error().render());
@@ -1099,7 +1050,7 @@ Proxy::~Proxy() {
 Result<std::unique_ptr<Proxy>> Proxy::create(ProxyOptions options, const Policy& policy) {
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
-  impl->policy = SBX_TRY(Impl::compile(policy));
+  impl->policy = SBX_TRY(compile_policy(policy));
   if (!impl->policy->inject.empty()) {
     // Secret values will live in this process: keep them out of core dumps and ptrace.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -1159,7 +1110,7 @@ void Proxy::adopt_client(int fd) {
     // Refuse here, on the caller's thread, once the limit is reached: queued descriptors would
     // otherwise pile up faster than the loop takes them, until the fd table is full.
     if (impl_->active + impl_->adopted.size() >= impl_->opt.max_connections) {
-      const auto msg = response(503, "sbx egress proxy: too many connections (limit " +
+      const auto msg = error_response(503, "sbx egress proxy: too many connections (limit " +
                                          std::to_string(impl_->opt.max_connections) + ")\n");
       [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
@@ -1175,7 +1126,7 @@ void Proxy::adopt_client(int fd) {
 }
 
 Result<void> Proxy::set_policy(const Policy& policy) {
-  auto c = SBX_TRY(Impl::compile(policy));
+  auto c = SBX_TRY(compile_policy(policy));
   std::lock_guard l(impl_->policy_mu);
   impl_->policy = std::move(c);
   return {};
