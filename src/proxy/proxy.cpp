@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "proxy/decision.h"
+#include "proxy/policy_watcher.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/relay.h"
 #include "proxy/resolver_pool.h"
@@ -108,10 +109,7 @@ struct Proxy::Impl {
   // policy (swapped atomically under the mutex; connections keep the one they started with)
   mutable std::mutex policy_mu;
   std::shared_ptr<const CompiledPolicy> policy;
-  std::filesystem::path watch_file;
-  std::function<Result<Policy>()> loader;
-  struct stat watch_stat {};
-  bool watch_known = false;
+  PolicyWatcher watcher;
   std::atomic<bool> reload_requested{false};
   Clock::time_point next_poll;
 
@@ -199,7 +197,7 @@ struct Proxy::Impl {
       if (now >= next_poll) {
         next_poll = now + kTick * 5;
         sweep(now);
-        poll_watch();
+        if (watcher.poll()) reload("the file changed");
       }
       if (reload_requested.exchange(false)) reload("reload requested");
     }
@@ -1001,26 +999,12 @@ struct Proxy::Impl {
   }
 
   // ---- reload ------------------------------------------------------------------------------------
-  void poll_watch() {
-    if (watch_file.empty()) return;
-    struct stat s {};
-    if (::stat(watch_file.c_str(), &s) != 0) return;
-    const bool same = watch_known && s.st_mtim.tv_sec == watch_stat.st_mtim.tv_sec &&
-                      s.st_mtim.tv_nsec == watch_stat.st_mtim.tv_nsec && s.st_size == watch_stat.st_size &&
-                      s.st_ino == watch_stat.st_ino;
-    if (same) return;
-    const bool first = !watch_known;
-    watch_stat = s;
-    watch_known = true;
-    if (!first) reload("the file changed");
-  }
-
   void reload(const char* why) {
-    if (!loader) return;
-    auto p = loader();
+    if (!watcher.can_load()) return;
+    auto p = watcher.load();
     if (!p) {
       count(&ProxyStats::reload_failures);
-      log->warn("keeping the previous egress rules: {} cannot be loaded ({}): {}", watch_file.string(), why,
+      log->warn("keeping the previous egress rules: {} cannot be loaded ({}): {}", watcher.file().string(), why,
                 p.error().render());
       return;
     }
@@ -1035,7 +1019,7 @@ struct Proxy::Impl {
       policy = *c;
     }
     count(&ProxyStats::reloads);
-    log->info("reloaded egress rules from {} ({}): {} allow, {} deny", watch_file.string(), why,
+    log->info("reloaded egress rules from {} ({}): {} allow, {} deny", watcher.file().string(), why,
               p->egress.allow.size(), p->egress.deny.size());
   }
 };
@@ -1133,10 +1117,8 @@ Result<void> Proxy::set_policy(const Policy& policy) {
 }
 
 void Proxy::watch(std::filesystem::path file, std::function<Result<Policy>()> loader) {
-  impl_->watch_file = std::move(file);
-  impl_->loader = std::move(loader);
-  impl_->watch_known = false;
-  impl_->poll_watch();
+  impl_->watcher.watch(std::move(file), std::move(loader));
+  impl_->watcher.poll();
 }
 
 void Proxy::reload_now() {
