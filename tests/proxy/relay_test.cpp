@@ -46,20 +46,25 @@ std::string read_all(int fd) {
   return out;
 }
 
+/// A thread that writes `data` into the peer end of `p`, then closes it.
+std::thread write_then_close(Pair& p, const std::string& data) {
+  return std::thread([&p, &data] {
+    size_t off = 0;
+    while (off < data.size()) {
+      const ssize_t n = ::write(p.fd[1], data.data() + off, data.size() - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    p.close_peer();
+  });
+}
+
 }  // namespace
 
 TEST_CASE("a pump moves every byte from one socket to the other, counts them and sees the end", "[proxy][relay]") {
   Pair in, out;  // peer writes in.fd[1] -> relay reads in.fd[0] -> writes out.fd[0] -> peer reads out.fd[1]
   const std::string data = pattern(300 * 1024);  // more than the socket buffers hold at once
-  std::thread writer([&] {
-    size_t off = 0;
-    while (off < data.size()) {
-      const ssize_t n = ::write(in.fd[1], data.data() + off, data.size() - off);
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
-    }
-    in.close_peer();
-  });
+  std::thread writer = write_then_close(in, data);
   std::string got;
   std::thread reader([&] {
     got = read_all(out.fd[1]);
@@ -126,15 +131,7 @@ TEST_CASE("a write to a closed peer is a fatal error for the pump", "[proxy][rel
 TEST_CASE("a tunnel direction switches to splice after its first MiB and keeps the bytes in order", "[proxy][relay]") {
   Pair in, out;
   const std::string data = pattern(kSpliceAfter * 3 + 12345);
-  std::thread writer([&] {
-    size_t off = 0;
-    while (off < data.size()) {
-      const ssize_t n = ::write(in.fd[1], data.data() + off, data.size() - off);
-      if (n <= 0) break;
-      off += static_cast<size_t>(n);
-    }
-    in.close_peer();
-  });
+  std::thread writer = write_then_close(in, data);
   std::string got;
   std::thread reader([&] { got = read_all(out.fd[1]); });
   Buffer b;
