@@ -1,7 +1,14 @@
+// sbx keeps its own strict HTTP/1.1 parser on purpose: its strictness is the point. A lenient
+// parser (one that accepts obs-fold, bare LF, duplicate or conflicting framing headers, ...)
+// could read a message's length differently from the upstream it talks to, and every such
+// disagreement is a request-smuggling hole. So anything ambiguous is refused, requests and
+// responses alike, by one header-field loop.
 #include "proxy/http_parser.h"
 
 #include <algorithm>
 #include <cstring>
+
+#include "common/text.h"
 
 namespace sbx::proxy {
 namespace {
@@ -61,6 +68,111 @@ bool hop_by_hop(std::string_view name) {
   for (auto h : kHop)
     if (iequals(name, h)) return true;
   return false;
+}
+
+// How one side's header fields are judged: the same rules for requests and responses, each with
+// its own status (400 for the client, 502 for an upstream) and wording.
+struct FieldRules {
+  int status;
+  const char* empty_line;
+  const char* obs_fold;
+  const char* bad_line;
+  const char* bad_name;
+  const char* bad_value;
+  const char* too_many;  // "more than N" + this
+  const char* two_lengths;
+  const char* bad_length;
+  const char* two_codings;
+  const char* bad_coding;
+  bool requests;  // Host is counted, Proxy-Connection is a Connection header, fields are kept
+};
+
+constexpr FieldRules kRequestFields{
+    400,
+    "malformed header section",
+    "obsolete line folding (obs-fold) is not accepted",
+    "malformed header line",
+    "invalid character in a header name (whitespace before ':' is not accepted)",
+    "control character in a header value",
+    " header fields",
+    "more than one Content-Length header",
+    "invalid Content-Length",
+    "more than one Transfer-Encoding header",
+    "Transfer-Encoding other than 'chunked' is not accepted",
+    true};
+
+constexpr FieldRules kResponseFields{
+    502,
+    "malformed response header section",
+    "obsolete line folding (obs-fold) in the response",
+    "malformed response header line",
+    "invalid character in a response header name",
+    "control character in a response header value",
+    " response header fields",
+    "more than one Content-Length in the response",
+    "invalid Content-Length in the response",
+    "more than one Transfer-Encoding in the response",
+    "response Transfer-Encoding other than 'chunked'",
+    false};
+
+// What the header fields of one message said about its framing.
+struct Fields {
+  int n_cl = 0, n_te = 0, n_host = 0;
+  std::uint64_t content_length = 0;
+  bool close = false, keep_alive_token = false;
+  std::string host_header;
+};
+
+// Parse the header lines of `head` from `pos` (each line ends CRLF). Requests keep the fields
+// in `kept`. A Content-Length is at most 18 digits, so it never overflows.
+ParseResult parse_fields(std::string_view head, size_t pos, const HeadLimits& limits, const FieldRules& rules,
+                         Fields& f, std::vector<std::pair<std::string, std::string>>* kept) {
+  size_t count = 0;
+  while (pos < head.size()) {
+    auto next = head.find("\r\n", pos);
+    const std::string_view h = head.substr(pos, next - pos);
+    pos = next + 2;
+    if (h.empty()) return err(rules.status, rules.empty_line);
+    if (h[0] == ' ' || h[0] == '\t') return err(rules.status, rules.obs_fold);
+    const auto colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) return err(rules.status, rules.bad_line);
+    const auto name = h.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
+      return err(rules.status, rules.bad_name);
+    auto value = h.substr(colon + 1);
+    if (!std::all_of(value.begin(), value.end(), [](char c) { return is_value_char(static_cast<unsigned char>(c)); }))
+      return err(rules.status, rules.bad_value);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (++count > limits.max_headers)
+      return err(rules.requests ? 431 : rules.status, "more than " + std::to_string(limits.max_headers) + rules.too_many);
+    if (iequals(name, "content-length")) {
+      if (++f.n_cl > 1) return err(rules.status, rules.two_lengths);
+      const auto length = value.size() > 18 ? std::nullopt : text::parse_uint(value);
+      if (!length) return err(rules.status, rules.bad_length);
+      f.content_length = *length;
+    } else if (iequals(name, "transfer-encoding")) {
+      if (++f.n_te > 1) return err(rules.status, rules.two_codings);
+      if (!iequals(value, "chunked")) return err(rules.status, rules.bad_coding);
+    } else if (rules.requests && iequals(name, "host")) {
+      if (++f.n_host > 1) return err(400, "more than one Host header");
+      f.host_header = std::string(value);
+    } else if (iequals(name, "connection") || (rules.requests && iequals(name, "proxy-connection"))) {
+      std::string_view framing;
+      each_token(value, [&](std::string_view t) {
+        if (iequals(t, "close")) f.close = true;
+        if (iequals(t, "keep-alive")) f.keep_alive_token = true;
+        if (framing.empty() && framing_header(t)) framing = t;
+      });
+      if (!framing.empty()) {
+        if (!rules.requests) return err(rules.status, "the response's Connection header names a framing header");
+        return err(400, "the Connection header names " + lower(framing) +
+                            ", which frames the request or names its host and is never hop-by-hop");
+      }
+    }
+    if (kept) kept->emplace_back(std::string(name), std::string(value));
+  }
+  return ParseResult{ParseResult::ok};
 }
 
 }  // namespace
@@ -165,50 +277,14 @@ ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits, T
   out.method = std::string(method);
   out.target = std::string(target);
 
-  int n_cl = 0, n_te = 0, n_host = 0;
-  bool close = false, keep_alive_token = false;
-  while (pos < head.size()) {
-    auto next = head.find("\r\n", pos);
-    const std::string_view h = head.substr(pos, next - pos);
-    pos = next + 2;
-    if (h.empty()) return err(400, "malformed header section");
-    if (h[0] == ' ' || h[0] == '\t') return err(400, "obsolete line folding (obs-fold) is not accepted");
-    const auto colon = h.find(':');
-    if (colon == std::string_view::npos || colon == 0) return err(400, "malformed header line");
-    const auto name = h.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
-      return err(400, "invalid character in a header name (whitespace before ':' is not accepted)");
-    auto value = h.substr(colon + 1);
-    if (!std::all_of(value.begin(), value.end(), [](char c) { return is_value_char(static_cast<unsigned char>(c)); }))
-      return err(400, "control character in a header value");
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (out.headers.size() >= limits.max_headers)
-      return err(431, "more than " + std::to_string(limits.max_headers) + " header fields");
-    if (iequals(name, "content-length")) {
-      if (++n_cl > 1) return err(400, "more than one Content-Length header");
-      if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return err(400, "invalid Content-Length");
-      out.content_length = std::stoull(std::string(value));
-      out.body = BodyKind::length;
-    } else if (iequals(name, "transfer-encoding")) {
-      if (++n_te > 1) return err(400, "more than one Transfer-Encoding header");
-      if (!iequals(value, "chunked")) return err(400, "Transfer-Encoding other than 'chunked' is not accepted");
-    } else if (iequals(name, "host")) {
-      if (++n_host > 1) return err(400, "more than one Host header");
-      out.host_header = std::string(value);
-    } else if (iequals(name, "connection") || iequals(name, "proxy-connection")) {
-      std::string_view framing;
-      each_token(value, [&](std::string_view t) {
-        if (iequals(t, "close")) close = true;
-        if (iequals(t, "keep-alive")) keep_alive_token = true;
-        if (framing.empty() && framing_header(t)) framing = t;
-      });
-      if (!framing.empty())
-        return err(400, "the Connection header names " + lower(framing) +
-                            ", which frames the request or names its host and is never hop-by-hop");
-    }
-    out.headers.emplace_back(std::string(name), std::string(value));
+  Fields f;
+  if (const auto r = parse_fields(head, pos, limits, kRequestFields, f, &out.headers); r.status == ParseResult::error)
+    return r;
+  const int n_cl = f.n_cl, n_te = f.n_te, n_host = f.n_host;
+  out.host_header = std::move(f.host_header);
+  if (n_cl) {
+    out.content_length = f.content_length;
+    out.body = BodyKind::length;
   }
   if (n_te) {
     if (n_cl) return err(400, "both Content-Length and Transfer-Encoding");
@@ -217,7 +293,7 @@ ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits, T
   }
   if (out.body == BodyKind::length && out.content_length == 0) out.body = BodyKind::none;
   if (out.minor_version == 1 && n_host == 0) return err(400, "HTTP/1.1 request without a Host header");
-  out.keep_alive = out.minor_version == 1 ? !close : (keep_alive_token && !close);
+  out.keep_alive = out.minor_version == 1 ? !f.close : (f.keep_alive_token && !f.close);
 
   if (method == "CONNECT") {
     if (mode != TargetMode::proxy) return err(400, "CONNECT inside a tunnel");
@@ -296,48 +372,14 @@ ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, 
   out.status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
   if (out.status < 100) return err(502, "malformed status code from the upstream");
 
-  int n_cl = 0, n_te = 0;
-  bool close = false, keep_alive_token = false;
-  size_t count = 0;
-  while (pos < head.size()) {
-    auto next = head.find("\r\n", pos);
-    const std::string_view h = head.substr(pos, next - pos);
-    pos = next + 2;
-    if (h.empty()) return err(502, "malformed response header section");
-    if (h[0] == ' ' || h[0] == '\t') return err(502, "obsolete line folding (obs-fold) in the response");
-    const auto colon = h.find(':');
-    if (colon == std::string_view::npos || colon == 0) return err(502, "malformed response header line");
-    const auto name = h.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); }))
-      return err(502, "invalid character in a response header name");
-    auto value = h.substr(colon + 1);
-    if (!std::all_of(value.begin(), value.end(), [](char c) { return is_value_char(static_cast<unsigned char>(c)); }))
-      return err(502, "control character in a response header value");
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (++count > limits.max_headers)
-      return err(502, "more than " + std::to_string(limits.max_headers) + " response header fields");
-    if (iequals(name, "content-length")) {
-      if (++n_cl > 1) return err(502, "more than one Content-Length in the response");
-      if (value.empty() || value.size() > 18 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return err(502, "invalid Content-Length in the response");
-      out.content_length = std::stoull(std::string(value));
-    } else if (iequals(name, "transfer-encoding")) {
-      if (++n_te > 1) return err(502, "more than one Transfer-Encoding in the response");
-      if (!iequals(value, "chunked")) return err(502, "response Transfer-Encoding other than 'chunked'");
-    } else if (iequals(name, "connection")) {
-      bool framing = false;
-      each_token(value, [&](std::string_view t) {
-        if (iequals(t, "close")) close = true;
-        if (iequals(t, "keep-alive")) keep_alive_token = true;
-        framing = framing || framing_header(t);
-      });
-      if (framing) return err(502, "the response's Connection header names a framing header");
-    }
-  }
+  Fields f;
+  if (const auto r = parse_fields(head, pos, limits, kResponseFields, f, nullptr); r.status == ParseResult::error)
+    return r;
+  const int n_cl = f.n_cl, n_te = f.n_te;
+  out.content_length = f.content_length;
   if (n_te && n_cl) return err(502, "both Content-Length and Transfer-Encoding in the response");
   if (n_te && out.minor_version == 0) return err(502, "Transfer-Encoding in an HTTP/1.0 response");
-  out.keep_alive = out.minor_version == 1 ? !close : (keep_alive_token && !close);
+  out.keep_alive = out.minor_version == 1 ? !f.close : (f.keep_alive_token && !f.close);
   // RFC 9112 6.3: HEAD, 1xx, 204 and 304 have no body whatever the headers say.
   if (head_request || out.status < 200 || out.status == 204 || out.status == 304) out.body = BodyKind::none;
   else if (n_te) out.body = BodyKind::chunked;

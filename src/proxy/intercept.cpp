@@ -102,17 +102,6 @@ struct Injection {
   LockedBuffer line;  // "Name: value\r\n"
 };
 
-std::string status_text(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
 // The head sent upstream: the guest's own values for the injected headers (placeholders)
 // removed, then the injected lines.
 LockedBuffer build_head(const RequestHead& h, const std::vector<const Injection*>& use) {
@@ -381,12 +370,8 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
         const Verdict a = rules.decide_address(*addr, job.port, false);
         if (!a.allowed) v = a;
       }
-      const bool learnable = v.reason == Reason::not_allowed || v.reason == Reason::port_not_allowed ||
-                             v.reason == Reason::denied_rule;
-      req.rule = rules.rule_ref(v);
-      req.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-      req.reason = rules.explain(v, h.host, job.port);
-      if (!v.allowed && learnable && (rules.learn() || opt.force_learn)) {
+      explain(req, rules, v, h.host, job.port);
+      if (!v.allowed && learnable(v) && (rules.learn() || opt.force_learn)) {
         req.learned = true;
         req.reason = "learn mode: " + req.reason;
       } else if (!v.allowed) {

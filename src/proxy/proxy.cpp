@@ -18,7 +18,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "proxy/decision.h"
+#include "proxy/policy_watcher.h"
 #include "proxy/proxy_impl.h"
+#include "proxy/relay.h"
+#include "proxy/resolver_pool.h"
 #include "proxy/tls_sni.h"
 
 namespace sbx::proxy {
@@ -27,62 +31,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr size_t kMaxHelloBytes = 18 * 1024;
-constexpr size_t kMaxResolveQueue = 4096;
-
-void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
-
-/// A flat buffer for one direction of a relay.
-struct Buffer {
-  std::unique_ptr<char[]> data;
-  size_t cap = 0, start = 0, end = 0;
-  void ensure(size_t c) {
-    if (!data) {
-      data.reset(new char[c]);
-      cap = c;
-    }
-  }
-  size_t size() const { return end - start; }
-  bool empty() const { return start == end; }
-  size_t space() const { return cap - end; }
-  void compact() {
-    if (start == end) start = end = 0;
-  }
-  void append(std::string_view s) {
-    if (space() < s.size() && start > 0) {
-      std::memmove(data.get(), data.get() + start, size());
-      end -= start;
-      start = 0;
-    }
-    if (space() < s.size()) {  // only heads and hellos go through here; grow once
-      std::unique_ptr<char[]> bigger(new char[end + s.size()]);
-      std::memcpy(bigger.get(), data.get(), end);
-      data = std::move(bigger);
-      cap = end + s.size();
-    }
-    std::memcpy(data.get() + end, s.data(), s.size());
-    end += s.size();
-  }
-};
 
 enum class State { head, resolving, connecting, hello, tunnel, forward, closing };
-
-// A kernel pipe used to splice one direction of a busy tunnel.
-struct Splice {
-  int r = -1, w = -1;
-  size_t in_pipe = 0;         // bytes sitting in the pipe
-  std::uint64_t through = 0;  // bytes seen through the user-space buffer (to decide to switch)
-  bool active() const { return r >= 0; }
-  void close_pipe() {
-    if (r >= 0) ::close(r);
-    if (w >= 0) ::close(w);
-    r = w = -1;
-  }
-  ~Splice() { close_pipe(); }
-};
-constexpr std::uint64_t kSpliceAfter = 1 << 20;  // switch a direction after 1 MiB
-constexpr int kPipeSize = 1 << 20;
 
 /// What a listener or the wake-up eventfd registers with epoll (they live as long as the proxy).
 struct Handle {
@@ -139,34 +89,6 @@ struct Conn {
   bool c_hup = false, u_hup = false;  // the peer's FIN or an error was reported: read to the end
 };
 
-struct ResolveJob {
-  std::uint64_t id;
-  std::string host;
-};
-struct ResolveDone {
-  std::uint64_t id;
-  Result<std::vector<IpAddress>> result;
-};
-
-std::string status_text(int s) {
-  switch (s) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
-std::string response(int status, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + status_text(status) +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\nCache-Control: no-store\r\nX-Sbx-Proxy: " + std::to_string(status) + "\r\n\r\n" + body;
-}
-
 }  // namespace
 
 struct Proxy::Impl {
@@ -187,10 +109,7 @@ struct Proxy::Impl {
   // policy (swapped atomically under the mutex; connections keep the one they started with)
   mutable std::mutex policy_mu;
   std::shared_ptr<const CompiledPolicy> policy;
-  std::filesystem::path watch_file;
-  std::function<Result<Policy>()> loader;
-  struct stat watch_stat {};
-  bool watch_known = false;
+  PolicyWatcher watcher;
   std::atomic<bool> reload_requested{false};
   Clock::time_point next_poll;
 
@@ -198,14 +117,8 @@ struct Proxy::Impl {
   std::mutex q_mu;
   std::deque<int> adopted;
   std::uint64_t refused_adoptions = 0;  // under q_mu
-  std::deque<ResolveDone> resolved;
-  std::mutex rq_mu;
-  std::condition_variable rq_cv;
-  std::deque<ResolveJob> rq;
-  std::vector<std::thread> resolvers;
-  // Recent answers (loop thread only). Safe against rebinding: every use re-checks each address
-  // and connects to exactly the checked one; it only saves the trip to a resolver thread.
-  std::unordered_map<std::string, std::pair<std::vector<IpAddress>, Clock::time_point>> dns_cache;
+  std::unique_ptr<ResolverPool> resolvers;  // created by init()
+  AnswerCache dns_cache;                     // loop thread only
 
   // interception
   std::mutex ca_mu;
@@ -249,43 +162,9 @@ struct Proxy::Impl {
     epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
     if (!opt.resolver) opt.resolver = std::make_shared<SystemResolver>();
     egress = SBX_TRY(EgressLog::open(opt.egress_log));
-    for (int i = 0; i < std::max(1, opt.resolver_threads); ++i) resolvers.emplace_back([this] { resolver_main(); });
+    resolvers = std::make_unique<ResolverPool>(opt.resolver, [this] { wake(); });
+    resolvers->start(opt.resolver_threads);
     return {};
-  }
-
-  void resolver_main() {
-    while (true) {
-      ResolveJob job;
-      {
-        std::unique_lock l(rq_mu);
-        rq_cv.wait(l, [&] { return stopping || !rq.empty(); });
-        if (stopping) return;
-        job = std::move(rq.front());
-        rq.pop_front();
-      }
-      auto r = opt.resolver->resolve(job.host);
-      {
-        std::lock_guard l(q_mu);
-        resolved.push_back(ResolveDone{job.id, std::move(r)});
-      }
-      wake();
-    }
-  }
-
-  static Result<std::shared_ptr<const CompiledPolicy>> compile(const Policy& p) {
-    auto c = std::make_shared<CompiledPolicy>();
-    c->rules = SBX_TRY(RuleSet::compile(p.egress));
-    c->file = p.file;
-    for (const auto& s : p.secrets) {
-      if (s.inject != config::InjectKind::header) continue;
-      for (const auto& h : s.hosts) {
-        std::string host;
-        if (!normalise_host(h, host))
-          return fail(ErrorCode::invalid, "secret '" + s.name + "' names an invalid host '" + h + "'", "", s.location);
-        c->inject[host].push_back(s);
-      }
-    }
-    return std::shared_ptr<const CompiledPolicy>(std::move(c));
   }
 
   // ---- loop --------------------------------------------------------------------------------
@@ -318,7 +197,7 @@ struct Proxy::Impl {
       if (now >= next_poll) {
         next_poll = now + kTick * 5;
         sweep(now);
-        poll_watch();
+        if (watcher.poll()) reload("the file changed");
       }
       if (reload_requested.exchange(false)) reload("reload requested");
     }
@@ -327,10 +206,7 @@ struct Proxy::Impl {
 
   void shutdown_all() {
     stopping = true;
-    rq_cv.notify_all();
-    for (auto& t : resolvers)
-      if (t.joinable()) t.join();
-    resolvers.clear();
+    if (resolvers) resolvers->stop();
     for (auto& [id, c] : conns) {
       if (c->cfd >= 0) ::close(c->cfd);
       if (c->ufd >= 0) ::close(c->ufd);
@@ -357,20 +233,17 @@ struct Proxy::Impl {
     while (::read(wake_fd, &v, sizeof v) > 0) {
     }
     std::deque<int> fds;
-    std::deque<ResolveDone> done;
     {
       std::lock_guard l(q_mu);
       fds.swap(adopted);
-      done.swap(resolved);
     }
+    std::deque<ResolveDone> done = resolvers->take_done();
     for (int fd : fds) add_client(fd);
     for (auto& d : done) {
       auto it = conns.find(d.id);
       if (it == conns.end() || it->second->st != State::resolving) continue;
-      if (d.result && opt.dns_cache_ttl.count() > 0) {
-        if (dns_cache.size() >= 4096) dns_cache.clear();
-        dns_cache[it->second->req.host] = {*d.result, Clock::now() + opt.dns_cache_ttl};
-      }
+      if (d.result && opt.dns_cache_ttl.count() > 0)
+        dns_cache.put(it->second->req.host, *d.result, Clock::now() + opt.dns_cache_ttl);
       Conn* conn = it->second.get();  // stays alive in the graveyard if it closes now
       on_resolved(*conn, std::move(d.result));
       touch(*conn);
@@ -389,7 +262,7 @@ struct Proxy::Impl {
       reserve_fd = -1;
       const int c = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c >= 0) {
-        const auto msg = response(503, "sbx egress proxy: out of file descriptors (" + std::to_string(active.load()) +
+        const auto msg = error_response(503, "sbx egress proxy: out of file descriptors (" + std::to_string(active.load()) +
                                            " connections open); try again later\n");
         [[maybe_unused]] auto n = ::send(c, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         ::close(c);
@@ -404,7 +277,7 @@ struct Proxy::Impl {
     count(&ProxyStats::accepted);
     if (!accepted) set_nonblocking(fd);
     if (active >= opt.max_connections) {
-      const auto msg = response(503, "sbx egress proxy: too many connections (limit " +
+      const auto msg = error_response(503, "sbx egress proxy: too many connections (limit " +
                                          std::to_string(opt.max_connections) + ")\n");
       [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
@@ -559,22 +432,16 @@ struct Proxy::Impl {
     if (c.req.host_is_ipv6 && !literal) return reply_and_close(c, 400, "sbx egress proxy: bad IPv6 address\n");
     Verdict v = literal ? rules.decide_address(*literal, c.req.port, true) : rules.decide_host(c.req.host, c.req.port);
     const bool learn = rules.learn() || opt.force_learn;
-    if (!v.allowed && learn &&
-        (v.reason == Reason::not_allowed || v.reason == Reason::port_not_allowed || v.reason == Reason::denied_rule)) {
+    if (!v.allowed && learn && learnable(v)) {
       c.rec.learned = true;
       c.rec.fix = rules.fix_line(v, c.req.host, c.req.port, "");
-      c.rec.rule = rules.rule_ref(v);
-      c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-      c.rec.reason = "learn mode: " + rules.explain(v, c.req.host, c.req.port);
+      explain(c.rec, rules, v, c.req.host, c.req.port);
+      c.rec.reason = "learn mode: " + c.rec.reason;
       v.allowed = true;
     }
     c.verdict = v;
     if (!v.allowed) return deny(c, v, literal ? literal->str() : "");
-    if (!c.rec.learned) {
-      c.rec.rule = rules.rule_ref(v);
-      c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-      c.rec.reason = rules.explain(v, c.req.host, c.req.port);
-    }
+    if (!c.rec.learned) explain(c.rec, rules, v, c.req.host, c.req.port);
     // Reuse the upstream of a keep-alive connection for the same host and port.
     if (!c.req.connect && c.ufd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.u_eof &&
         c.up_reusable && !c.u_shut) {
@@ -588,20 +455,12 @@ struct Proxy::Impl {
       c.addr_i = 0;
       return connect_next(c);
     }
-    if (auto hit = dns_cache.find(c.req.host); hit != dns_cache.end()) {
-      if (Clock::now() < hit->second.second) {
-        c.st = State::resolving;
-        return on_resolved(c, hit->second.first);
-      }
-      dns_cache.erase(hit);
+    if (const auto* cached = dns_cache.find(c.req.host, Clock::now())) {
+      c.st = State::resolving;
+      return on_resolved(c, *cached);
     }
-    {
-      std::lock_guard l(rq_mu);
-      if (rq.size() >= kMaxResolveQueue)
-        return deny_now(c, 503, "too many name lookups in progress", "overload", "");
-      rq.push_back(ResolveJob{c.id, c.req.host});
-    }
-    rq_cv.notify_one();
+    if (!resolvers->submit(c.id, c.req.host))
+      return deny_now(c, 503, "too many name lookups in progress", "overload", "");
     c.st = State::resolving;
     c.deadline = Clock::now() + opt.resolve_timeout;
   }
@@ -769,97 +628,8 @@ struct Proxy::Impl {
     return true;
   }
 
-  // Pump src -> buffer -> dst until both sides would block. Returns false on a fatal error.
-  bool pump(int src, int dst, Buffer& b, bool& src_eof, std::uint64_t* counter, bool read_allowed, bool& moved,
-            bool* readable = nullptr, bool hup = false) {
-    while (true) {
-      bool progress = false;
-      if (read_allowed && !src_eof && b.space() > 0 && (!readable || *readable)) {
-        const size_t want = b.space();
-        const ssize_t n = ::recv(src, b.data.get() + b.end, want, 0);
-        if (n > 0) {
-          b.end += static_cast<size_t>(n);
-          // Short read: the socket is empty until the next edge (unless a FIN is pending).
-          if (readable && static_cast<size_t>(n) < want && !hup) *readable = false;
-          progress = true;
-        } else if (n == 0) {
-          src_eof = true;
-        } else if (would_block()) {
-          if (readable) *readable = false;
-        } else if (errno != EINTR) {
-          return false;
-        }
-      }
-      if (!b.empty()) {
-        const ssize_t n = ::send(dst, b.data.get() + b.start, b.size(), MSG_NOSIGNAL);
-        if (n > 0) {
-          b.start += static_cast<size_t>(n);
-          if (counter) *counter += static_cast<std::uint64_t>(n);
-          b.compact();
-          progress = true;
-        } else if (n < 0 && errno != EINTR && !would_block()) {
-          return false;
-        }
-      }
-      if (!progress) return true;
-      moved = true;
-    }
-  }
-
   // relay() can be reached again from inside itself (a pipelined request starts the next
   // one); loop instead of recursing so hostile pipelining cannot grow the stack.
-  // Move src -> pipe -> dst with splice(); false on a fatal error.
-  bool spump(int src, int dst, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved, bool& readable,
-             bool hup) {
-    while (true) {
-      bool progress = false;
-      if (!src_eof && readable && sp.in_pipe < static_cast<size_t>(kPipeSize)) {
-        const size_t want = static_cast<size_t>(kPipeSize) - sp.in_pipe;
-        const ssize_t n = ::splice(src, nullptr, sp.w, nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0) {
-          sp.in_pipe += static_cast<size_t>(n);
-          if (static_cast<size_t>(n) < want && !hup) readable = false;
-          progress = true;
-        } else if (n == 0) {
-          src_eof = true;
-        } else if (would_block()) {
-          readable = false;
-        } else if (errno != EINTR) {
-          return false;
-        }
-      }
-      if (sp.in_pipe > 0) {
-        const ssize_t n = ::splice(sp.r, nullptr, dst, nullptr, sp.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0) {
-          sp.in_pipe -= static_cast<size_t>(n);
-          if (counter) *counter += static_cast<std::uint64_t>(n);
-          progress = true;
-        } else if (n < 0 && errno != EINTR && !would_block()) {
-          return false;
-        }
-      }
-      if (!progress) return true;
-      moved = true;
-    }
-  }
-
-  // One tunnel direction: the buffer until it has carried kSpliceAfter bytes, then a pipe.
-  bool tunnel_pump(int src, int dst, Buffer& b, Splice& sp, bool& src_eof, std::uint64_t* counter, bool& moved,
-                   bool& readable, bool hup) {
-    if (!sp.active()) {
-      const std::uint64_t before = counter ? *counter : 0;
-      if (!pump(src, dst, b, src_eof, counter, true, moved, &readable, hup)) return false;
-      sp.through += (counter ? *counter : 0) - before;
-      if (sp.through < kSpliceAfter || !b.empty() || src_eof) return true;
-      int fds[2];
-      if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return true;  // no fds to spare: stay on the buffer
-      fcntl(fds[1], F_SETPIPE_SZ, kPipeSize);
-      sp.r = fds[0];
-      sp.w = fds[1];
-    }
-    return spump(src, dst, sp, src_eof, counter, moved, readable, hup);
-  }
-
   void relay(Conn& c) {
     if (c.in_relay) {
       c.again = true;
@@ -1120,7 +890,7 @@ struct Proxy::Impl {
         --icpt_running;
       }
       log->warn("cannot intercept {}: {}", shared_job->host, e.what());
-      const auto msg = response(503, "sbx egress proxy: out of threads for intercepted connections; try again later\n");
+      const auto msg = error_response(503, "sbx egress proxy: out of threads for intercepted connections; try again later\n");
       [[maybe_unused]] auto n = ::send(shared_job->client_fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(shared_job->client_fd);
       ::close(shared_job->upstream_fd);
@@ -1148,19 +918,10 @@ struct Proxy::Impl {
   // ---- endings ---------------------------------------------------------------------------------
   void deny(Conn& c, const Verdict& v, const std::string& address) {
     const RuleSet& rules = *c.policy->rules;
-    c.rec.rule = rules.rule_ref(v);
-    c.rec.rule_text = v.rule >= 0 ? rules.rule(v).text : "";
-    c.rec.reason = rules.explain(v, c.req.host, c.req.port);
+    explain(c.rec, rules, v, c.req.host, c.req.port);
     c.rec.fix = rules.fix_line(v, c.req.host, c.req.port, address);
     c.rec.address = address;
-    std::string body = "sbx egress proxy: refused " + c.req.host + ":" + std::to_string(c.req.port) + "\n";
-    body += "reason: " + c.rec.reason + "\n";
-    body += "rule: " + c.rec.rule + (c.rec.rule_text.empty() ? "" : " (" + c.rec.rule_text + ")") + "\n";
-    if (!c.rec.fix.empty()) {
-      const std::string file = c.policy->file.empty() ? "the Sandboxfile" : c.policy->file.string();
-      body += "to allow it, add this line under [egress] in " + file +
-              " (merge it into an existing allow list; 'sbx egress suggest' prints the diff):\n    " + c.rec.fix + "\n";
-    }
+    const std::string body = refusal_body(c.rec, c.policy->file);
     log->info("refused {}:{} ({}): {}", c.req.host, c.req.port, c.rec.rule, c.rec.reason);
     count(&ProxyStats::denied);
     finish_denied(c, 403, body);
@@ -1186,7 +947,7 @@ struct Proxy::Impl {
     // Plain HTTP: what is left of earlier responses goes out first; elsewhere start afresh.
     if (c.st != State::forward) c.u2c = Buffer{};
     c.u2c.ensure(4096);
-    c.u2c.append(response(status, body));
+    c.u2c.append(error_response(status, body));
     c.wants_close = true;
     c.st = State::forward;  // relay() flushes u2c, then closes
     c.deadline = Clock::now() + opt.handshake_timeout;
@@ -1238,30 +999,16 @@ struct Proxy::Impl {
   }
 
   // ---- reload ------------------------------------------------------------------------------------
-  void poll_watch() {
-    if (watch_file.empty()) return;
-    struct stat s {};
-    if (::stat(watch_file.c_str(), &s) != 0) return;
-    const bool same = watch_known && s.st_mtim.tv_sec == watch_stat.st_mtim.tv_sec &&
-                      s.st_mtim.tv_nsec == watch_stat.st_mtim.tv_nsec && s.st_size == watch_stat.st_size &&
-                      s.st_ino == watch_stat.st_ino;
-    if (same) return;
-    const bool first = !watch_known;
-    watch_stat = s;
-    watch_known = true;
-    if (!first) reload("the file changed");
-  }
-
   void reload(const char* why) {
-    if (!loader) return;
-    auto p = loader();
+    if (!watcher.can_load()) return;
+    auto p = watcher.load();
     if (!p) {
       count(&ProxyStats::reload_failures);
-      log->warn("keeping the previous egress rules: {} cannot be loaded ({}): {}", watch_file.string(), why,
+      log->warn("keeping the previous egress rules: {} cannot be loaded ({}): {}", watcher.file().string(), why,
                 p.error().render());
       return;
     }
-    auto c = compile(*p);
+    auto c = compile_policy(*p);
     if (!c) {
       count(&ProxyStats::reload_failures);
       log->warn("keeping the previous egress rules: {}", c.error().render());
@@ -1272,7 +1019,7 @@ struct Proxy::Impl {
       policy = *c;
     }
     count(&ProxyStats::reloads);
-    log->info("reloaded egress rules from {} ({}): {} allow, {} deny", watch_file.string(), why,
+    log->info("reloaded egress rules from {} ({}): {} allow, {} deny", watcher.file().string(), why,
               p->egress.allow.size(), p->egress.deny.size());
   }
 };
@@ -1287,7 +1034,7 @@ Proxy::~Proxy() {
 Result<std::unique_ptr<Proxy>> Proxy::create(ProxyOptions options, const Policy& policy) {
   auto impl = std::make_unique<Impl>();
   impl->opt = std::move(options);
-  impl->policy = SBX_TRY(Impl::compile(policy));
+  impl->policy = SBX_TRY(compile_policy(policy));
   if (!impl->policy->inject.empty()) {
     // Secret values will live in this process: keep them out of core dumps and ptrace.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -1347,7 +1094,7 @@ void Proxy::adopt_client(int fd) {
     // Refuse here, on the caller's thread, once the limit is reached: queued descriptors would
     // otherwise pile up faster than the loop takes them, until the fd table is full.
     if (impl_->active + impl_->adopted.size() >= impl_->opt.max_connections) {
-      const auto msg = response(503, "sbx egress proxy: too many connections (limit " +
+      const auto msg = error_response(503, "sbx egress proxy: too many connections (limit " +
                                          std::to_string(impl_->opt.max_connections) + ")\n");
       [[maybe_unused]] auto n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
@@ -1363,17 +1110,15 @@ void Proxy::adopt_client(int fd) {
 }
 
 Result<void> Proxy::set_policy(const Policy& policy) {
-  auto c = SBX_TRY(Impl::compile(policy));
+  auto c = SBX_TRY(compile_policy(policy));
   std::lock_guard l(impl_->policy_mu);
   impl_->policy = std::move(c);
   return {};
 }
 
 void Proxy::watch(std::filesystem::path file, std::function<Result<Policy>()> loader) {
-  impl_->watch_file = std::move(file);
-  impl_->loader = std::move(loader);
-  impl_->watch_known = false;
-  impl_->poll_watch();
+  impl_->watcher.watch(std::move(file), std::move(loader));
+  impl_->watcher.poll();
 }
 
 void Proxy::reload_now() {
@@ -1391,7 +1136,7 @@ void Proxy::start() {
 void Proxy::stop() {
   if (impl_->stopping.exchange(true)) return;
   impl_->wake();
-  impl_->rq_cv.notify_all();
+  if (impl_->resolvers) impl_->resolvers->request_stop();
 }
 
 ProxyStats Proxy::stats() const {

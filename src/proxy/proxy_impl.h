@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "proxy/cert_authority.h"
+#include "proxy/decision.h"
 #include "proxy/egress_log.h"
 #include "proxy/proxy.h"
 #include "proxy/rules.h"
 
 namespace sbx::proxy {
-
-/// Rules and secret bindings compiled from one Policy.
-struct CompiledPolicy {
-  std::shared_ptr<const RuleSet> rules;
-  std::unordered_map<std::string, std::vector<config::Secret>> inject;  // host -> header bindings
-  std::filesystem::path file;
-};
 
 /// What the interception threads need from the proxy.
 struct InterceptContext {

@@ -33,14 +33,6 @@ const std::string kCurl = "env -u http_proxy -u https_proxy -u HTTP_PROXY -u HTT
 
 std::string p(std::uint16_t port) { return std::to_string(port); }
 
-sbx::config::Egress egress(std::vector<std::string> allow, std::vector<std::string> deny = {}) {
-  sbx::config::Egress e;
-  int line = 10;
-  for (auto& a : allow) e.allow.push_back(rule(a, line++));
-  for (auto& d : deny) e.deny.push_back(rule(d, line++));
-  return e;
-}
-
 std::vector<nlohmann::json> log_records(const std::filesystem::path& f) {
   std::vector<nlohmann::json> out;
   for (const auto& l : read_lines(f)) out.push_back(nlohmann::json::parse(l));

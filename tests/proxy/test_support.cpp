@@ -140,6 +140,14 @@ config::EgressRule rule(const std::string& text, int line) {
   return *r;
 }
 
+config::Egress egress(std::vector<std::string> allow, std::vector<std::string> deny) {
+  config::Egress e;
+  int line = 10;
+  for (auto& a : allow) e.allow.push_back(rule(a, line++));
+  for (auto& d : deny) e.deny.push_back(rule(d, line++));
+  return e;
+}
+
 RunningProxy::RunningProxy(const config::Egress& egress, std::vector<std::string> resolve, ProxyOptions opt,
                            std::vector<config::Secret> secrets) {
   resolver = *StaticResolver::from_specs(resolve);

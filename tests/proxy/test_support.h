@@ -64,6 +64,9 @@ class RawUpstream {
 /// An egress rule as the Sandboxfile would give it ("host[:ports]"), at Sandboxfile:`line`.
 config::EgressRule rule(const std::string& text, int line);
 
+/// An [egress] section of these allow and deny rules, at Sandboxfile lines 10, 11, ...
+config::Egress egress(std::vector<std::string> allow, std::vector<std::string> deny = {});
+
 /// A proxy on 127.0.0.1 with a test name table, running on its own thread.
 struct RunningProxy {
   RunningProxy(const config::Egress& egress, std::vector<std::string> resolve, ProxyOptions opt = {},
