@@ -24,6 +24,7 @@
 #include <toml++/toml.h>
 
 #include "common/text.h"
+#include "config/diagnostics.h"
 #include "config/egress_rule.h"
 #include "config/host_path.h"
 #include "config/image_ref.h"
@@ -39,7 +40,6 @@ using namespace std::string_view_literals;
 
 // Bounds on hostile input: a Sandboxfile is small; anything past these is a mistake or an attack.
 constexpr std::uintmax_t kMaxFileBytes = 1 << 20;
-constexpr size_t kMaxDiagnostics = 50;
 constexpr size_t kMaxMounts = 64;
 constexpr size_t kMaxRules = 4096;
 constexpr size_t kMaxSecrets = 64;
@@ -74,27 +74,6 @@ constexpr std::string_view kReservedEnv[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PR
 constexpr std::string_view kForbiddenHeaders[] = {"host", "content-length", "transfer-encoding", "connection",
                                                   "upgrade", "te", "trailer", "keep-alive",
                                                   "proxy-authorization", "proxy-connection"};
-
-// Escape what a terminal would interpret; cut long values so one message stays one line.
-std::string printable(std::string_view s, size_t max = 80) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string type_name(toml::node_type t) {
   switch (t) {
@@ -173,18 +152,8 @@ bool guest_path_under(std::string_view path, std::string_view root) {
 class Loader {
  public:
   Loader(std::string_view text, std::string display, fs::path file, fs::path project_dir)
-      : text_(text), display_(std::move(display)), file_(std::move(file)), project_dir_(std::move(project_dir)) {
-    std::string line;
-    for (char c : text_) {
-      if (c == '\n') {
-        lines_.push_back(std::move(line));
-        line.clear();
-      } else if (c != '\r') {
-        line += c;
-      }
-    }
-    lines_.push_back(std::move(line));
-  }
+      : text_(text), display_(display), file_(std::move(file)), project_dir_(std::move(project_dir)),
+        diags_(text, std::move(display)) {}
 
   Result<Sandboxfile> load() {
     Sandboxfile out;
@@ -198,44 +167,14 @@ class Loader {
       add(static_cast<int>(b.line), static_cast<int>(b.column), "invalid TOML: " + printable(e.description(), 200),
           "see https://toml.io for the syntax; strings need quotes, tables are written [name]");
     }
-    if (diags_.empty()) return out;
-    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      return std::pair{a.location.line, a.location.column} < std::pair{b.location.line, b.location.column};
-    });
-    Error err;
-    err.code = ErrorCode::invalid;
-    err.location = diags_.front().location;
-    const size_t n = diags_.size();
-    err.message = display_ + ": " + std::to_string(n) + (n == 1 ? " error" : " errors") +
-                  (truncated_ ? " (stopped after " + std::to_string(kMaxDiagnostics) + ")" : "");
-    err.hint = diags_.front().hint;
-    err.details = std::move(diags_);
-    return std::unexpected(std::move(err));
+    SBX_TRY_VOID(diags_.finish());
+    return out;
   }
 
  private:
   // ---- diagnostics ----
   void add(int line, int column, std::string message, std::string hint = {}) {
-    if (diags_.size() >= kMaxDiagnostics) {
-      truncated_ = true;
-      return;
-    }
-    Diagnostic d;
-    d.location = Location{display_, line, column};
-    d.message = std::move(message);
-    d.hint = std::move(hint);
-    if (line > 0 && static_cast<size_t>(line) <= lines_.size()) {
-      const std::string& src = lines_[static_cast<size_t>(line) - 1];
-      // A huge line would flood the terminal; keep the caret only when it stays readable.
-      if (src.size() <= 200) d.source_line = printable_line(src);
-      else if (column > 0 && column <= 150) d.source_line = printable_line(src.substr(0, 200)) + "...";
-    }
-    diags_.push_back(std::move(d));
-  }
-  static std::string printable_line(std::string_view s) {
-    std::string out;
-    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f ? '?' : c;
-    return out;
+    diags_.add(line, column, std::move(message), std::move(hint));
   }
   void error(const toml::source_region& where, std::string message, std::string hint = {}) {
     add(static_cast<int>(where.begin.line), static_cast<int>(where.begin.column), std::move(message), std::move(hint));
@@ -865,9 +804,7 @@ class Loader {
   std::string display_;
   fs::path file_;
   fs::path project_dir_;
-  std::vector<std::string> lines_;
-  std::vector<Diagnostic> diags_;
-  bool truncated_ = false;
+  Diagnostics diags_;
 };
 
 fs::path normal_dir(const fs::path& p) {

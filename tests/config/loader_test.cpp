@@ -6,26 +6,11 @@
 #include <unistd.h>
 
 #include "config/loader.h"
+#include "load_helpers.h"
 
 using namespace sbx::config;
+using namespace sbx::config::test;
 namespace fs = std::filesystem;
-
-namespace {
-const fs::path kDir = "/home/u/My Project_2";
-
-Sandboxfile load_ok(std::string_view text) {
-  auto r = load_string(text, "Sandboxfile", kDir);
-  INFO((r ? std::string() : r.error().render()));
-  REQUIRE(r.has_value());
-  return *r;
-}
-
-sbx::Error load_err(std::string_view text) {
-  auto r = load_string(text, "Sandboxfile", kDir);
-  REQUIRE_FALSE(r.has_value());
-  return r.error();
-}
-}  // namespace
 
 TEST_CASE("a file with only a version gets every default filled in", "[config][loader]") {
   const Sandboxfile f = load_ok("version = 1\n");
@@ -151,16 +136,6 @@ allow = ["re:(", "ok.com", "a..b"]
   CHECK(e.details[3].message.starts_with("invalid egress rule \"re:(\": invalid RE2 pattern"));
   CHECK(e.details[3].location.str() == "Sandboxfile:7:10");
   CHECK(e.details[4].location.str() == "Sandboxfile:7:28");
-}
-
-TEST_CASE("a rendered diagnostic has file:line:col, the source line, a caret and a hint", "[config][loader]") {
-  const sbx::Error e = load_err("version = 1\n[agent]\npreset = \"codx\"\n");
-  CHECK(e.render() ==
-        "Sandboxfile:3:10: error: unknown agent preset 'codx' (did you mean 'codex'?)\n"
-        " 3 | preset = \"codx\"\n"
-        "   |          ^\n"
-        "  hint: the presets are: shell, claude-code, codex; or leave preset out and set 'command'\n"
-        "Sandboxfile: 1 error\n");
 }
 
 TEST_CASE("TOML syntax errors become diagnostics at their position", "[config][loader]") {
