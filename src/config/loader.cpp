@@ -67,9 +67,6 @@ constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
 
-// Variables sbx itself sets inside the VM; a Sandboxfile may not override them.
-constexpr std::string_view kReservedEnv[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-                                             "http_proxy", "https_proxy", "no_proxy", "all_proxy"};
 // Headers the proxy owns; injecting them would break or smuggle requests.
 constexpr std::string_view kForbiddenHeaders[] = {"host", "content-length", "transfer-encoding", "connection",
                                                   "upgrade", "te", "trailer", "keep-alive",
@@ -97,28 +94,6 @@ std::string join(std::span<const std::string_view> words, std::string_view sep =
     out += w;
   }
   return out;
-}
-
-bool is_env_name(std::string_view s) {
-  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-bool is_user_name(std::string_view s) {
-  if (s.empty() || s.size() > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
-// The same alphabet as the secret store (secrets/names.cpp): no leading '.' or '-'.
-bool is_secret_name(std::string_view s) {
-  if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-  });
 }
 
 bool is_header_name(std::string_view s) {
@@ -361,7 +336,7 @@ class Loader {
                   "names are letters, digits and '_', not starting with a digit");
             continue;
           }
-          if (std::find(std::begin(kReservedEnv), std::end(kReservedEnv), k) != std::end(kReservedEnv) || k.starts_with("SBX_")) {
+          if (is_reserved_env_name(k)) {
             error(key.source(), "'" + k + "' is set by sbx and cannot be overridden",
                   "sbx points the proxy variables at its egress proxy; name your variable differently");
             continue;
@@ -713,7 +688,7 @@ class Loader {
           } else if (out.agent.env.contains(*v)) {
             error(*env, "'" + *v + "' is also set in [agent] env", "remove one of them");
             ok = false;
-          } else if (std::find(std::begin(kReservedEnv), std::end(kReservedEnv), *v) != std::end(kReservedEnv) || v->starts_with("SBX_")) {
+          } else if (is_reserved_env_name(*v)) {
             error(*env, "'" + *v + "' is set by sbx and cannot be overridden", "name the variable differently");
             ok = false;
           } else if (auto [it, inserted] = env_vars.emplace(*v, line_of(*env)); !inserted) {

@@ -1,5 +1,7 @@
 #include "config/names.h"
 
+#include <algorithm>
+
 namespace sbx::config {
 
 std::string_view to_string(AgentPreset preset) {
@@ -82,6 +84,39 @@ bool valid_name(std::string_view name) {
   for (char c : name)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
   return true;
+}
+
+namespace {
+
+// Variables sbx itself sets inside the VM; a Sandboxfile may not override them.
+constexpr std::string_view kReservedEnv[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+                                             "http_proxy", "https_proxy", "no_proxy", "all_proxy"};
+
+}  // namespace
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool is_reserved_env_name(std::string_view s) {
+  return std::find(std::begin(kReservedEnv), std::end(kReservedEnv), s) != std::end(kReservedEnv) || s.starts_with("SBX_");
+}
+
+bool is_user_name(std::string_view s) {
+  if (s.empty() || s.size() > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bool is_secret_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
 }
 
 }  // namespace sbx::config
