@@ -28,6 +28,7 @@
 #include "config/egress_rule.h"
 #include "config/host_path.h"
 #include "config/image_ref.h"
+#include "config/mount_rules.h"
 #include "config/names.h"
 #include "config/units.h"
 
@@ -118,10 +119,6 @@ std::string suggest(std::string_view word, std::span<const std::string_view> can
     }
   }
   return found;
-}
-
-bool guest_path_under(std::string_view path, std::string_view root) {
-  return path == root || (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
 }
 
 class Loader {
@@ -472,25 +469,9 @@ class Loader {
       } else if (auto s = as_string(*dst, "'target'", "target = \"/workspace\"")) {
         if (auto p = normalise_guest_path(*s)) {
           m.target = *p;
-          for (std::string_view forbidden : {"/proc"sv, "/sys"sv, "/dev"sv}) {
-            if (guest_path_under(m.target, forbidden)) {
-              error(*dst, "cannot mount over '" + m.target + "'", "/proc, /sys and /dev belong to the guest kernel; pick another target");
-              ok = false;
-            }
-          }
-          if (m.target == "/") {
-            error(*dst, "cannot mount over '/'", "mount into a directory such as \"/workspace\"");
+          if (auto rule = check_mount_target(m.target); !rule) {
+            error(*dst, rule.error().message, rule.error().hint);
             ok = false;
-          }
-          // Replacing one of these would hide the guest's own programs, libraries or runtime
-          // state; a directory below them (e.g. /usr/local/share/x, /etc/myapp) is fine.
-          for (std::string_view system : {"/bin"sv, "/boot"sv, "/etc"sv, "/lib"sv, "/lib32"sv, "/lib64"sv, "/libx32"sv,
-                                          "/run"sv, "/sbin"sv, "/usr"sv, "/var"sv}) {
-            if (m.target == system) {
-              error(*dst, "cannot mount over the guest's system directory '" + m.target + "'",
-                    "mount into a new directory such as \"/workspace\" or below this one, e.g. \"" + m.target + "/myapp\"");
-              ok = false;
-            }
           }
           if (ok) {
             if (auto [it, inserted] = targets.emplace(m.target, line_of(*dst)); !inserted) {
