@@ -30,6 +30,7 @@
 #include "config/image_ref.h"
 #include "config/mount_rules.h"
 #include "config/names.h"
+#include "config/secret_rules.h"
 #include "config/units.h"
 
 namespace sbx::config {
@@ -68,11 +69,6 @@ constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
 
-// Headers the proxy owns; injecting them would break or smuggle requests.
-constexpr std::string_view kForbiddenHeaders[] = {"host", "content-length", "transfer-encoding", "connection",
-                                                  "upgrade", "te", "trailer", "keep-alive",
-                                                  "proxy-authorization", "proxy-connection"};
-
 std::string type_name(toml::node_type t) {
   switch (t) {
     case toml::node_type::table: return "a table";
@@ -95,15 +91,6 @@ std::string join(std::span<const std::string_view> words, std::string_view sep =
     out += w;
   }
   return out;
-}
-
-bool is_header_name(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           kSpecials.find(c) != std::string_view::npos;
-  });
 }
 
 std::string lower(std::string_view s) { return normalise_host(s); }
@@ -620,7 +607,6 @@ class Loader {
       return;
     }
     const HostMatcher allowed(out.egress.allow), denied(out.egress.deny);
-    auto host_allowed = [&](const std::string& host) { return !denied.matches(host) && allowed.matches(host); };
     std::map<std::string, int> env_vars;                       // variable -> line
     std::map<std::pair<std::string, std::string>, int> bound;  // (host, lower-case header) -> line
     for (const toml::node& el : *a) {
@@ -631,8 +617,8 @@ class Loader {
       bool ok = true;
       if (const toml::node* name = t.get("name")) {
         if (auto v = as_string(*name, "'name'", "name = \"github-token\"")) {
-          if (is_secret_name(*v)) s.name = *v;
-          else { error(*name, "invalid secret name '" + printable(*v) + "'", "secret names are letters, digits, '_', '-' and '.', at most 128, starting with a letter, a digit or '_'"); ok = false; }
+          if (auto rule = check_secret_name(*v)) s.name = *v;
+          else { error(*name, rule.error().message, rule.error().hint); ok = false; }
         } else {
           ok = false;
         }
@@ -652,108 +638,106 @@ class Loader {
           ok = false;
         }
       }
-      const toml::node* hosts = t.get("hosts");
-      const toml::node* header = t.get("header");
-      const toml::node* tmpl = t.get("template");
-      const toml::node* env = t.get("env");
       if (s.inject == InjectKind::env) {
-        for (auto [node, key] : {std::pair{hosts, "hosts"sv}, std::pair{header, "header"sv}, std::pair{tmpl, "template"sv}})
-          if (node) { error(*node, "'" + std::string(key) + "' applies only to inject = \"header\"", "remove it, or use inject = \"header\""); ok = false; }
-        if (!env) {
-          error(t, "[[secret]] with inject = \"env\" is missing 'env'", "add the variable name inside the VM, e.g. env = \"GITHUB_TOKEN\"");
-          ok = false;
-        } else if (auto v = as_string(*env, "'env'", "env = \"GITHUB_TOKEN\"")) {
-          if (!is_env_name(*v)) {
-            error(*env, "invalid environment variable name '" + printable(*v) + "'", "names are letters, digits and '_', not starting with a digit");
-            ok = false;
-          } else if (out.agent.env.contains(*v)) {
-            error(*env, "'" + *v + "' is also set in [agent] env", "remove one of them");
-            ok = false;
-          } else if (is_reserved_env_name(*v)) {
-            error(*env, "'" + *v + "' is set by sbx and cannot be overridden", "name the variable differently");
-            ok = false;
-          } else if (auto [it, inserted] = env_vars.emplace(*v, line_of(*env)); !inserted) {
-            error(*env, "'" + *v + "' is already set by the secret at line " + std::to_string(it->second), "each variable may be set once");
-            ok = false;
-          } else {
-            s.env_var = *v;
-          }
-        } else {
-          ok = false;
-        }
+        ok = read_env_secret(t, out.agent, env_vars, s) && ok;
       } else {
-        if (env) { error(*env, "'env' applies only to inject = \"env\"", "remove it, or set inject = \"env\" (weaker: the VM sees the value)"); ok = false; }
-        if (!hosts) {
-          error(t, "[[secret]] is missing 'hosts'", "list the hosts the header is added for, e.g. hosts = [\"api.github.com\"]");
-          ok = false;
-        } else if (auto list = string_list(*hosts, "'hosts'", "hosts = [\"api.github.com\"]", kMaxSecretHosts)) {
-          if (list->empty()) { error(*hosts, "'hosts' is empty", "list at least one host, e.g. hosts = [\"api.github.com\"]"); ok = false; }
-          const toml::array& arr = *hosts->as_array();
-          for (size_t i = 0; i < list->size(); ++i) {
-            const toml::node& hn = *arr.get(i);
-            auto r = parse_host_pattern((*list)[i]);
-            if (!r || r->kind != HostPatternKind::exact) {
-              error(hn, "secret host '" + printable((*list)[i]) + "' is not an exact host name",
-                    "a secret is sent only to hosts named exactly, e.g. \"api.github.com\" (no wildcards, patterns or addresses)");
-              ok = false;
-              continue;
-            }
-            if (!host_allowed(r->pattern)) {
-              error(hn, "secret host '" + r->pattern + "' is not allowed by [egress]",
-                    "add \"" + r->pattern + "\" to [egress] allow, or the proxy could never send the secret there");
-              ok = false;
-              continue;
-            }
-            if (std::find(s.hosts.begin(), s.hosts.end(), r->pattern) == s.hosts.end()) s.hosts.push_back(r->pattern);
-          }
-        } else {
-          ok = false;
-        }
-        if (!header) {
-          error(t, "[[secret]] is missing 'header'", "name the HTTP header, e.g. header = \"Authorization\"");
-          ok = false;
-        } else if (auto v = as_string(*header, "'header'", "header = \"Authorization\"")) {
-          if (!is_header_name(*v)) {
-            error(*header, "invalid header name '" + printable(*v) + "'", "header names are letters, digits and !#$%&'*+-.^_`|~");
-            ok = false;
-          } else if (std::find(std::begin(kForbiddenHeaders), std::end(kForbiddenHeaders), lower(*v)) != std::end(kForbiddenHeaders)) {
-            error(*header, "the proxy owns the '" + *v + "' header; a secret cannot set it", "use a header such as Authorization or X-Api-Key");
-            ok = false;
-          } else {
-            s.header = *v;
-          }
-        } else {
-          ok = false;
-        }
-        s.value_template = "{}";
-        if (tmpl) {
-          if (auto v = as_string(*tmpl, "'template'", "template = \"Bearer {}\"")) {
-            const size_t first = v->find("{}");
-            if (first == std::string::npos || v->find("{}", first + 2) != std::string::npos) {
-              error(*tmpl, "'template' must contain '{}' exactly once", "'{}' is where the secret goes, e.g. template = \"Bearer {}\"");
-              ok = false;
-            } else if (v->find_first_of("\r\n") != std::string::npos || v->size() > 1024) {
-              error(*tmpl, "'template' must be one line of at most 1024 bytes", "remove the line breaks");
-              ok = false;
-            } else {
-              s.value_template = *v;
-            }
-          } else {
-            ok = false;
-          }
-        }
-        if (ok) {
-          for (const std::string& h : s.hosts) {
-            if (auto [it, inserted] = bound.emplace(std::pair{h, lower(s.header)}, s.location.line); !inserted) {
-              error(*header, "header '" + s.header + "' for '" + h + "' is already set by the secret at line " + std::to_string(it->second),
-                    "each header is injected once per host");
-              ok = false;
-            }
-          }
-        }
+        ok = read_header_secret(t, allowed, denied, s) && ok;
+        if (ok) ok = claim_headers(*t.get("header"), s, bound);
       }
       if (ok) out.secrets.push_back(std::move(s));
     }
+  }
+
+  // The env half of a [[secret]]: one variable, set nowhere else. False when it is invalid.
+  bool read_env_secret(const toml::table& t, const Agent& agent, std::map<std::string, int>& env_vars, Secret& s) {
+    bool ok = true;
+    for (std::string_view key : {"hosts"sv, "header"sv, "template"sv})
+      if (const toml::node* node = t.get(key)) { error(*node, "'" + std::string(key) + "' applies only to inject = \"header\"", "remove it, or use inject = \"header\""); ok = false; }
+    const toml::node* env = t.get("env");
+    if (!env) {
+      error(t, "[[secret]] with inject = \"env\" is missing 'env'", "add the variable name inside the VM, e.g. env = \"GITHUB_TOKEN\"");
+      return false;
+    }
+    auto v = as_string(*env, "'env'", "env = \"GITHUB_TOKEN\"");
+    if (!v) return false;
+    if (!is_env_name(*v)) {
+      error(*env, "invalid environment variable name '" + printable(*v) + "'", "names are letters, digits and '_', not starting with a digit");
+      return false;
+    }
+    if (agent.env.contains(*v)) {
+      error(*env, "'" + *v + "' is also set in [agent] env", "remove one of them");
+      return false;
+    }
+    if (is_reserved_env_name(*v)) {
+      error(*env, "'" + *v + "' is set by sbx and cannot be overridden", "name the variable differently");
+      return false;
+    }
+    if (auto [it, inserted] = env_vars.emplace(*v, line_of(*env)); !inserted) {
+      error(*env, "'" + *v + "' is already set by the secret at line " + std::to_string(it->second), "each variable may be set once");
+      return false;
+    }
+    s.env_var = *v;
+    return ok;
+  }
+
+  // The header half of a [[secret]]: exact allowed hosts, a header the proxy does not own, and
+  // a template. False when it is invalid.
+  bool read_header_secret(const toml::table& t, const HostMatcher& allowed, const HostMatcher& denied, Secret& s) {
+    bool ok = true;
+    const toml::node* hosts = t.get("hosts");
+    const toml::node* header = t.get("header");
+    const toml::node* tmpl = t.get("template");
+    if (const toml::node* env = t.get("env")) { error(*env, "'env' applies only to inject = \"env\"", "remove it, or set inject = \"env\" (weaker: the VM sees the value)"); ok = false; }
+    if (!hosts) {
+      error(t, "[[secret]] is missing 'hosts'", "list the hosts the header is added for, e.g. hosts = [\"api.github.com\"]");
+      ok = false;
+    } else if (auto list = string_list(*hosts, "'hosts'", "hosts = [\"api.github.com\"]", kMaxSecretHosts)) {
+      if (list->empty()) { error(*hosts, "'hosts' is empty", "list at least one host, e.g. hosts = [\"api.github.com\"]"); ok = false; }
+      const toml::array& arr = *hosts->as_array();
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto host = check_secret_host((*list)[i], allowed, denied);
+        if (!host) {
+          error(*arr.get(i), host.error().message, host.error().hint);
+          ok = false;
+          continue;
+        }
+        if (std::find(s.hosts.begin(), s.hosts.end(), *host) == s.hosts.end()) s.hosts.push_back(*host);
+      }
+    } else {
+      ok = false;
+    }
+    if (!header) {
+      error(t, "[[secret]] is missing 'header'", "name the HTTP header, e.g. header = \"Authorization\"");
+      ok = false;
+    } else if (auto v = as_string(*header, "'header'", "header = \"Authorization\"")) {
+      if (auto rule = check_secret_header(*v)) s.header = *v;
+      else { error(*header, rule.error().message, rule.error().hint); ok = false; }
+    } else {
+      ok = false;
+    }
+    s.value_template = "{}";
+    if (tmpl) {
+      if (auto v = as_string(*tmpl, "'template'", "template = \"Bearer {}\"")) {
+        if (auto rule = check_value_template(*v)) s.value_template = *v;
+        else { error(*tmpl, rule.error().message, rule.error().hint); ok = false; }
+      } else {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  // Each header is injected once per host: claim (host, header) for every host of `s`.
+  bool claim_headers(const toml::node& header, const Secret& s, std::map<std::pair<std::string, std::string>, int>& bound) {
+    bool ok = true;
+    for (const std::string& h : s.hosts) {
+      if (auto [it, inserted] = bound.emplace(std::pair{h, lower(s.header)}, s.location.line); !inserted) {
+        error(header, "header '" + s.header + "' for '" + h + "' is already set by the secret at line " + std::to_string(it->second),
+              "each header is injected once per host");
+        ok = false;
+      }
+    }
+    return ok;
   }
 
   std::string_view text_;

@@ -162,58 +162,6 @@ TEST_CASE("wrong types name the expected and the found type", "[config][loader]"
   CHECK(load_err("version = 1\n[mount]\nsource = \".\"").details[0].message == "'mount' must be an array of tables, found a table");
 }
 
-TEST_CASE("secret hosts must be exact and allowed by egress, and not denied", "[config][loader]") {
-  const std::string base = "version = 1\n[egress]\nallow = [\"*.github.com\"]\ndeny = [\"gist.github.com\"]\n[[secret]]\nname = \"t\"\nheader = \"Authorization\"\n";
-  CHECK(load_string(base + "hosts = [\"api.github.com\"]\n", "S", kDir).has_value());
-  CHECK(load_err(base + "hosts = [\"gist.github.com\"]\n").details[0].message == "secret host 'gist.github.com' is not allowed by [egress]");
-  CHECK(load_err(base + "hosts = [\"github.com\"]\n").details[0].message == "secret host 'github.com' is not allowed by [egress]");
-  CHECK(load_err(base + "hosts = [\"*.github.com\"]\n").details[0].message == "secret host '*.github.com' is not an exact host name");
-}
-
-TEST_CASE("the same header for the same host from two secrets is refused", "[config][loader]") {
-  const sbx::Error e = load_err(R"(version = 1
-[egress]
-allow = ["api.example.com"]
-[[secret]]
-name = "a"
-hosts = ["api.example.com"]
-header = "Authorization"
-[[secret]]
-name = "b"
-hosts = ["api.example.com"]
-header = "authorization"
-)");
-  REQUIRE(e.details.size() == 1);
-  CHECK(e.details[0].message == "header 'authorization' for 'api.example.com' is already set by the secret at line 4");
-}
-
-TEST_CASE("env secrets may not collide with agent env, each other or sbx's variables", "[config][loader]") {
-  const sbx::Error e = load_err(R"(version = 1
-[agent]
-env = { TOKEN = "x" }
-[[secret]]
-name = "a"
-inject = "env"
-env = "TOKEN"
-[[secret]]
-name = "b"
-inject = "env"
-env = "OTHER"
-[[secret]]
-name = "c"
-inject = "env"
-env = "OTHER"
-[[secret]]
-name = "d"
-inject = "env"
-env = "HTTPS_PROXY"
-)");
-  REQUIRE(e.details.size() == 3);
-  CHECK(e.details[0].message == "'TOKEN' is also set in [agent] env");
-  CHECK(e.details[1].message == "'OTHER' is already set by the secret at line 11");
-  CHECK(e.details[2].message == "'HTTPS_PROXY' is set by sbx and cannot be overridden");
-}
-
 TEST_CASE("duplicate egress rules are kept once", "[config][loader]") {
   const Sandboxfile f = load_ok("version = 1\n[egress]\nallow = [\"a.com\", \"A.com.\", \"a.com:80,443\", { host = \"a.com\" }, \"a.com:443\"]\n");
   REQUIRE(f.egress.allow.size() == 2);
@@ -289,19 +237,6 @@ TEST_CASE("non-ASCII characters where toml++ 3.3 checks for whitespace are plain
     REQUIRE_FALSE(r.has_value());
     CHECK_FALSE(r.error().details.empty());
   }
-}
-
-TEST_CASE("a secret name may not start with '.' or '-', as the secret store requires", "[config][secret]") {
-  for (const char* name : {".hidden", "-flag"}) {
-    const std::string text = std::string("version = 1\n[[secret]]\nname = \"") + name +
-                             "\"\ninject = \"env\"\nenv = \"TOKEN\"\n";
-    auto sf = sbx::config::load_string(text, "Sandboxfile", "/tmp");
-    REQUIRE_FALSE(sf.has_value());
-    REQUIRE(sf.error().details.size() == 1);
-    CHECK(sf.error().details[0].message.find("invalid secret name") != std::string::npos);
-  }
-  CHECK(sbx::config::load_string("version = 1\n[[secret]]\nname = \"_ok.name-1\"\ninject = \"env\"\nenv = \"TOKEN\"\n",
-                                 "Sandboxfile", "/tmp").has_value());
 }
 
 TEST_CASE("a mount's cache policy defaults to auto and reads always", "[config][loader][mount]") {
