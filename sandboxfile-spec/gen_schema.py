@@ -16,6 +16,7 @@ HOST_NOPORT = rf'(?:re:.+|(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IPV6}\
 RULE_STRING = rf'^(?:re:.+|(?:(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IPV6}\])(?::{PORTS})?|{IPV6}(?:/[0-9]{{1,3}})?)$'
 SIZE = r'^[0-9]+ ?(?:[bB]|[kKmMgGtT](?:[iI]?[bB])?)$'
 ENV = r'^[A-Za-z_][A-Za-z0-9_]*$'
+USER_PART = r'(?:[a-z_][a-z0-9_.-]{0,31}|[0-9]{1,10})'  # guest/protocol/user.h
 RESERVED_ENV = ["HTTP_PROXY","HTTPS_PROXY","NO_PROXY","ALL_PROXY","http_proxy","https_proxy","no_proxy","all_proxy"]
 FORBIDDEN_HEADERS = ["host","content-length","transfer-encoding","connection","upgrade","te","trailer","keep-alive","proxy-authorization","proxy-connection"]
 env_name = {"type":"string","maxLength":128,"pattern":ENV,
@@ -48,7 +49,7 @@ schema = {
     "args":{"type":"array","maxItems":256,"items":S(),"description":"Arguments appended to the command."},
     "env":{"type":"object","maxProperties":256,"propertyNames":env_name,"additionalProperties":S(),"description":"Extra environment variables inside the VM. Proxy variables and SBX_* are reserved."},
     "workdir":dict(guest_path, description="Absolute working directory inside the VM. Default /workspace."),
-    "user":S(pattern=r'^[a-z_][a-z0-9_-]{0,31}$', description="User the agent runs as inside the VM. Default \"agent\".")}},
+    "user":S(pattern=rf'^{USER_PART}(?::{USER_PART})?$', description="User the agent runs as inside the VM: a name, a uid, name:group or uid:gid. Default \"agent\".")}},
   "image":{"type":"object","additionalProperties":False,"description":"The root file system of the VM.",
    "properties":{
     "ref":S(minLength=1, description="\"builtin\" (default), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), or a registry reference [host/]name[:tag][@sha256:...]."),

@@ -32,6 +32,7 @@
 #include "config/names.h"
 #include "config/secret_rules.h"
 #include "config/units.h"
+#include "guest/protocol/user.h"
 
 namespace sbx::config {
 
@@ -341,9 +342,10 @@ class Loader {
     if (const toml::node* n = t.get("user")) {
       agent.user_given = true;
       if (auto s = as_string(*n, "'user'", "user = \"agent\"")) {
-        if (is_user_name(*s)) agent.user = *s;
+        if (guest::protocol::valid_user_spec(*s)) agent.user = *s;
         else error(*n, "invalid user name '" + printable(*s) + "'",
-                   "user names are up to 32 lower-case letters, digits, '_' and '-', starting with a letter or '_'");
+                   "write a user name (up to 32 lower-case letters, digits, '_', '-' and '.', starting with a letter or '_'), "
+                   "a uid, or name:group or uid:gid");
       }
     }
   }

@@ -105,13 +105,6 @@ bool is_reserved_env_name(std::string_view s) {
   return std::find(std::begin(kReservedEnv), std::end(kReservedEnv), s) != std::end(kReservedEnv) || s.starts_with("SBX_");
 }
 
-bool is_user_name(std::string_view s) {
-  if (s.empty() || s.size() > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 bool is_secret_name(std::string_view s) {
   if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {

@@ -1,6 +1,6 @@
 #pragma once
 // The spelling of each enum in a Sandboxfile, and the name rules (sandbox names, presets,
-// environment variables, users, secrets).
+// environment variables, secrets). Users follow guest/protocol/user.h, the guest's own rule.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,8 +45,6 @@ bool is_env_name(std::string_view name);
 /// Whether sbx itself sets the variable `name` inside the VM (the proxy variables, SBX_*),
 /// so a Sandboxfile may not set it.
 bool is_reserved_env_name(std::string_view name);
-/// Whether `name` is a user name [agent] user accepts: [a-z_][a-z0-9_-]{0,31}.
-bool is_user_name(std::string_view name);
 /// Whether `name` is a secret name: the secret store's alphabet (secrets/names.h),
 /// [A-Za-z0-9_.-]{1,128}, not starting with '.' or '-'.
 bool is_secret_name(std::string_view name);

@@ -268,3 +268,16 @@ TEST_CASE("an unknown mount cache policy names the two that exist", "[config][lo
   CHECK(all.find("cache = \"auto\"") != std::string::npos);
   CHECK(all.find("cache = \"always\"") != std::string::npos);
 }
+
+TEST_CASE("[agent] user takes the forms an image's User may take, and nothing else", "[config][loader]") {
+  for (const char* ok : {"dev", "root", "app.user", "1000", "1000:1000", "www-data:www-data"}) {
+    INFO(ok);
+    CHECK(load_ok(std::string("version = 1\n[agent]\nuser = \"") + ok + "\"\n").agent.user == ok);
+  }
+  for (const char* bad : {"Root", "a:b:c", "../x", "12345678901", "name;rm"}) {
+    INFO(bad);
+    const sbx::Error e = load_err(std::string("version = 1\n[agent]\nuser = \"") + bad + "\"\n");
+    REQUIRE(e.details.size() == 1);
+    CHECK(e.details[0].message == std::string("invalid user name '") + bad + "'");
+  }
+}

@@ -20,13 +20,6 @@ TEST_CASE("the proxy variables and SBX_ are reserved for sbx", "[config][names][
   for (const char* free : {"PROXY", "HTTP_PROXY_X", "MY_SBX_", "LANG"}) CHECK_FALSE(is_reserved_env_name(free));
 }
 
-TEST_CASE("user names are up to 32 lower-case letters, digits, '_' and '-', starting with a letter or '_'", "[config][names]") {
-  for (const char* ok : {"agent", "root", "_svc", "dev-1", "a"}) CHECK(is_user_name(ok));
-  for (const char* bad : {"", "Root", "1user", "-x", "name;rm", "../x", "a b"}) CHECK_FALSE(is_user_name(bad));
-  CHECK(is_user_name(std::string(32, 'a')));
-  CHECK_FALSE(is_user_name(std::string(33, 'a')));
-}
-
 TEST_CASE("secret names are the store's alphabet, not starting with '.' or '-'", "[config][names]") {
   for (const char* ok : {"github-token", "_ok.name-1", "A.B", "9x"}) CHECK(is_secret_name(ok));
   for (const char* bad : {"", ".hidden", "-flag", "a/b", "a b", "a\nb"}) CHECK_FALSE(is_secret_name(bad));
