@@ -17,10 +17,10 @@ RULE_STRING = rf'^(?:re:.+|(?:(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IP
 SIZE = r'^[0-9]+ ?(?:[bB]|[kKmMgGtT](?:[iI]?[bB])?)$'
 ENV = r'^[A-Za-z_][A-Za-z0-9_]*$'
 USER_PART = r'(?:[a-z_][a-z0-9_.-]{0,31}|[0-9]{1,10})'  # guest/protocol/user.h
-RESERVED_ENV = ["HTTP_PROXY","HTTPS_PROXY","NO_PROXY","ALL_PROXY","http_proxy","https_proxy","no_proxy","all_proxy"]
+PROXY_VARIABLES = ["HTTP_PROXY","HTTPS_PROXY","NO_PROXY","ALL_PROXY"]  # config/names.cpp: reserved in any case
 FORBIDDEN_HEADERS = ["host","content-length","transfer-encoding","connection","upgrade","te","trailer","keep-alive","proxy-authorization","proxy-connection"]
 env_name = {"type":"string","maxLength":128,"pattern":ENV,
-            "not":{"anyOf":[{"enum":RESERVED_ENV},{"pattern":"^SBX_"}]}}
+            "not":{"anyOf":[{"pattern":"^(?:" + "|".join(ci(v) for v in PROXY_VARIABLES) + ")$"},{"pattern":"^" + ci("SBX_")}]}}
 guest_path = {"type":"string","pattern":"^/","maxLength":4096}
 S = lambda **kw: dict(type="string", maxLength=4096, **kw)
 rule_obj = {

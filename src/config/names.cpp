@@ -88,9 +88,9 @@ bool valid_name(std::string_view name) {
 
 namespace {
 
-// Variables sbx itself sets inside the VM; a Sandboxfile may not override them.
-constexpr std::string_view kReservedEnv[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-                                             "http_proxy", "https_proxy", "no_proxy", "all_proxy"};
+// The proxy variables sbx points at its egress proxy inside the VM. Programs read them upper or
+// lower case, some (Python's urllib) in any case, so every spelling is sbx's.
+constexpr std::string_view kProxyVariables[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"};
 
 }  // namespace
 
@@ -102,7 +102,11 @@ bool is_env_name(std::string_view s) {
 }
 
 bool is_reserved_env_name(std::string_view s) {
-  return std::find(std::begin(kReservedEnv), std::end(kReservedEnv), s) != std::end(kReservedEnv) || s.starts_with("SBX_");
+  std::string upper(s);
+  for (char& c : upper)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return upper.starts_with("SBX_") ||
+         std::find(std::begin(kProxyVariables), std::end(kProxyVariables), upper) != std::end(kProxyVariables);
 }
 
 bool is_secret_name(std::string_view s) {

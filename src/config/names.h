@@ -42,8 +42,8 @@ bool valid_name(std::string_view name);
 
 /// Whether `name` is an environment variable name: [A-Za-z_][A-Za-z0-9_]*, at most 128.
 bool is_env_name(std::string_view name);
-/// Whether sbx itself sets the variable `name` inside the VM (the proxy variables, SBX_*),
-/// so a Sandboxfile may not set it.
+/// Whether sbx itself sets the variable `name` inside the VM (the proxy variables and SBX_*, in
+/// any case), so neither a Sandboxfile nor an image may set it.
 bool is_reserved_env_name(std::string_view name);
 /// Whether `name` is a secret name: the secret store's alphabet (secrets/names.h),
 /// [A-Za-z0-9_.-]{1,128}, not starting with '.' or '-'.

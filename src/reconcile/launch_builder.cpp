@@ -1,7 +1,6 @@
 #include "reconcile/launch_builder.h"
 #include "reconcile/egress_apply.h"
 
-#include <cctype>
 #include <cstdlib>
 
 #include "common/digest.h"
@@ -10,6 +9,7 @@
 #include "vmm/pvh_kernel.h"
 #include "config/canonical.h"
 #include "config/mount_check.h"
+#include "config/names.h"
 #include "guest/host/initramfs.h"
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
@@ -103,12 +103,9 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   for (const auto& kv : a.image_env) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) continue;
-    std::string name = kv.substr(0, eq), upper = name;
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    // sbx points these at its egress proxy; an image may not redirect or bypass it.
-    if (upper == "HTTP_PROXY" || upper == "HTTPS_PROXY" || upper == "NO_PROXY" || upper == "ALL_PROXY" ||
-        upper.starts_with("SBX_"))
-      continue;
+    std::string name = kv.substr(0, eq);
+    // sbx points the proxy variables at its egress proxy; an image may not redirect or bypass it.
+    if (config::is_reserved_env_name(name)) continue;
     l.guest_config.env[name] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : file.agent.env) l.guest_config.env[k] = v;

@@ -281,3 +281,19 @@ TEST_CASE("[agent] user takes the forms an image's User may take, and nothing el
     CHECK(e.details[0].message == std::string("invalid user name '") + bad + "'");
   }
 }
+
+TEST_CASE("a Sandboxfile cannot set a proxy variable in another case, where some programs still read it", "[config][loader][security]") {
+  // Python's urllib, for one, takes *_proxy in any case: "Https_Proxy" would redirect it.
+  const sbx::Error e = load_err(R"(version = 1
+[agent]
+env = { Https_Proxy = "http://evil:8080", sbx_state = "x" }
+[[secret]]
+name = "t"
+inject = "env"
+env = "All_Proxy"
+)");
+  REQUIRE(e.details.size() == 3);
+  CHECK(e.details[0].message == "'Https_Proxy' is set by sbx and cannot be overridden");
+  CHECK(e.details[1].message == "'sbx_state' is set by sbx and cannot be overridden");
+  CHECK(e.details[2].message == "'All_Proxy' is set by sbx and cannot be overridden");
+}

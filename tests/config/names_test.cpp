@@ -13,9 +13,10 @@ TEST_CASE("environment variable names are letters, digits and '_', not starting 
   CHECK_FALSE(is_env_name(std::string(129, 'A')));
 }
 
-TEST_CASE("the proxy variables and SBX_ are reserved for sbx", "[config][names][security]") {
+TEST_CASE("the proxy variables and SBX_ are reserved for sbx in any case", "[config][names][security]") {
   for (const char* reserved : {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                               "no_proxy", "all_proxy", "SBX_", "SBX_AGENT"})
+                               "no_proxy", "all_proxy", "SBX_", "SBX_AGENT", "Http_Proxy", "hTTPS_pROXY", "No_Proxy",
+                               "All_proxy", "sbx_agent", "Sbx_X"})
     CHECK(is_reserved_env_name(reserved));
   for (const char* free : {"PROXY", "HTTP_PROXY_X", "MY_SBX_", "LANG"}) CHECK_FALSE(is_reserved_env_name(free));
 }
