@@ -24,6 +24,7 @@
 #include <toml++/toml.h>
 
 #include "common/text.h"
+#include "config/defaults.h"
 #include "config/diagnostics.h"
 #include "config/egress_rule.h"
 #include "config/host_path.h"
@@ -50,16 +51,6 @@ constexpr size_t kMaxSecretHosts = 16;
 constexpr size_t kMaxEnv = 256;
 constexpr size_t kMaxArgs = 256;
 constexpr size_t kMaxString = 4096;
-constexpr unsigned kMaxCpus = 256;
-constexpr std::uint64_t kMiB = 1024 * 1024;
-constexpr std::uint64_t kMinMemory = 64 * kMiB;
-constexpr std::uint64_t kMaxMemory = 1024 * 1024 * kMiB;       // 1 TiB
-constexpr std::uint64_t kMinDisk = 64 * kMiB;
-constexpr std::uint64_t kMaxDisk = 16ull * 1024 * 1024 * kMiB;  // 16 TiB
-constexpr std::uint64_t kDefaultMemory = 512 * kMiB;
-constexpr std::uint64_t kDefaultDisk = 2048 * kMiB;
-constexpr std::string_view kDefaultWorkdir = "/workspace";
-constexpr std::string_view kDefaultUser = "agent";
 
 constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "egress", "secret"};
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user"};
@@ -409,18 +400,19 @@ class Loader {
 
   void read_resources(const toml::table& t, Resources& r) {
     check_keys(t, kResourceKeys, "[resources]");
-    r.cpus = 1;
+    r.cpus = kDefaultCpus;
     if (const toml::node* n = t.get("cpus")) {
       if (const auto* i = n->as_integer()) {
-        if (i->get() < 1 || i->get() > kMaxCpus)
-          error(*n, "cpus " + std::to_string(i->get()) + " is out of range", "cpus must be between 1 and " + std::to_string(kMaxCpus));
+        if (i->get() < kMinCpus || i->get() > kMaxCpus)
+          error(*n, "cpus " + std::to_string(i->get()) + " is out of range",
+                "cpus must be between " + std::to_string(kMinCpus) + " and " + std::to_string(kMaxCpus));
         else r.cpus = static_cast<unsigned>(i->get());
       } else {
         error(*n, "'cpus' must be an integer, found " + type_name(n->type()), "write e.g. cpus = 2");
       }
     }
-    r.memory_bytes = read_size(t, "memory", kDefaultMemory, kMinMemory, kMaxMemory);
-    r.disk_bytes = read_size(t, "disk", kDefaultDisk, kMinDisk, kMaxDisk);
+    r.memory_bytes = read_size(t, "memory", kDefaultMemoryBytes, kMinMemoryBytes, kMaxMemoryBytes);
+    r.disk_bytes = read_size(t, "disk", kDefaultDiskBytes, kMinDiskBytes, kMaxDiskBytes);
   }
 
   void read_mounts(const toml::node& n, std::vector<Mount>& mounts) {

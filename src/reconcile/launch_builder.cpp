@@ -8,6 +8,7 @@
 #include "common/paths.h"
 #include "vmm/pvh_kernel.h"
 #include "config/canonical.h"
+#include "config/defaults.h"
 #include "config/mount_check.h"
 #include "config/names.h"
 #include "guest/host/initramfs.h"
@@ -82,8 +83,8 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   m.kernel = a.kernel;
   m.initramfs = a.initramfs;
   m.cmdline = "quiet";  // the serial console is slow under emulation; panics still print
-  m.memory_bytes = file.resources.memory_bytes ? file.resources.memory_bytes : kDefaultMemory;
-  m.cpus = file.resources.cpus ? file.resources.cpus : 1;
+  m.memory_bytes = file.resources.memory_bytes ? file.resources.memory_bytes : config::kDefaultMemoryBytes;
+  m.cpus = file.resources.cpus ? file.resources.cpus : config::kDefaultCpus;
   m.disks.push_back({a.root_disk, true});
   m.channels.push_back({std::string(guest::protocol::kPortName), paths.channel()});
   m.console_log = paths.console_log();
@@ -109,7 +110,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
     l.guest_config.env[name] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : file.agent.env) l.guest_config.env[k] = v;
-  l.guest_config.user = file.agent.user_given || a.image_user.empty() ? (file.agent.user.empty() ? "agent" : file.agent.user)
+  l.guest_config.user = file.agent.user_given || a.image_user.empty() ? (file.agent.user.empty() ? std::string(config::kDefaultUser) : file.agent.user)
                                                                       : a.image_user;
   l.guest_config.workdir = file.agent.workdir_given || a.image_workdir.empty() ? file.agent.workdir : a.image_workdir;
   if (l.guest_config.workdir->empty()) l.guest_config.workdir.reset();

@@ -2,6 +2,8 @@
 
 #include "reconcile/launch_builder.h"
 
+#include "config/defaults.h"
+
 using namespace sbx;
 
 namespace {
@@ -57,11 +59,15 @@ TEST_CASE("the desired digest changes with the Sandboxfile and the artifacts, no
   CHECK(base != reconcile::desired_digest(sample(), other, paths));
 }
 
-TEST_CASE("a default memory size is used when the Sandboxfile gives none", "[reconcile]") {
+TEST_CASE("the documented default size is used when the Sandboxfile gives none", "[reconcile]") {
   auto f = sample();
   f.resources.memory_bytes = 0;
+  f.resources.cpus = 0;
   const auto l = reconcile::make_launch(f, artifacts(), {"/s"});
-  CHECK(l.machine.memory_bytes == reconcile::kDefaultMemory);
+  CHECK(l.machine.memory_bytes == 512ull << 20);  // SPEC.md [resources]: memory "512MiB"
+  CHECK(l.machine.memory_bytes == config::kDefaultMemoryBytes);
+  CHECK(l.machine.cpus == 1);
+  CHECK(config::Resources{}.memory_bytes == 512ull << 20);
 }
 
 TEST_CASE("an image's Env, User, WorkingDir and command apply where the Sandboxfile is silent", "[reconcile][image]") {
