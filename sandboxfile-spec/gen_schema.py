@@ -16,11 +16,14 @@ HOST_NOPORT = rf'(?:re:.+|(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IPV6}\
 RULE_STRING = rf'^(?:re:.+|(?:(?:\*\.)?{HOSTNAME}|{IPV4}(?:/[0-9]{{1,2}})?|\[{IPV6}\])(?::{PORTS})?|{IPV6}(?:/[0-9]{{1,3}})?)$'
 SIZE = r'^[0-9]+ ?(?:[bB]|[kKmMgGtT](?:[iI]?[bB])?)$'
 ENV = r'^[A-Za-z_][A-Za-z0-9_]*$'
-RESERVED_ENV = ["HTTP_PROXY","HTTPS_PROXY","NO_PROXY","ALL_PROXY","http_proxy","https_proxy","no_proxy","all_proxy"]
+USER_PART = r'(?:[a-z_][a-z0-9_.-]{0,31}|[0-9]{1,10})'  # guest/protocol/user.h
+PROXY_VARIABLES = ["HTTP_PROXY","HTTPS_PROXY","NO_PROXY","ALL_PROXY"]  # config/names.cpp: reserved in any case
 FORBIDDEN_HEADERS = ["host","content-length","transfer-encoding","connection","upgrade","te","trailer","keep-alive","proxy-authorization","proxy-connection"]
 env_name = {"type":"string","maxLength":128,"pattern":ENV,
-            "not":{"anyOf":[{"enum":RESERVED_ENV},{"pattern":"^SBX_"}]}}
+            "not":{"anyOf":[{"pattern":"^(?:" + "|".join(ci(v) for v in PROXY_VARIABLES) + ")$"},{"pattern":"^" + ci("SBX_")}]}}
 guest_path = {"type":"string","pattern":"^/","maxLength":4096}
+# src/config/defaults.h; tests/config/defaults_test.cpp checks both agree.
+DEFAULTS = {"cpus": 1, "memory": "512MiB", "disk": "2GiB", "workdir": "/workspace", "user": "agent"}
 S = lambda **kw: dict(type="string", maxLength=4096, **kw)
 rule_obj = {
   "type":"object","additionalProperties":False,"required":["host"],
@@ -47,8 +50,8 @@ schema = {
     "command":{"type":"array","minItems":1,"maxItems":256,"prefixItems":[S(minLength=1)],"items":S(),"description":"argv of the agent process (program first); not run through a shell. Default: the preset's command."},
     "args":{"type":"array","maxItems":256,"items":S(),"description":"Arguments appended to the command."},
     "env":{"type":"object","maxProperties":256,"propertyNames":env_name,"additionalProperties":S(),"description":"Extra environment variables inside the VM. Proxy variables and SBX_* are reserved."},
-    "workdir":dict(guest_path, description="Absolute working directory inside the VM. Default /workspace."),
-    "user":S(pattern=r'^[a-z_][a-z0-9_-]{0,31}$', description="User the agent runs as inside the VM. Default \"agent\".")}},
+    "workdir":dict(guest_path, default=DEFAULTS["workdir"], description=f"Absolute working directory inside the VM. Default {DEFAULTS['workdir']}."),
+    "user":S(pattern=rf'^{USER_PART}(?::{USER_PART})?$', default=DEFAULTS["user"], description=f"User the agent runs as inside the VM: a name, a uid, name:group or uid:gid. Default \"{DEFAULTS['user']}\".")}},
   "image":{"type":"object","additionalProperties":False,"description":"The root file system of the VM.",
    "properties":{
     "ref":S(minLength=1, description="\"builtin\" (default), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), or a registry reference [host/]name[:tag][@sha256:...]."),
@@ -59,9 +62,9 @@ schema = {
      {"pattern":r"^(?:/|\./|\.\./|~|\.$|\.\.$)(?!.*\.(?:tar|tar\.gz|tgz)$)"}]}}}}},
   "resources":{"type":"object","additionalProperties":False,"description":"Size of the VM.",
    "properties":{
-    "cpus":{"type":"integer","minimum":1,"maximum":256,"description":"Virtual CPUs. Default 1."},
-    "memory":S(pattern=SIZE, description="Guest memory, e.g. \"512MiB\" (binary: KiB/MiB/GiB/TiB; decimal: K/M/G/T, KB/MB/GB/TB). 64MiB-1TiB. Default \"512MiB\"."),
-    "disk":S(pattern=SIZE, description="Writable root disk size, e.g. \"2GiB\". 64MiB-16TiB. Default \"2GiB\".")}},
+    "cpus":{"type":"integer","minimum":1,"maximum":256,"default":DEFAULTS["cpus"],"description":f"Virtual CPUs. Default {DEFAULTS['cpus']}."},
+    "memory":S(pattern=SIZE, default=DEFAULTS["memory"], description=f"Guest memory, e.g. \"512MiB\" (binary: KiB/MiB/GiB/TiB; decimal: K/M/G/T, KB/MB/GB/TB). 64MiB-1TiB. Default \"{DEFAULTS['memory']}\"."),
+    "disk":S(pattern=SIZE, default=DEFAULTS["disk"], description=f"Writable root disk size, e.g. \"2GiB\". 64MiB-16TiB. Default \"{DEFAULTS['disk']}\".")}},
   "mount":{"type":"array","maxItems":64,"description":"Host directories visible in the VM; nothing else is.",
    "items":{"type":"object","additionalProperties":False,"required":["source","target"],
     "properties":{

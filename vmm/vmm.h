@@ -52,8 +52,8 @@ struct MachineSpec {
   std::filesystem::path kernel;            // bzImage, or an uncompressed vmlinux (PVH boot)
   std::filesystem::path initramfs;         // may be empty
   std::string cmdline;                     // the caller's part; backends append what they need
-  std::uint64_t memory_bytes = 256ull << 20;
-  unsigned cpus = 1;
+  std::uint64_t memory_bytes = 0;          // required: the caller sizes the machine (sbx: config/defaults.h)
+  unsigned cpus = 0;                       // 0: one CPU
   std::vector<Disk> disks;
   std::vector<Share> shares;
   std::vector<Channel> channels;

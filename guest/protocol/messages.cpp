@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "guest/protocol/user.h"
+
 namespace sbx::guest::protocol {
 namespace {
 
@@ -62,27 +64,6 @@ Parsed<std::map<std::string, std::string>> get_env(const json& v, std::string_vi
     out[k] = *val;
   }
   return out;
-}
-
-// One part of a user: a name ([a-z_][a-z0-9_.-]{0,31}) or a numeric id (up to 10 digits).
-bool valid_user_part(std::string_view u) {
-  if (u.empty() || u.size() > 32) return false;
-  bool digits = true;
-  for (char c : u) digits = digits && std::isdigit(static_cast<unsigned char>(c));
-  if (digits) return u.size() <= 10;
-  if (!(std::islower(static_cast<unsigned char>(u[0])) || u[0] == '_')) return false;
-  for (char c : u)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
-          c == '-' || c == '.'))
-      return false;
-  return true;
-}
-
-// "name", "uid", "name:group" or "uid:gid" (an image's User may be any of these).
-bool valid_user(const std::string& u) {
-  const auto colon = u.find(':');
-  if (colon == std::string::npos) return valid_user_part(u);
-  return valid_user_part(std::string_view(u).substr(0, colon)) && valid_user_part(std::string_view(u).substr(colon + 1));
 }
 
 #define SBX_GET(var, expr)                                    \
@@ -219,7 +200,7 @@ Parsed<Config> parse_config(std::string_view payload) {
   }
   if (j.contains("user")) {
     SBX_GET(user, get_string(j["user"], "user"));
-    if (!valid_user(user)) return unexpected(std::string("user is not a valid user name"));
+    if (!valid_user_spec(user)) return unexpected(std::string("user is not a valid user name"));
     c.user = user;
   }
   if (j.contains("workdir")) {
@@ -319,7 +300,7 @@ Parsed<Open> parse_open(std::string_view payload) {
     }
     if (j.contains("user")) {
       SBX_GET(user, get_string(j["user"], "user"));
-      if (!valid_user(user)) return unexpected(std::string("user is not a valid user name"));
+      if (!valid_user_spec(user)) return unexpected(std::string("user is not a valid user name"));
       o.user = user;
     }
     if (j.contains("tty")) {

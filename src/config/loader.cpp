@@ -1,5 +1,9 @@
 // The one translation unit that includes toml++: parse, then walk the document checking every
 // key, collecting every problem as a Diagnostic (file:line:col, source line, hint), and fail once.
+// Why it is past 500 lines: every section's TOML walk needs toml++, and toml++ is compiled into
+// this one file only (the slow header, and the UB patch below). What needs no toml++ lives
+// beside it: diagnostics.h (the collector), names.h, mount_rules.h, secret_rules.h, units.h,
+// egress_rule.h, image_ref.h, host_path.h (the rules), defaults.h (the defaults).
 #include "config/loader.h"
 
 #include <algorithm>
@@ -24,11 +28,16 @@
 #include <toml++/toml.h>
 
 #include "common/text.h"
+#include "config/defaults.h"
+#include "config/diagnostics.h"
 #include "config/egress_rule.h"
 #include "config/host_path.h"
 #include "config/image_ref.h"
+#include "config/mount_rules.h"
 #include "config/names.h"
+#include "config/secret_rules.h"
 #include "config/units.h"
+#include "guest/protocol/user.h"
 
 namespace sbx::config {
 
@@ -39,7 +48,6 @@ using namespace std::string_view_literals;
 
 // Bounds on hostile input: a Sandboxfile is small; anything past these is a mistake or an attack.
 constexpr std::uintmax_t kMaxFileBytes = 1 << 20;
-constexpr size_t kMaxDiagnostics = 50;
 constexpr size_t kMaxMounts = 64;
 constexpr size_t kMaxRules = 4096;
 constexpr size_t kMaxSecrets = 64;
@@ -47,16 +55,6 @@ constexpr size_t kMaxSecretHosts = 16;
 constexpr size_t kMaxEnv = 256;
 constexpr size_t kMaxArgs = 256;
 constexpr size_t kMaxString = 4096;
-constexpr unsigned kMaxCpus = 256;
-constexpr std::uint64_t kMiB = 1024 * 1024;
-constexpr std::uint64_t kMinMemory = 64 * kMiB;
-constexpr std::uint64_t kMaxMemory = 1024 * 1024 * kMiB;       // 1 TiB
-constexpr std::uint64_t kMinDisk = 64 * kMiB;
-constexpr std::uint64_t kMaxDisk = 16ull * 1024 * 1024 * kMiB;  // 16 TiB
-constexpr std::uint64_t kDefaultMemory = 512 * kMiB;
-constexpr std::uint64_t kDefaultDisk = 2048 * kMiB;
-constexpr std::string_view kDefaultWorkdir = "/workspace";
-constexpr std::string_view kDefaultUser = "agent";
 
 constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "egress", "secret"};
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user"};
@@ -66,35 +64,6 @@ constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache"};
 constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
-
-// Variables sbx itself sets inside the VM; a Sandboxfile may not override them.
-constexpr std::string_view kReservedEnv[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-                                             "http_proxy", "https_proxy", "no_proxy", "all_proxy"};
-// Headers the proxy owns; injecting them would break or smuggle requests.
-constexpr std::string_view kForbiddenHeaders[] = {"host", "content-length", "transfer-encoding", "connection",
-                                                  "upgrade", "te", "trailer", "keep-alive",
-                                                  "proxy-authorization", "proxy-connection"};
-
-// Escape what a terminal would interpret; cut long values so one message stays one line.
-std::string printable(std::string_view s, size_t max = 80) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (out.size() >= max) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string type_name(toml::node_type t) {
   switch (t) {
@@ -120,37 +89,6 @@ std::string join(std::span<const std::string_view> words, std::string_view sep =
   return out;
 }
 
-bool is_env_name(std::string_view s) {
-  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-bool is_user_name(std::string_view s) {
-  if (s.empty() || s.size() > 32 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
-// The same alphabet as the secret store (secrets/names.cpp): no leading '.' or '-'.
-bool is_secret_name(std::string_view s) {
-  if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-  });
-}
-
-bool is_header_name(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           kSpecials.find(c) != std::string_view::npos;
-  });
-}
-
 std::string lower(std::string_view s) { return normalise_host(s); }
 
 // "did you mean": the closest spelling, or the one candidate that starts with what was written.
@@ -166,25 +104,11 @@ std::string suggest(std::string_view word, std::span<const std::string_view> can
   return found;
 }
 
-bool guest_path_under(std::string_view path, std::string_view root) {
-  return path == root || (path.starts_with(root) && path.size() > root.size() && path[root.size()] == '/');
-}
-
 class Loader {
  public:
   Loader(std::string_view text, std::string display, fs::path file, fs::path project_dir)
-      : text_(text), display_(std::move(display)), file_(std::move(file)), project_dir_(std::move(project_dir)) {
-    std::string line;
-    for (char c : text_) {
-      if (c == '\n') {
-        lines_.push_back(std::move(line));
-        line.clear();
-      } else if (c != '\r') {
-        line += c;
-      }
-    }
-    lines_.push_back(std::move(line));
-  }
+      : text_(text), display_(display), file_(std::move(file)), project_dir_(std::move(project_dir)),
+        diags_(text, std::move(display)) {}
 
   Result<Sandboxfile> load() {
     Sandboxfile out;
@@ -198,44 +122,14 @@ class Loader {
       add(static_cast<int>(b.line), static_cast<int>(b.column), "invalid TOML: " + printable(e.description(), 200),
           "see https://toml.io for the syntax; strings need quotes, tables are written [name]");
     }
-    if (diags_.empty()) return out;
-    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-      return std::pair{a.location.line, a.location.column} < std::pair{b.location.line, b.location.column};
-    });
-    Error err;
-    err.code = ErrorCode::invalid;
-    err.location = diags_.front().location;
-    const size_t n = diags_.size();
-    err.message = display_ + ": " + std::to_string(n) + (n == 1 ? " error" : " errors") +
-                  (truncated_ ? " (stopped after " + std::to_string(kMaxDiagnostics) + ")" : "");
-    err.hint = diags_.front().hint;
-    err.details = std::move(diags_);
-    return std::unexpected(std::move(err));
+    SBX_TRY_VOID(diags_.finish());
+    return out;
   }
 
  private:
   // ---- diagnostics ----
   void add(int line, int column, std::string message, std::string hint = {}) {
-    if (diags_.size() >= kMaxDiagnostics) {
-      truncated_ = true;
-      return;
-    }
-    Diagnostic d;
-    d.location = Location{display_, line, column};
-    d.message = std::move(message);
-    d.hint = std::move(hint);
-    if (line > 0 && static_cast<size_t>(line) <= lines_.size()) {
-      const std::string& src = lines_[static_cast<size_t>(line) - 1];
-      // A huge line would flood the terminal; keep the caret only when it stays readable.
-      if (src.size() <= 200) d.source_line = printable_line(src);
-      else if (column > 0 && column <= 150) d.source_line = printable_line(src.substr(0, 200)) + "...";
-    }
-    diags_.push_back(std::move(d));
-  }
-  static std::string printable_line(std::string_view s) {
-    std::string out;
-    for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f ? '?' : c;
-    return out;
+    diags_.add(line, column, std::move(message), std::move(hint));
   }
   void error(const toml::source_region& where, std::string message, std::string hint = {}) {
     add(static_cast<int>(where.begin.line), static_cast<int>(where.begin.column), std::move(message), std::move(hint));
@@ -422,7 +316,7 @@ class Loader {
                   "names are letters, digits and '_', not starting with a digit");
             continue;
           }
-          if (std::find(std::begin(kReservedEnv), std::end(kReservedEnv), k) != std::end(kReservedEnv) || k.starts_with("SBX_")) {
+          if (is_reserved_env_name(k)) {
             error(key.source(), "'" + k + "' is set by sbx and cannot be overridden",
                   "sbx points the proxy variables at its egress proxy; name your variable differently");
             continue;
@@ -443,9 +337,10 @@ class Loader {
     if (const toml::node* n = t.get("user")) {
       agent.user_given = true;
       if (auto s = as_string(*n, "'user'", "user = \"agent\"")) {
-        if (is_user_name(*s)) agent.user = *s;
+        if (guest::protocol::valid_user_spec(*s)) agent.user = *s;
         else error(*n, "invalid user name '" + printable(*s) + "'",
-                   "user names are up to 32 lower-case letters, digits, '_' and '-', starting with a letter or '_'");
+                   "write a user name (up to 32 lower-case letters, digits, '_', '-' and '.', starting with a letter or '_'), "
+                   "a uid, or name:group or uid:gid");
       }
     }
   }
@@ -509,18 +404,19 @@ class Loader {
 
   void read_resources(const toml::table& t, Resources& r) {
     check_keys(t, kResourceKeys, "[resources]");
-    r.cpus = 1;
+    r.cpus = kDefaultCpus;
     if (const toml::node* n = t.get("cpus")) {
       if (const auto* i = n->as_integer()) {
-        if (i->get() < 1 || i->get() > kMaxCpus)
-          error(*n, "cpus " + std::to_string(i->get()) + " is out of range", "cpus must be between 1 and " + std::to_string(kMaxCpus));
+        if (i->get() < kMinCpus || i->get() > kMaxCpus)
+          error(*n, "cpus " + std::to_string(i->get()) + " is out of range",
+                "cpus must be between " + std::to_string(kMinCpus) + " and " + std::to_string(kMaxCpus));
         else r.cpus = static_cast<unsigned>(i->get());
       } else {
         error(*n, "'cpus' must be an integer, found " + type_name(n->type()), "write e.g. cpus = 2");
       }
     }
-    r.memory_bytes = read_size(t, "memory", kDefaultMemory, kMinMemory, kMaxMemory);
-    r.disk_bytes = read_size(t, "disk", kDefaultDisk, kMinDisk, kMaxDisk);
+    r.memory_bytes = read_size(t, "memory", kDefaultMemoryBytes, kMinMemoryBytes, kMaxMemoryBytes);
+    r.disk_bytes = read_size(t, "disk", kDefaultDiskBytes, kMinDiskBytes, kMaxDiskBytes);
   }
 
   void read_mounts(const toml::node& n, std::vector<Mount>& mounts) {
@@ -558,25 +454,9 @@ class Loader {
       } else if (auto s = as_string(*dst, "'target'", "target = \"/workspace\"")) {
         if (auto p = normalise_guest_path(*s)) {
           m.target = *p;
-          for (std::string_view forbidden : {"/proc"sv, "/sys"sv, "/dev"sv}) {
-            if (guest_path_under(m.target, forbidden)) {
-              error(*dst, "cannot mount over '" + m.target + "'", "/proc, /sys and /dev belong to the guest kernel; pick another target");
-              ok = false;
-            }
-          }
-          if (m.target == "/") {
-            error(*dst, "cannot mount over '/'", "mount into a directory such as \"/workspace\"");
+          if (auto rule = check_mount_target(m.target); !rule) {
+            error(*dst, rule.error().message, rule.error().hint);
             ok = false;
-          }
-          // Replacing one of these would hide the guest's own programs, libraries or runtime
-          // state; a directory below them (e.g. /usr/local/share/x, /etc/myapp) is fine.
-          for (std::string_view system : {"/bin"sv, "/boot"sv, "/etc"sv, "/lib"sv, "/lib32"sv, "/lib64"sv, "/libx32"sv,
-                                          "/run"sv, "/sbin"sv, "/usr"sv, "/var"sv}) {
-            if (m.target == system) {
-              error(*dst, "cannot mount over the guest's system directory '" + m.target + "'",
-                    "mount into a new directory such as \"/workspace\" or below this one, e.g. \"" + m.target + "/myapp\"");
-              ok = false;
-            }
           }
           if (ok) {
             if (auto [it, inserted] = targets.emplace(m.target, line_of(*dst)); !inserted) {
@@ -725,7 +605,6 @@ class Loader {
       return;
     }
     const HostMatcher allowed(out.egress.allow), denied(out.egress.deny);
-    auto host_allowed = [&](const std::string& host) { return !denied.matches(host) && allowed.matches(host); };
     std::map<std::string, int> env_vars;                       // variable -> line
     std::map<std::pair<std::string, std::string>, int> bound;  // (host, lower-case header) -> line
     for (const toml::node& el : *a) {
@@ -736,8 +615,8 @@ class Loader {
       bool ok = true;
       if (const toml::node* name = t.get("name")) {
         if (auto v = as_string(*name, "'name'", "name = \"github-token\"")) {
-          if (is_secret_name(*v)) s.name = *v;
-          else { error(*name, "invalid secret name '" + printable(*v) + "'", "secret names are letters, digits, '_', '-' and '.', at most 128, starting with a letter, a digit or '_'"); ok = false; }
+          if (auto rule = check_secret_name(*v)) s.name = *v;
+          else { error(*name, rule.error().message, rule.error().hint); ok = false; }
         } else {
           ok = false;
         }
@@ -757,117 +636,113 @@ class Loader {
           ok = false;
         }
       }
-      const toml::node* hosts = t.get("hosts");
-      const toml::node* header = t.get("header");
-      const toml::node* tmpl = t.get("template");
-      const toml::node* env = t.get("env");
       if (s.inject == InjectKind::env) {
-        for (auto [node, key] : {std::pair{hosts, "hosts"sv}, std::pair{header, "header"sv}, std::pair{tmpl, "template"sv}})
-          if (node) { error(*node, "'" + std::string(key) + "' applies only to inject = \"header\"", "remove it, or use inject = \"header\""); ok = false; }
-        if (!env) {
-          error(t, "[[secret]] with inject = \"env\" is missing 'env'", "add the variable name inside the VM, e.g. env = \"GITHUB_TOKEN\"");
-          ok = false;
-        } else if (auto v = as_string(*env, "'env'", "env = \"GITHUB_TOKEN\"")) {
-          if (!is_env_name(*v)) {
-            error(*env, "invalid environment variable name '" + printable(*v) + "'", "names are letters, digits and '_', not starting with a digit");
-            ok = false;
-          } else if (out.agent.env.contains(*v)) {
-            error(*env, "'" + *v + "' is also set in [agent] env", "remove one of them");
-            ok = false;
-          } else if (std::find(std::begin(kReservedEnv), std::end(kReservedEnv), *v) != std::end(kReservedEnv) || v->starts_with("SBX_")) {
-            error(*env, "'" + *v + "' is set by sbx and cannot be overridden", "name the variable differently");
-            ok = false;
-          } else if (auto [it, inserted] = env_vars.emplace(*v, line_of(*env)); !inserted) {
-            error(*env, "'" + *v + "' is already set by the secret at line " + std::to_string(it->second), "each variable may be set once");
-            ok = false;
-          } else {
-            s.env_var = *v;
-          }
-        } else {
-          ok = false;
-        }
+        ok = read_env_secret(t, out.agent, env_vars, s) && ok;
       } else {
-        if (env) { error(*env, "'env' applies only to inject = \"env\"", "remove it, or set inject = \"env\" (weaker: the VM sees the value)"); ok = false; }
-        if (!hosts) {
-          error(t, "[[secret]] is missing 'hosts'", "list the hosts the header is added for, e.g. hosts = [\"api.github.com\"]");
-          ok = false;
-        } else if (auto list = string_list(*hosts, "'hosts'", "hosts = [\"api.github.com\"]", kMaxSecretHosts)) {
-          if (list->empty()) { error(*hosts, "'hosts' is empty", "list at least one host, e.g. hosts = [\"api.github.com\"]"); ok = false; }
-          const toml::array& arr = *hosts->as_array();
-          for (size_t i = 0; i < list->size(); ++i) {
-            const toml::node& hn = *arr.get(i);
-            auto r = parse_host_pattern((*list)[i]);
-            if (!r || r->kind != HostPatternKind::exact) {
-              error(hn, "secret host '" + printable((*list)[i]) + "' is not an exact host name",
-                    "a secret is sent only to hosts named exactly, e.g. \"api.github.com\" (no wildcards, patterns or addresses)");
-              ok = false;
-              continue;
-            }
-            if (!host_allowed(r->pattern)) {
-              error(hn, "secret host '" + r->pattern + "' is not allowed by [egress]",
-                    "add \"" + r->pattern + "\" to [egress] allow, or the proxy could never send the secret there");
-              ok = false;
-              continue;
-            }
-            if (std::find(s.hosts.begin(), s.hosts.end(), r->pattern) == s.hosts.end()) s.hosts.push_back(r->pattern);
-          }
-        } else {
-          ok = false;
-        }
-        if (!header) {
-          error(t, "[[secret]] is missing 'header'", "name the HTTP header, e.g. header = \"Authorization\"");
-          ok = false;
-        } else if (auto v = as_string(*header, "'header'", "header = \"Authorization\"")) {
-          if (!is_header_name(*v)) {
-            error(*header, "invalid header name '" + printable(*v) + "'", "header names are letters, digits and !#$%&'*+-.^_`|~");
-            ok = false;
-          } else if (std::find(std::begin(kForbiddenHeaders), std::end(kForbiddenHeaders), lower(*v)) != std::end(kForbiddenHeaders)) {
-            error(*header, "the proxy owns the '" + *v + "' header; a secret cannot set it", "use a header such as Authorization or X-Api-Key");
-            ok = false;
-          } else {
-            s.header = *v;
-          }
-        } else {
-          ok = false;
-        }
-        s.value_template = "{}";
-        if (tmpl) {
-          if (auto v = as_string(*tmpl, "'template'", "template = \"Bearer {}\"")) {
-            const size_t first = v->find("{}");
-            if (first == std::string::npos || v->find("{}", first + 2) != std::string::npos) {
-              error(*tmpl, "'template' must contain '{}' exactly once", "'{}' is where the secret goes, e.g. template = \"Bearer {}\"");
-              ok = false;
-            } else if (v->find_first_of("\r\n") != std::string::npos || v->size() > 1024) {
-              error(*tmpl, "'template' must be one line of at most 1024 bytes", "remove the line breaks");
-              ok = false;
-            } else {
-              s.value_template = *v;
-            }
-          } else {
-            ok = false;
-          }
-        }
-        if (ok) {
-          for (const std::string& h : s.hosts) {
-            if (auto [it, inserted] = bound.emplace(std::pair{h, lower(s.header)}, s.location.line); !inserted) {
-              error(*header, "header '" + s.header + "' for '" + h + "' is already set by the secret at line " + std::to_string(it->second),
-                    "each header is injected once per host");
-              ok = false;
-            }
-          }
-        }
+        ok = read_header_secret(t, allowed, denied, s) && ok;
+        if (ok) ok = claim_headers(*t.get("header"), s, bound);
       }
       if (ok) out.secrets.push_back(std::move(s));
     }
+  }
+
+  // The env half of a [[secret]]: one variable, set nowhere else. False when it is invalid.
+  bool read_env_secret(const toml::table& t, const Agent& agent, std::map<std::string, int>& env_vars, Secret& s) {
+    bool ok = true;
+    for (std::string_view key : {"hosts"sv, "header"sv, "template"sv})
+      if (const toml::node* node = t.get(key)) { error(*node, "'" + std::string(key) + "' applies only to inject = \"header\"", "remove it, or use inject = \"header\""); ok = false; }
+    const toml::node* env = t.get("env");
+    if (!env) {
+      error(t, "[[secret]] with inject = \"env\" is missing 'env'", "add the variable name inside the VM, e.g. env = \"GITHUB_TOKEN\"");
+      return false;
+    }
+    auto v = as_string(*env, "'env'", "env = \"GITHUB_TOKEN\"");
+    if (!v) return false;
+    if (!is_env_name(*v)) {
+      error(*env, "invalid environment variable name '" + printable(*v) + "'", "names are letters, digits and '_', not starting with a digit");
+      return false;
+    }
+    if (agent.env.contains(*v)) {
+      error(*env, "'" + *v + "' is also set in [agent] env", "remove one of them");
+      return false;
+    }
+    if (is_reserved_env_name(*v)) {
+      error(*env, "'" + *v + "' is set by sbx and cannot be overridden", "name the variable differently");
+      return false;
+    }
+    if (auto [it, inserted] = env_vars.emplace(*v, line_of(*env)); !inserted) {
+      error(*env, "'" + *v + "' is already set by the secret at line " + std::to_string(it->second), "each variable may be set once");
+      return false;
+    }
+    s.env_var = *v;
+    return ok;
+  }
+
+  // The header half of a [[secret]]: exact allowed hosts, a header the proxy does not own, and
+  // a template. False when it is invalid.
+  bool read_header_secret(const toml::table& t, const HostMatcher& allowed, const HostMatcher& denied, Secret& s) {
+    bool ok = true;
+    const toml::node* hosts = t.get("hosts");
+    const toml::node* header = t.get("header");
+    const toml::node* tmpl = t.get("template");
+    if (const toml::node* env = t.get("env")) { error(*env, "'env' applies only to inject = \"env\"", "remove it, or set inject = \"env\" (weaker: the VM sees the value)"); ok = false; }
+    if (!hosts) {
+      error(t, "[[secret]] is missing 'hosts'", "list the hosts the header is added for, e.g. hosts = [\"api.github.com\"]");
+      ok = false;
+    } else if (auto list = string_list(*hosts, "'hosts'", "hosts = [\"api.github.com\"]", kMaxSecretHosts)) {
+      if (list->empty()) { error(*hosts, "'hosts' is empty", "list at least one host, e.g. hosts = [\"api.github.com\"]"); ok = false; }
+      const toml::array& arr = *hosts->as_array();
+      for (size_t i = 0; i < list->size(); ++i) {
+        auto host = check_secret_host((*list)[i], allowed, denied);
+        if (!host) {
+          error(*arr.get(i), host.error().message, host.error().hint);
+          ok = false;
+          continue;
+        }
+        if (std::find(s.hosts.begin(), s.hosts.end(), *host) == s.hosts.end()) s.hosts.push_back(*host);
+      }
+    } else {
+      ok = false;
+    }
+    if (!header) {
+      error(t, "[[secret]] is missing 'header'", "name the HTTP header, e.g. header = \"Authorization\"");
+      ok = false;
+    } else if (auto v = as_string(*header, "'header'", "header = \"Authorization\"")) {
+      if (auto rule = check_secret_header(*v)) s.header = *v;
+      else { error(*header, rule.error().message, rule.error().hint); ok = false; }
+    } else {
+      ok = false;
+    }
+    s.value_template = "{}";
+    if (tmpl) {
+      if (auto v = as_string(*tmpl, "'template'", "template = \"Bearer {}\"")) {
+        if (auto rule = check_value_template(*v)) s.value_template = *v;
+        else { error(*tmpl, rule.error().message, rule.error().hint); ok = false; }
+      } else {
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  // Each header is injected once per host: claim (host, header) for every host of `s`.
+  bool claim_headers(const toml::node& header, const Secret& s, std::map<std::pair<std::string, std::string>, int>& bound) {
+    bool ok = true;
+    for (const std::string& h : s.hosts) {
+      if (auto [it, inserted] = bound.emplace(std::pair{h, lower(s.header)}, s.location.line); !inserted) {
+        error(header, "header '" + s.header + "' for '" + h + "' is already set by the secret at line " + std::to_string(it->second),
+              "each header is injected once per host");
+        ok = false;
+      }
+    }
+    return ok;
   }
 
   std::string_view text_;
   std::string display_;
   fs::path file_;
   fs::path project_dir_;
-  std::vector<std::string> lines_;
-  std::vector<Diagnostic> diags_;
-  bool truncated_ = false;
+  Diagnostics diags_;
 };
 
 fs::path normal_dir(const fs::path& p) {

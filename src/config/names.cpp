@@ -1,5 +1,7 @@
 #include "config/names.h"
 
+#include <algorithm>
+
 namespace sbx::config {
 
 std::string_view to_string(AgentPreset preset) {
@@ -82,6 +84,36 @@ bool valid_name(std::string_view name) {
   for (char c : name)
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
   return true;
+}
+
+namespace {
+
+// The proxy variables sbx points at its egress proxy inside the VM. Programs read them upper or
+// lower case, some (Python's urllib) in any case, so every spelling is sbx's.
+constexpr std::string_view kProxyVariables[] = {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"};
+
+}  // namespace
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+bool is_reserved_env_name(std::string_view s) {
+  std::string upper(s);
+  for (char& c : upper)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return upper.starts_with("SBX_") ||
+         std::find(std::begin(kProxyVariables), std::end(kProxyVariables), upper) != std::end(kProxyVariables);
+}
+
+bool is_secret_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  });
 }
 
 }  // namespace sbx::config

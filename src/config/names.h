@@ -1,5 +1,6 @@
 #pragma once
-// The spelling of each enum in a Sandboxfile, and the name rules (sandbox names, presets).
+// The spelling of each enum in a Sandboxfile, and the name rules (sandbox names, presets,
+// environment variables, secrets). Users follow guest/protocol/user.h, the guest's own rule.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,5 +39,14 @@ std::vector<std::string> preset_command(AgentPreset preset);
 std::string sanitise_name(std::string_view dir_name);
 /// Whether `name` is a valid sandbox name (what sanitise_name produces).
 bool valid_name(std::string_view name);
+
+/// Whether `name` is an environment variable name: [A-Za-z_][A-Za-z0-9_]*, at most 128.
+bool is_env_name(std::string_view name);
+/// Whether sbx itself sets the variable `name` inside the VM (the proxy variables and SBX_*, in
+/// any case), so neither a Sandboxfile nor an image may set it.
+bool is_reserved_env_name(std::string_view name);
+/// Whether `name` is a secret name: the secret store's alphabet (secrets/names.h),
+/// [A-Za-z0-9_.-]{1,128}, not starting with '.' or '-'.
+bool is_secret_name(std::string_view name);
 
 }  // namespace sbx::config

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "config/defaults.h"
 
 namespace sbx::config {
 
@@ -39,9 +40,9 @@ struct Image {
 };
 
 struct Resources {
-  unsigned cpus = 1;
-  std::uint64_t memory_bytes = 0;
-  std::uint64_t disk_bytes = 0;
+  unsigned cpus = kDefaultCpus;
+  std::uint64_t memory_bytes = kDefaultMemoryBytes;
+  std::uint64_t disk_bytes = kDefaultDiskBytes;
 };
 
 /// How long the guest may trust what it has seen of a mount before asking the host again.

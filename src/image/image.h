@@ -42,7 +42,7 @@ struct ImportOptions {
 };
 
 /// True for the image User forms sbx runs: "name", "uid", "name:group", "uid:gid" (names
-/// [a-z_][a-z0-9_.-]{0,31}, ids up to 10 digits); the guest protocol accepts the same.
+/// [a-z_][a-z0-9_.-]{0,31}, ids up to 10 digits): guest/protocol/user.h, the guest's own rule.
 bool valid_user_spec(std::string_view user);
 
 /// Prepare the root disk of `image` (kinds rootfs_dir, oci_archive, registry; not builtin).

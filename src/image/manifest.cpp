@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
+#include "guest/protocol/user.h"
 
 namespace sbx::image {
 namespace {
@@ -206,19 +207,7 @@ Result<ImagePlan> read_docker(const Source& src, const ImportOptions& o) {
 
 }  // namespace
 
-bool valid_user_spec(std::string_view user) {
-  auto part_ok = [](std::string_view p) {
-    if (p.empty() || p.size() > 32) return false;
-    if (std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) return p.size() <= 10;
-    if (!((p[0] >= 'a' && p[0] <= 'z') || p[0] == '_')) return false;
-    return std::all_of(p.begin(), p.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-    });
-  };
-  const auto colon = user.find(':');
-  if (colon == std::string_view::npos) return part_ok(user);
-  return part_ok(user.substr(0, colon)) && part_ok(user.substr(colon + 1));
-}
+bool valid_user_spec(std::string_view user) { return guest::protocol::valid_user_spec(user); }
 
 bool valid_digest(std::string_view d) {
   return d.size() == 71 && d.starts_with("sha256:") &&

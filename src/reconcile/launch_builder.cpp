@@ -1,7 +1,6 @@
 #include "reconcile/launch_builder.h"
 #include "reconcile/egress_apply.h"
 
-#include <cctype>
 #include <cstdlib>
 
 #include "common/digest.h"
@@ -9,7 +8,9 @@
 #include "common/paths.h"
 #include "vmm/pvh_kernel.h"
 #include "config/canonical.h"
+#include "config/defaults.h"
 #include "config/mount_check.h"
+#include "config/names.h"
 #include "guest/host/initramfs.h"
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
@@ -82,8 +83,8 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   m.kernel = a.kernel;
   m.initramfs = a.initramfs;
   m.cmdline = "quiet";  // the serial console is slow under emulation; panics still print
-  m.memory_bytes = file.resources.memory_bytes ? file.resources.memory_bytes : kDefaultMemory;
-  m.cpus = file.resources.cpus ? file.resources.cpus : 1;
+  m.memory_bytes = file.resources.memory_bytes ? file.resources.memory_bytes : config::kDefaultMemoryBytes;
+  m.cpus = file.resources.cpus ? file.resources.cpus : config::kDefaultCpus;
   m.disks.push_back({a.root_disk, true});
   m.channels.push_back({std::string(guest::protocol::kPortName), paths.channel()});
   m.console_log = paths.console_log();
@@ -103,16 +104,13 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   for (const auto& kv : a.image_env) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) continue;
-    std::string name = kv.substr(0, eq), upper = name;
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    // sbx points these at its egress proxy; an image may not redirect or bypass it.
-    if (upper == "HTTP_PROXY" || upper == "HTTPS_PROXY" || upper == "NO_PROXY" || upper == "ALL_PROXY" ||
-        upper.starts_with("SBX_"))
-      continue;
+    std::string name = kv.substr(0, eq);
+    // sbx points the proxy variables at its egress proxy; an image may not redirect or bypass it.
+    if (config::is_reserved_env_name(name)) continue;
     l.guest_config.env[name] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : file.agent.env) l.guest_config.env[k] = v;
-  l.guest_config.user = file.agent.user_given || a.image_user.empty() ? (file.agent.user.empty() ? "agent" : file.agent.user)
+  l.guest_config.user = file.agent.user_given || a.image_user.empty() ? (file.agent.user.empty() ? std::string(config::kDefaultUser) : file.agent.user)
                                                                       : a.image_user;
   l.guest_config.workdir = file.agent.workdir_given || a.image_workdir.empty() ? file.agent.workdir : a.image_workdir;
   if (l.guest_config.workdir->empty()) l.guest_config.workdir.reset();

@@ -42,7 +42,4 @@ std::vector<std::string> agent_command(const config::Sandboxfile& file, const Ar
 supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& artifacts,
                                const supervisor::SandboxPaths& paths);
 
-/// Default guest memory when the Sandboxfile gives none.
-inline constexpr std::uint64_t kDefaultMemory = 256ull << 20;
-
 }  // namespace sbx::reconcile

@@ -6,26 +6,11 @@
 #include <unistd.h>
 
 #include "config/loader.h"
+#include "load_helpers.h"
 
 using namespace sbx::config;
+using namespace sbx::config::test;
 namespace fs = std::filesystem;
-
-namespace {
-const fs::path kDir = "/home/u/My Project_2";
-
-Sandboxfile load_ok(std::string_view text) {
-  auto r = load_string(text, "Sandboxfile", kDir);
-  INFO((r ? std::string() : r.error().render()));
-  REQUIRE(r.has_value());
-  return *r;
-}
-
-sbx::Error load_err(std::string_view text) {
-  auto r = load_string(text, "Sandboxfile", kDir);
-  REQUIRE_FALSE(r.has_value());
-  return r.error();
-}
-}  // namespace
 
 TEST_CASE("a file with only a version gets every default filled in", "[config][loader]") {
   const Sandboxfile f = load_ok("version = 1\n");
@@ -153,16 +138,6 @@ allow = ["re:(", "ok.com", "a..b"]
   CHECK(e.details[4].location.str() == "Sandboxfile:7:28");
 }
 
-TEST_CASE("a rendered diagnostic has file:line:col, the source line, a caret and a hint", "[config][loader]") {
-  const sbx::Error e = load_err("version = 1\n[agent]\npreset = \"codx\"\n");
-  CHECK(e.render() ==
-        "Sandboxfile:3:10: error: unknown agent preset 'codx' (did you mean 'codex'?)\n"
-        " 3 | preset = \"codx\"\n"
-        "   |          ^\n"
-        "  hint: the presets are: shell, claude-code, codex; or leave preset out and set 'command'\n"
-        "Sandboxfile: 1 error\n");
-}
-
 TEST_CASE("TOML syntax errors become diagnostics at their position", "[config][loader]") {
   const sbx::Error e = load_err("version = 1\nname = \"x\n");
   REQUIRE(e.details.size() == 1);
@@ -185,58 +160,6 @@ TEST_CASE("wrong types name the expected and the found type", "[config][loader]"
   CHECK(load_err("version = 1\n[egress]\nallow = [1]").details[0].message ==
         "an egress rule must be a string or an inline table, found an integer");
   CHECK(load_err("version = 1\n[mount]\nsource = \".\"").details[0].message == "'mount' must be an array of tables, found a table");
-}
-
-TEST_CASE("secret hosts must be exact and allowed by egress, and not denied", "[config][loader]") {
-  const std::string base = "version = 1\n[egress]\nallow = [\"*.github.com\"]\ndeny = [\"gist.github.com\"]\n[[secret]]\nname = \"t\"\nheader = \"Authorization\"\n";
-  CHECK(load_string(base + "hosts = [\"api.github.com\"]\n", "S", kDir).has_value());
-  CHECK(load_err(base + "hosts = [\"gist.github.com\"]\n").details[0].message == "secret host 'gist.github.com' is not allowed by [egress]");
-  CHECK(load_err(base + "hosts = [\"github.com\"]\n").details[0].message == "secret host 'github.com' is not allowed by [egress]");
-  CHECK(load_err(base + "hosts = [\"*.github.com\"]\n").details[0].message == "secret host '*.github.com' is not an exact host name");
-}
-
-TEST_CASE("the same header for the same host from two secrets is refused", "[config][loader]") {
-  const sbx::Error e = load_err(R"(version = 1
-[egress]
-allow = ["api.example.com"]
-[[secret]]
-name = "a"
-hosts = ["api.example.com"]
-header = "Authorization"
-[[secret]]
-name = "b"
-hosts = ["api.example.com"]
-header = "authorization"
-)");
-  REQUIRE(e.details.size() == 1);
-  CHECK(e.details[0].message == "header 'authorization' for 'api.example.com' is already set by the secret at line 4");
-}
-
-TEST_CASE("env secrets may not collide with agent env, each other or sbx's variables", "[config][loader]") {
-  const sbx::Error e = load_err(R"(version = 1
-[agent]
-env = { TOKEN = "x" }
-[[secret]]
-name = "a"
-inject = "env"
-env = "TOKEN"
-[[secret]]
-name = "b"
-inject = "env"
-env = "OTHER"
-[[secret]]
-name = "c"
-inject = "env"
-env = "OTHER"
-[[secret]]
-name = "d"
-inject = "env"
-env = "HTTPS_PROXY"
-)");
-  REQUIRE(e.details.size() == 3);
-  CHECK(e.details[0].message == "'TOKEN' is also set in [agent] env");
-  CHECK(e.details[1].message == "'OTHER' is already set by the secret at line 11");
-  CHECK(e.details[2].message == "'HTTPS_PROXY' is set by sbx and cannot be overridden");
 }
 
 TEST_CASE("duplicate egress rules are kept once", "[config][loader]") {
@@ -316,19 +239,6 @@ TEST_CASE("non-ASCII characters where toml++ 3.3 checks for whitespace are plain
   }
 }
 
-TEST_CASE("a secret name may not start with '.' or '-', as the secret store requires", "[config][secret]") {
-  for (const char* name : {".hidden", "-flag"}) {
-    const std::string text = std::string("version = 1\n[[secret]]\nname = \"") + name +
-                             "\"\ninject = \"env\"\nenv = \"TOKEN\"\n";
-    auto sf = sbx::config::load_string(text, "Sandboxfile", "/tmp");
-    REQUIRE_FALSE(sf.has_value());
-    REQUIRE(sf.error().details.size() == 1);
-    CHECK(sf.error().details[0].message.find("invalid secret name") != std::string::npos);
-  }
-  CHECK(sbx::config::load_string("version = 1\n[[secret]]\nname = \"_ok.name-1\"\ninject = \"env\"\nenv = \"TOKEN\"\n",
-                                 "Sandboxfile", "/tmp").has_value());
-}
-
 TEST_CASE("a mount's cache policy defaults to auto and reads always", "[config][loader][mount]") {
   const Sandboxfile f = load_ok(R"(
 version = 1
@@ -357,4 +267,33 @@ TEST_CASE("an unknown mount cache policy names the two that exist", "[config][lo
   CHECK(all.find("invalid mount cache 'delegated'") != std::string::npos);
   CHECK(all.find("cache = \"auto\"") != std::string::npos);
   CHECK(all.find("cache = \"always\"") != std::string::npos);
+}
+
+TEST_CASE("[agent] user takes the forms an image's User may take, and nothing else", "[config][loader]") {
+  for (const char* ok : {"dev", "root", "app.user", "1000", "1000:1000", "www-data:www-data"}) {
+    INFO(ok);
+    CHECK(load_ok(std::string("version = 1\n[agent]\nuser = \"") + ok + "\"\n").agent.user == ok);
+  }
+  for (const char* bad : {"Root", "a:b:c", "../x", "12345678901", "name;rm"}) {
+    INFO(bad);
+    const sbx::Error e = load_err(std::string("version = 1\n[agent]\nuser = \"") + bad + "\"\n");
+    REQUIRE(e.details.size() == 1);
+    CHECK(e.details[0].message == std::string("invalid user name '") + bad + "'");
+  }
+}
+
+TEST_CASE("a Sandboxfile cannot set a proxy variable in another case, where some programs still read it", "[config][loader][security]") {
+  // Python's urllib, for one, takes *_proxy in any case: "Https_Proxy" would redirect it.
+  const sbx::Error e = load_err(R"(version = 1
+[agent]
+env = { Https_Proxy = "http://evil:8080", sbx_state = "x" }
+[[secret]]
+name = "t"
+inject = "env"
+env = "All_Proxy"
+)");
+  REQUIRE(e.details.size() == 3);
+  CHECK(e.details[0].message == "'Https_Proxy' is set by sbx and cannot be overridden");
+  CHECK(e.details[1].message == "'sbx_state' is set by sbx and cannot be overridden");
+  CHECK(e.details[2].message == "'All_Proxy' is set by sbx and cannot be overridden");
 }

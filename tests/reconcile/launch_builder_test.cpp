@@ -2,6 +2,8 @@
 
 #include "reconcile/launch_builder.h"
 
+#include "config/defaults.h"
+
 using namespace sbx;
 
 namespace {
@@ -57,16 +59,21 @@ TEST_CASE("the desired digest changes with the Sandboxfile and the artifacts, no
   CHECK(base != reconcile::desired_digest(sample(), other, paths));
 }
 
-TEST_CASE("a default memory size is used when the Sandboxfile gives none", "[reconcile]") {
+TEST_CASE("the documented default size is used when the Sandboxfile gives none", "[reconcile]") {
   auto f = sample();
   f.resources.memory_bytes = 0;
+  f.resources.cpus = 0;
   const auto l = reconcile::make_launch(f, artifacts(), {"/s"});
-  CHECK(l.machine.memory_bytes == reconcile::kDefaultMemory);
+  CHECK(l.machine.memory_bytes == 512ull << 20);  // SPEC.md [resources]: memory "512MiB"
+  CHECK(l.machine.memory_bytes == config::kDefaultMemoryBytes);
+  CHECK(l.machine.cpus == 1);
+  CHECK(config::Resources{}.memory_bytes == 512ull << 20);
 }
 
 TEST_CASE("an image's Env, User, WorkingDir and command apply where the Sandboxfile is silent", "[reconcile][image]") {
   auto a = artifacts();
-  a.image_env = {"PATH=/opt/bin:/bin", "FOO=from-image", "HTTP_PROXY=http://evil:1", "no_proxy=*", "SBX_X=1"};
+  a.image_env = {"PATH=/opt/bin:/bin", "FOO=from-image", "HTTP_PROXY=http://evil:1", "no_proxy=*", "SBX_X=1",
+                 "Https_Proxy=http://evil:1", "sbx_y=1"};
   a.image_user = "node";
   a.image_workdir = "/app";
   a.image_command = {"node", "server.js"};
@@ -79,6 +86,8 @@ TEST_CASE("an image's Env, User, WorkingDir and command apply where the Sandboxf
   CHECK_FALSE(l.guest_config.env.count("HTTP_PROXY"));  // an image cannot redirect the egress proxy
   CHECK_FALSE(l.guest_config.env.count("no_proxy"));
   CHECK_FALSE(l.guest_config.env.count("SBX_X"));
+  CHECK_FALSE(l.guest_config.env.count("Https_Proxy"));  // in any case, as the loader refuses them
+  CHECK_FALSE(l.guest_config.env.count("sbx_y"));
   CHECK(l.guest_config.user == "node");
   CHECK(l.guest_config.workdir == "/app");
   CHECK(reconcile::agent_command(f, a) == std::vector<std::string>{"node", "server.js"});
