@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "config/defaults.h"
 #include "config/units.h"
 #include "reconcile/launch_builder.h"
 
@@ -94,8 +95,8 @@ ResourceCeilings host_ceilings(const HostFacts& host) {
 
 ResourceFit check_resources(const config::Resources& requested, const HostFacts& host, const ResourceCeilings& ceilings) {
   ResourceFit fit;
-  const std::uint64_t memory = requested.memory_bytes ? requested.memory_bytes : kDefaultMemory;
-  const unsigned cpus = requested.cpus ? requested.cpus : 1;
+  const std::uint64_t memory = requested.memory_bytes ? requested.memory_bytes : config::kDefaultMemoryBytes;
+  const unsigned cpus = requested.cpus ? requested.cpus : config::kDefaultCpus;
   if (cpus > ceilings.cpus) {
     fit.problems.push_back("cpus = " + std::to_string(cpus) + " is more than " + ceilings.cpus_source + " (" +
                            std::to_string(ceilings.cpus) + ")");
