@@ -212,7 +212,7 @@ void Session::Impl::handle(p::Frame f) {
 
 void Session::Impl::handle_config(const p::Frame& f) {
   auto cfg = p::parse_config(f.payload);
-  if (!cfg) return protocol_error("bad CONFIG: " + cfg.error());
+  if (!cfg) return protocol_error("bad CONFIG: " + cfg.error().message);
   config_ = *cfg;
   p::Ready ready;
   if (config_.hostname) set_hostname(*config_.hostname);

@@ -89,7 +89,7 @@ void Session::Impl::handle_open(const p::Frame& f) {
   if (f.stream % 2 == 0) return protocol_error("the host must open odd stream ids");
   if (streams_.count(f.stream)) return protocol_error("OPEN on stream " + std::to_string(f.stream) + ", already open");
   auto req = p::parse_open(f.payload);
-  if (!req) return send(p::open_fail_frame(f.stream, {"bad OPEN: " + req.error(), std::nullopt}));
+  if (!req) return send(p::open_fail_frame(f.stream, {"bad OPEN: " + req.error().message, std::nullopt}));
   if (req->kind != p::OpenKind::exec && req->kind != p::OpenKind::shell)
     return send(p::open_fail_frame(
         f.stream, {"the guest does not accept " + std::string(p::kind_name(req->kind)) + " streams", std::nullopt}));
