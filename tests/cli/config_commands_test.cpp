@@ -1,19 +1,18 @@
 // sbx validate / plan / init, run as a user would: the real binary, real files, exit codes.
 #include <catch2/catch.hpp>
 
-#include <array>
-#include <cstdio>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
-#include "common/text.h"
+#include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
+using sbx::test::TempDir;
 
 namespace {
 
@@ -32,36 +31,12 @@ std::string slurp(const fs::path& p) {
 
 // Run sbx with `args` in `cwd`, capturing stdout and stderr separately.
 Run run_sbx(const std::vector<std::string>& args, const fs::path& cwd = SBX_REPO_DIR) {
-  static int n = 0;
-  const fs::path err_file = fs::temp_directory_path() / ("sbx-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-  std::string cmd = "cd " + sbx::text::shell_quote(cwd.string()) + " && " + sbx::text::shell_quote(SBX_BIN);
-  for (const auto& a : args) cmd += " " + sbx::text::shell_quote(a);
-  cmd += " 2>" + sbx::text::shell_quote(err_file.string());
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf{};
-  size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), got);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err_file);
-  fs::remove(err_file);
-  return r;
+  sbx::test::Spawn spec{.argv = {SBX_BIN}, .cwd = cwd.string()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  auto ran = sbx::test::run(spec, {}, std::chrono::seconds(120));
+  REQUIRE_FALSE(ran.timed_out);
+  return Run{ran.exit_code, std::move(ran.out), std::move(ran.err)};
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / ("sbx-cli-dir-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void write(const fs::path& p, std::string_view text) { std::ofstream(p, std::ios::binary) << text; }
 
@@ -100,20 +75,20 @@ TEST_CASE("validate exits 2 on usage errors and 1 when there is no Sandboxfile",
   CHECK(bad_opt.rc == 2);
   CHECK(bad_opt.err.find("did you mean '--json'?") != std::string::npos);
   TempDir empty;
-  const Run missing = run_sbx({"validate"}, empty.path);
+  const Run missing = run_sbx({"validate"}, empty.path());
   CHECK(missing.rc == 1);
-  CHECK(missing.err.find("no Sandboxfile in " + empty.path.string()) != std::string::npos);
+  CHECK(missing.err.find("no Sandboxfile in " + empty.path().string()) != std::string::npos);
   CHECK(missing.err.find("sbx init") != std::string::npos);
 }
 
 TEST_CASE("plan prints the resolved state and a digest stable under reordering and comments", "[cli][plan]") {
   TempDir a, b;
-  write(a.path / "Sandboxfile", "version = 1\nname = \"p\"\n[resources]\ncpus = 2\nmemory = \"1GiB\"\n[egress]\nallow = [\"a.com\"]\n");
-  write(b.path / "Sandboxfile", "# same meaning\nname=\"p\"\nversion=1\n\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n");
+  write(a.path() / "Sandboxfile", "version = 1\nname = \"p\"\n[resources]\ncpus = 2\nmemory = \"1GiB\"\n[egress]\nallow = [\"a.com\"]\n");
+  write(b.path() / "Sandboxfile", "# same meaning\nname=\"p\"\nversion=1\n\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n");
   // The project directory is part of the state (mount sources are absolute): compare from one dir.
-  fs::copy_file(b.path / "Sandboxfile", a.path / "Other", fs::copy_options::overwrite_existing);
-  const Run ja = run_sbx({"plan", "--json", (a.path / "Sandboxfile").string()});
-  const Run jb = run_sbx({"plan", "--json", (a.path / "Other").string()});
+  fs::copy_file(b.path() / "Sandboxfile", a.path() / "Other", fs::copy_options::overwrite_existing);
+  const Run ja = run_sbx({"plan", "--json", (a.path() / "Sandboxfile").string()});
+  const Run jb = run_sbx({"plan", "--json", (a.path() / "Other").string()});
   REQUIRE(ja.rc == 0);
   REQUIRE(jb.rc == 0);
   const auto da = nlohmann::json::parse(ja.out), db = nlohmann::json::parse(jb.out);
@@ -121,7 +96,7 @@ TEST_CASE("plan prints the resolved state and a digest stable under reordering a
   CHECK(da["desired"] == db["desired"]);
   CHECK(da["desired"]["resources"]["memory_bytes"] == 1073741824);
   CHECK(da["desired"]["egress"]["allow"][0]["ports"] == nlohmann::json::array({80, 443}));
-  const Run human = run_sbx({"plan", (a.path / "Sandboxfile").string()});
+  const Run human = run_sbx({"plan", (a.path() / "Sandboxfile").string()});
   CHECK(human.rc == 0);
   CHECK(human.out.find("digest     " + da["digest"].get<std::string>() + "\n") != std::string::npos);
   CHECK(human.out.find("  memory   1GiB\n") != std::string::npos);
@@ -137,7 +112,7 @@ TEST_CASE("plan on an invalid file prints the same diagnostics as validate", "[c
 
 TEST_CASE("init writes a starter that validates and refuses to overwrite without --force", "[cli][init]") {
   TempDir t;
-  const fs::path dir = t.path / "My Repo";
+  const fs::path dir = t.path() / "My Repo";
   const Run first = run_sbx({"init", dir.string()});
   CHECK(first.rc == 0);
   REQUIRE(fs::exists(dir / "Sandboxfile"));
@@ -163,14 +138,14 @@ TEST_CASE("init writes a starter that validates and refuses to overwrite without
 TEST_CASE("init knows the agents and suggests one for a typo", "[cli][init]") {
   TempDir t;
   for (const char* agent : {"shell", "claude-code", "codex"}) {
-    const fs::path dir = t.path / agent;
+    const fs::path dir = t.path() / agent;
     CHECK(run_sbx({"init", "--agent", agent, dir.string()}).rc == 0);
     CHECK(run_sbx({"validate", dir.string()}).rc == 0);
   }
-  const Run typo = run_sbx({"init", "--agent", "codx", (t.path / "x").string()});
+  const Run typo = run_sbx({"init", "--agent", "codx", (t.path() / "x").string()});
   CHECK(typo.rc == 2);
   CHECK(typo.err.find("did you mean 'codex'?") != std::string::npos);
-  CHECK_FALSE(fs::exists(t.path / "x" / "Sandboxfile"));
+  CHECK_FALSE(fs::exists(t.path() / "x" / "Sandboxfile"));
 }
 
 TEST_CASE("validate, plan and init each have a manual with an EXIT STATUS section", "[cli][help]") {
