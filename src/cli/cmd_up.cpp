@@ -92,7 +92,7 @@ int run_up(const Args& args) {
       timeout_s = 0;
     }
     if (timeout_s <= 0 || timeout_s > 3600)
-      return report(Error{ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600", {}, {}, {}});
+      return report(make_error(ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600"));
   }
   auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
   const auto t0 = steady_clock::now();
