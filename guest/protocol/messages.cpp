@@ -10,11 +10,11 @@ namespace {
 using json = nlohmann::json;
 
 // Parse without exceptions; only objects are accepted at the top level.
-Parsed<json> parse_object(std::string_view payload, std::string_view what) {
-  if (payload.size() > kMaxPayload) return unexpected(std::string(what) + " payload too large");
+Result<json> parse_object(std::string_view payload, std::string_view what) {
+  if (payload.size() > kMaxPayload) return fail(ErrorCode::invalid, std::string(what) + " payload too large");
   json j = json::parse(payload.begin(), payload.end(), nullptr, false);
-  if (j.is_discarded()) return unexpected(std::string(what) + " payload is not valid JSON");
-  if (!j.is_object()) return unexpected(std::string(what) + " payload must be a JSON object");
+  if (j.is_discarded()) return fail(ErrorCode::invalid, std::string(what) + " payload is not valid JSON");
+  if (!j.is_object()) return fail(ErrorCode::invalid, std::string(what) + " payload must be a JSON object");
   return j;
 }
 
@@ -29,47 +29,41 @@ std::string check_keys(const json& j, std::initializer_list<std::string_view> al
 
 bool clean_string(const std::string& s) { return s.size() <= kMaxString && s.find('\0') == std::string::npos; }
 
-Parsed<std::string> get_string(const json& v, std::string_view key) {
-  if (!v.is_string()) return unexpected(std::string(key) + " must be a string");
+Result<std::string> get_string(const json& v, std::string_view key) {
+  if (!v.is_string()) return fail(ErrorCode::invalid, std::string(key) + " must be a string");
   const auto& s = v.get_ref<const std::string&>();
-  if (!clean_string(s)) return unexpected(std::string(key) + " is too long or contains NUL");
+  if (!clean_string(s)) return fail(ErrorCode::invalid, std::string(key) + " is too long or contains NUL");
   return s;
 }
 
-Parsed<bool> get_bool(const json& v, std::string_view key) {
-  if (!v.is_boolean()) return unexpected(std::string(key) + " must be true or false");
+Result<bool> get_bool(const json& v, std::string_view key) {
+  if (!v.is_boolean()) return fail(ErrorCode::invalid, std::string(key) + " must be true or false");
   return v.get<bool>();
 }
 
-Parsed<std::int64_t> get_int(const json& v, std::string_view key, std::int64_t lo, std::int64_t hi) {
-  if (!v.is_number_integer()) return unexpected(std::string(key) + " must be an integer");
+Result<std::int64_t> get_int(const json& v, std::string_view key, std::int64_t lo, std::int64_t hi) {
+  if (!v.is_number_integer()) return fail(ErrorCode::invalid, std::string(key) + " must be an integer");
   std::int64_t n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(
                                                 v.get<std::uint64_t>(), static_cast<std::uint64_t>(INT64_MAX)))
                                           : v.get<std::int64_t>();
   if (n < lo || n > hi)
-    return unexpected(std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return fail(ErrorCode::invalid, std::string(key) + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return n;
 }
 
-Parsed<std::map<std::string, std::string>> get_env(const json& v, std::string_view key) {
-  if (!v.is_object()) return unexpected(std::string(key) + " must be an object of strings");
-  if (v.size() > kMaxEnv) return unexpected(std::string(key) + " has too many entries");
+Result<std::map<std::string, std::string>> get_env(const json& v, std::string_view key) {
+  if (!v.is_object()) return fail(ErrorCode::invalid, std::string(key) + " must be an object of strings");
+  if (v.size() > kMaxEnv) return fail(ErrorCode::invalid, std::string(key) + " has too many entries");
   std::map<std::string, std::string> out;
   for (auto it = v.begin(); it != v.end(); ++it) {
     const std::string& k = it.key();
     if (k.empty() || k.find('=') != std::string::npos || !clean_string(k))
-      return unexpected(std::string(key) + " has an invalid variable name");
-    auto val = get_string(it.value(), std::string(key) + "." + k.substr(0, 64));
-    if (!val) return unexpected(val.error());
-    out[k] = *val;
+      return fail(ErrorCode::invalid, std::string(key) + " has an invalid variable name");
+    out[k] = SBX_TRY(get_string(it.value(), std::string(key) + "." + k.substr(0, 64)));
   }
   return out;
 }
 
-#define SBX_GET(var, expr)                                    \
-  auto var##_r = (expr);                                      \
-  if (!var##_r) return unexpected(std::move(var##_r).error()); \
-  auto var = *std::move(var##_r)
 
 }  // namespace
 
@@ -96,36 +90,36 @@ std::string to_json(const Hello& m) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Parsed<Hello> parse_hello(std::string_view payload) {
-  SBX_GET(j, parse_object(payload, "HELLO"));
+Result<Hello> parse_hello(std::string_view payload) {
+  auto j = SBX_TRY(parse_object(payload, "HELLO"));
   if (auto e = check_keys(j, {"protocol", "agent", "kernel", "reconnect", "boot"}, "HELLO"); !e.empty())
-    return unexpected(e);
+    return fail(ErrorCode::invalid, e);
   Hello h;
-  if (!j.contains("protocol")) return unexpected(std::string("HELLO: protocol is required"));
-  SBX_GET(proto, get_int(j["protocol"], "protocol", 0, 1 << 20));
+  if (!j.contains("protocol")) return fail(ErrorCode::invalid, std::string("HELLO: protocol is required"));
+  auto proto = SBX_TRY(get_int(j["protocol"], "protocol", 0, 1 << 20));
   h.protocol = static_cast<int>(proto);
   if (j.contains("agent")) {
-    SBX_GET(a, get_string(j["agent"], "agent"));
+    auto a = SBX_TRY(get_string(j["agent"], "agent"));
     h.agent = a;
   }
   if (j.contains("kernel")) {
-    SBX_GET(k, get_string(j["kernel"], "kernel"));
+    auto k = SBX_TRY(get_string(j["kernel"], "kernel"));
     h.kernel = k;
   }
   if (j.contains("reconnect")) {
-    SBX_GET(r, get_bool(j["reconnect"], "reconnect"));
+    auto r = SBX_TRY(get_bool(j["reconnect"], "reconnect"));
     h.reconnect = r;
   }
   if (j.contains("boot")) {
     const json& b = j["boot"];
-    if (!b.is_object()) return unexpected(std::string("HELLO: boot must be an object"));
+    if (!b.is_object()) return fail(ErrorCode::invalid, std::string("HELLO: boot must be an object"));
     if (auto e = check_keys(b, {"uptime_ms", "init_ms", "modules_ms", "rootfs_ms"}, "HELLO.boot"); !e.empty())
-      return unexpected(e);
+      return fail(ErrorCode::invalid, e);
     std::int64_t* fields[] = {&h.boot.uptime_ms, &h.boot.init_ms, &h.boot.modules_ms, &h.boot.rootfs_ms};
     const char* names[] = {"uptime_ms", "init_ms", "modules_ms", "rootfs_ms"};
     for (int i = 0; i < 4; ++i) {
       if (!b.contains(names[i])) continue;
-      SBX_GET(v, get_int(b[names[i]], names[i], 0, INT64_C(1) << 40));
+      auto v = SBX_TRY(get_int(b[names[i]], names[i], 0, INT64_C(1) << 40));
       *fields[i] = v;
     }
   }
@@ -148,65 +142,65 @@ std::string to_json(const Config& m) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Parsed<Config> parse_config(std::string_view payload) {
-  SBX_GET(j, parse_object(payload, "CONFIG"));
-  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy", "ca_certificate", "user", "workdir"}, "CONFIG"); !e.empty()) return unexpected(e);
+Result<Config> parse_config(std::string_view payload) {
+  auto j = SBX_TRY(parse_object(payload, "CONFIG"));
+  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy", "ca_certificate", "user", "workdir"}, "CONFIG"); !e.empty()) return fail(ErrorCode::invalid, e);
   Config c;
   if (j.contains("hostname")) {
-    SBX_GET(h, get_string(j["hostname"], "hostname"));
-    if (h.empty() || h.size() > 64) return unexpected(std::string("hostname must be 1..64 characters"));
+    auto h = SBX_TRY(get_string(j["hostname"], "hostname"));
+    if (h.empty() || h.size() > 64) return fail(ErrorCode::invalid, std::string("hostname must be 1..64 characters"));
     for (char ch : h)
       if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.'))
-        return unexpected(std::string("hostname may hold only letters, digits, '-' and '.'"));
+        return fail(ErrorCode::invalid, std::string("hostname may hold only letters, digits, '-' and '.'"));
     c.hostname = h;
   }
   if (j.contains("env")) {
-    SBX_GET(env, get_env(j["env"], "env"));
+    auto env = SBX_TRY(get_env(j["env"], "env"));
     c.env = std::move(env);
   }
   if (j.contains("mounts")) {
     const json& ms = j["mounts"];
     if (!ms.is_array() || ms.size() > kMaxMounts)
-      return unexpected(std::string("mounts must be an array of at most 64 objects"));
+      return fail(ErrorCode::invalid, std::string("mounts must be an array of at most 64 objects"));
     for (const auto& m : ms) {
-      if (!m.is_object()) return unexpected(std::string("each mount must be an object"));
-      if (auto e = check_keys(m, {"tag", "target", "readonly"}, "mount"); !e.empty()) return unexpected(e);
+      if (!m.is_object()) return fail(ErrorCode::invalid, std::string("each mount must be an object"));
+      if (auto e = check_keys(m, {"tag", "target", "readonly"}, "mount"); !e.empty()) return fail(ErrorCode::invalid, e);
       if (!m.contains("tag") || !m.contains("target"))
-        return unexpected(std::string("each mount needs tag and target"));
+        return fail(ErrorCode::invalid, std::string("each mount needs tag and target"));
       MountSpec spec;
-      SBX_GET(tag, get_string(m["tag"], "mount.tag"));
-      SBX_GET(target, get_string(m["target"], "mount.target"));
-      if (tag.empty() || tag.size() > 36) return unexpected(std::string("mount.tag must be 1..36 bytes"));
+      auto tag = SBX_TRY(get_string(m["tag"], "mount.tag"));
+      auto target = SBX_TRY(get_string(m["target"], "mount.target"));
+      if (tag.empty() || tag.size() > 36) return fail(ErrorCode::invalid, std::string("mount.tag must be 1..36 bytes"));
       if (target.empty() || target[0] != '/' || target.find("..") != std::string::npos || target.size() > 4096)
-        return unexpected(std::string("mount.target must be an absolute path without '..'"));
+        return fail(ErrorCode::invalid, std::string("mount.target must be an absolute path without '..'"));
       spec.tag = tag;
       spec.target = target;
       if (m.contains("readonly")) {
-        SBX_GET(ro, get_bool(m["readonly"], "mount.readonly"));
+        auto ro = SBX_TRY(get_bool(m["readonly"], "mount.readonly"));
         spec.readonly = ro;
       }
       c.mounts.push_back(std::move(spec));
     }
   }
   if (j.contains("proxy")) {
-    SBX_GET(p, get_bool(j["proxy"], "proxy"));
+    auto p = SBX_TRY(get_bool(j["proxy"], "proxy"));
     c.proxy = p;
   }
   if (j.contains("ca_certificate")) {
-    SBX_GET(pem, get_string(j["ca_certificate"], "ca_certificate"));
+    auto pem = SBX_TRY(get_string(j["ca_certificate"], "ca_certificate"));
     if (!pem.starts_with("-----BEGIN CERTIFICATE-----"))
-      return unexpected(std::string("ca_certificate must be a PEM certificate"));
+      return fail(ErrorCode::invalid, std::string("ca_certificate must be a PEM certificate"));
     c.ca_certificate = pem;
   }
   if (j.contains("user")) {
-    SBX_GET(user, get_string(j["user"], "user"));
-    if (!valid_user_spec(user)) return unexpected(std::string("user is not a valid user name"));
+    auto user = SBX_TRY(get_string(j["user"], "user"));
+    if (!valid_user_spec(user)) return fail(ErrorCode::invalid, std::string("user is not a valid user name"));
     c.user = user;
   }
   if (j.contains("workdir")) {
-    SBX_GET(dir, get_string(j["workdir"], "workdir"));
+    auto dir = SBX_TRY(get_string(j["workdir"], "workdir"));
     if (dir.empty() || dir[0] != '/' || dir.size() > 4096)
-      return unexpected(std::string("workdir must be an absolute path"));
+      return fail(ErrorCode::invalid, std::string("workdir must be an absolute path"));
     c.workdir = dir;
   }
   return c;
@@ -220,18 +214,18 @@ std::string to_json(const Ready& m) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Parsed<Ready> parse_ready(std::string_view payload) {
-  SBX_GET(j, parse_object(payload, "READY"));
-  if (auto e = check_keys(j, {"ok", "errors"}, "READY"); !e.empty()) return unexpected(e);
+Result<Ready> parse_ready(std::string_view payload) {
+  auto j = SBX_TRY(parse_object(payload, "READY"));
+  if (auto e = check_keys(j, {"ok", "errors"}, "READY"); !e.empty()) return fail(ErrorCode::invalid, e);
   Ready r;
   if (j.contains("ok")) {
-    SBX_GET(ok, get_bool(j["ok"], "ok"));
+    auto ok = SBX_TRY(get_bool(j["ok"], "ok"));
     r.ok = ok;
   }
   if (j.contains("errors")) {
-    if (!j["errors"].is_array()) return unexpected(std::string("READY: errors must be an array"));
+    if (!j["errors"].is_array()) return fail(ErrorCode::invalid, std::string("READY: errors must be an array"));
     for (const auto& e : j["errors"]) {
-      SBX_GET(s, get_string(e, "errors[]"));
+      auto s = SBX_TRY(get_string(e, "errors[]"));
       r.errors.push_back(s);
     }
   }
@@ -267,103 +261,103 @@ std::string to_json(const Open& m) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Parsed<Open> parse_open(std::string_view payload) {
-  SBX_GET(j, parse_object(payload, "OPEN"));
-  if (!j.contains("kind")) return unexpected(std::string("OPEN: kind is required"));
-  SBX_GET(kind, get_string(j["kind"], "kind"));
+Result<Open> parse_open(std::string_view payload) {
+  auto j = SBX_TRY(parse_object(payload, "OPEN"));
+  if (!j.contains("kind")) return fail(ErrorCode::invalid, std::string("OPEN: kind is required"));
+  auto kind = SBX_TRY(get_string(j["kind"], "kind"));
   Open o;
   if (kind == "exec" || kind == "shell") {
     o.kind = kind == "exec" ? OpenKind::exec : OpenKind::shell;
     if (auto e = check_keys(j, {"kind", "argv", "env", "cwd", "user", "tty", "rows", "cols", "term"}, "OPEN");
         !e.empty())
-      return unexpected(e);
+      return fail(ErrorCode::invalid, e);
     if (j.contains("argv")) {
       const json& a = j["argv"];
-      if (!a.is_array()) return unexpected(std::string("argv must be an array of strings"));
-      if (a.size() > kMaxArgs) return unexpected(std::string("argv has too many entries"));
+      if (!a.is_array()) return fail(ErrorCode::invalid, std::string("argv must be an array of strings"));
+      if (a.size() > kMaxArgs) return fail(ErrorCode::invalid, std::string("argv has too many entries"));
       for (const auto& s : a) {
-        SBX_GET(arg, get_string(s, "argv[]"));
+        auto arg = SBX_TRY(get_string(s, "argv[]"));
         o.argv.push_back(arg);
       }
     }
     if (o.kind == OpenKind::exec && o.argv.empty())
-      return unexpected(std::string("exec needs a non-empty argv"));
-    if (!o.argv.empty() && o.argv[0].empty()) return unexpected(std::string("argv[0] must not be empty"));
+      return fail(ErrorCode::invalid, std::string("exec needs a non-empty argv"));
+    if (!o.argv.empty() && o.argv[0].empty()) return fail(ErrorCode::invalid, std::string("argv[0] must not be empty"));
     if (j.contains("env")) {
-      SBX_GET(env, get_env(j["env"], "env"));
+      auto env = SBX_TRY(get_env(j["env"], "env"));
       o.env = std::move(env);
     }
     if (j.contains("cwd")) {
-      SBX_GET(cwd, get_string(j["cwd"], "cwd"));
-      if (cwd.empty() || cwd[0] != '/') return unexpected(std::string("cwd must be an absolute path"));
+      auto cwd = SBX_TRY(get_string(j["cwd"], "cwd"));
+      if (cwd.empty() || cwd[0] != '/') return fail(ErrorCode::invalid, std::string("cwd must be an absolute path"));
       o.cwd = cwd;
     }
     if (j.contains("user")) {
-      SBX_GET(user, get_string(j["user"], "user"));
-      if (!valid_user_spec(user)) return unexpected(std::string("user is not a valid user name"));
+      auto user = SBX_TRY(get_string(j["user"], "user"));
+      if (!valid_user_spec(user)) return fail(ErrorCode::invalid, std::string("user is not a valid user name"));
       o.user = user;
     }
     if (j.contains("tty")) {
-      SBX_GET(tty, get_bool(j["tty"], "tty"));
+      auto tty = SBX_TRY(get_bool(j["tty"], "tty"));
       o.tty = tty;
     }
     if (o.kind == OpenKind::shell) o.tty = true;
     if (j.contains("rows")) {
-      SBX_GET(rows, get_int(j["rows"], "rows", 1, 65535));
+      auto rows = SBX_TRY(get_int(j["rows"], "rows", 1, 65535));
       o.rows = static_cast<std::uint16_t>(rows);
     }
     if (j.contains("cols")) {
-      SBX_GET(cols, get_int(j["cols"], "cols", 1, 65535));
+      auto cols = SBX_TRY(get_int(j["cols"], "cols", 1, 65535));
       o.cols = static_cast<std::uint16_t>(cols);
     }
     if (j.contains("term")) {
-      SBX_GET(term, get_string(j["term"], "term"));
-      if (term.size() > 64) return unexpected(std::string("term is too long"));
+      auto term = SBX_TRY(get_string(j["term"], "term"));
+      if (term.size() > 64) return fail(ErrorCode::invalid, std::string("term is too long"));
       o.term = term;
     }
     return o;
   }
   if (kind == "proxy") {
     o.kind = OpenKind::proxy;
-    if (auto e = check_keys(j, {"kind", "destination", "client"}, "OPEN"); !e.empty()) return unexpected(e);
+    if (auto e = check_keys(j, {"kind", "destination", "client"}, "OPEN"); !e.empty()) return fail(ErrorCode::invalid, e);
     if (!j.contains("destination") || !j["destination"].is_object())
-      return unexpected(std::string("proxy OPEN needs a destination object"));
+      return fail(ErrorCode::invalid, std::string("proxy OPEN needs a destination object"));
     const json& d = j["destination"];
-    if (auto e = check_keys(d, {"host", "port", "learned"}, "destination"); !e.empty()) return unexpected(e);
-    if (!d.contains("learned")) return unexpected(std::string("destination.learned is required"));
-    SBX_GET(learned, get_string(d["learned"], "destination.learned"));
+    if (auto e = check_keys(d, {"host", "port", "learned"}, "destination"); !e.empty()) return fail(ErrorCode::invalid, e);
+    if (!d.contains("learned")) return fail(ErrorCode::invalid, std::string("destination.learned is required"));
+    auto learned = SBX_TRY(get_string(d["learned"], "destination.learned"));
     if (learned != "http-proxy" && learned != "redirect" && learned != "dns")
-      return unexpected(std::string("destination.learned must be http-proxy, redirect or dns"));
+      return fail(ErrorCode::invalid, std::string("destination.learned must be http-proxy, redirect or dns"));
     o.destination.learned = learned;
     if (d.contains("host") && !d["host"].is_null()) {
-      SBX_GET(host, get_string(d["host"], "destination.host"));
-      if (host.empty() || host.size() > 253) return unexpected(std::string("destination.host must be 1..253 bytes"));
+      auto host = SBX_TRY(get_string(d["host"], "destination.host"));
+      if (host.empty() || host.size() > 253) return fail(ErrorCode::invalid, std::string("destination.host must be 1..253 bytes"));
       o.destination.host = host;
     }
     if (d.contains("port") && !d["port"].is_null()) {
-      SBX_GET(port, get_int(d["port"], "destination.port", 1, 65535));
+      auto port = SBX_TRY(get_int(d["port"], "destination.port", 1, 65535));
       o.destination.port = static_cast<std::uint16_t>(port);
     }
     if (learned != "http-proxy" && (!o.destination.host || !o.destination.port))
-      return unexpected(std::string("destination needs host and port unless learned is http-proxy"));
+      return fail(ErrorCode::invalid, std::string("destination needs host and port unless learned is http-proxy"));
     if (j.contains("client")) {
-      SBX_GET(client, get_string(j["client"], "client"));
-      if (client.size() > 64) return unexpected(std::string("client is too long"));
+      auto client = SBX_TRY(get_string(j["client"], "client"));
+      if (client.size() > 64) return fail(ErrorCode::invalid, std::string("client is too long"));
       o.client = client;
     }
     return o;
   }
   if (kind == "log") {
     o.kind = OpenKind::log;
-    if (auto e = check_keys(j, {"kind", "name"}, "OPEN"); !e.empty()) return unexpected(e);
+    if (auto e = check_keys(j, {"kind", "name"}, "OPEN"); !e.empty()) return fail(ErrorCode::invalid, e);
     if (j.contains("name")) {
-      SBX_GET(name, get_string(j["name"], "name"));
-      if (name.size() > 128) return unexpected(std::string("log name is too long"));
+      auto name = SBX_TRY(get_string(j["name"], "name"));
+      if (name.size() > 128) return fail(ErrorCode::invalid, std::string("log name is too long"));
       o.name = name;
     }
     return o;
   }
-  return unexpected("OPEN: unknown kind \"" + kind.substr(0, 32) + "\" (expected exec, shell, proxy or log)");
+  return fail(ErrorCode::invalid, "OPEN: unknown kind \"" + kind.substr(0, 32) + "\" (expected exec, shell, proxy or log)");
 }
 
 std::string to_json(const OpenOk& m) {
@@ -372,12 +366,12 @@ std::string to_json(const OpenOk& m) {
   return j.dump();
 }
 
-Parsed<OpenOk> parse_open_ok(std::string_view payload) {
-  SBX_GET(j, parse_object(payload, "OPEN_OK"));
-  if (auto e = check_keys(j, {"pid"}, "OPEN_OK"); !e.empty()) return unexpected(e);
+Result<OpenOk> parse_open_ok(std::string_view payload) {
+  auto j = SBX_TRY(parse_object(payload, "OPEN_OK"));
+  if (auto e = check_keys(j, {"pid"}, "OPEN_OK"); !e.empty()) return fail(ErrorCode::invalid, e);
   OpenOk ok;
   if (j.contains("pid")) {
-    SBX_GET(pid, get_int(j["pid"], "pid", 1, INT32_MAX));
+    auto pid = SBX_TRY(get_int(j["pid"], "pid", 1, INT32_MAX));
     ok.pid = pid;
   }
   return ok;
@@ -390,19 +384,19 @@ std::string to_json(const OpenFail& m) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Parsed<OpenFail> parse_open_fail(std::string_view payload) {
-  SBX_GET(j, parse_object(payload, "OPEN_FAIL"));
-  if (auto e = check_keys(j, {"reason", "errno", "retry"}, "OPEN_FAIL"); !e.empty()) return unexpected(e);
+Result<OpenFail> parse_open_fail(std::string_view payload) {
+  auto j = SBX_TRY(parse_object(payload, "OPEN_FAIL"));
+  if (auto e = check_keys(j, {"reason", "errno", "retry"}, "OPEN_FAIL"); !e.empty()) return fail(ErrorCode::invalid, e);
   OpenFail f;
-  if (!j.contains("reason")) return unexpected(std::string("OPEN_FAIL: reason is required"));
-  SBX_GET(reason, get_string(j["reason"], "reason"));
+  if (!j.contains("reason")) return fail(ErrorCode::invalid, std::string("OPEN_FAIL: reason is required"));
+  auto reason = SBX_TRY(get_string(j["reason"], "reason"));
   f.reason = reason;
   if (j.contains("errno")) {
-    SBX_GET(e, get_int(j["errno"], "errno", 0, 4095));
+    auto e = SBX_TRY(get_int(j["errno"], "errno", 0, 4095));
     f.err = static_cast<int>(e);
   }
   if (j.contains("retry")) {
-    if (!j["retry"].is_boolean()) return unexpected(std::string("OPEN_FAIL: retry must be a boolean"));
+    if (!j["retry"].is_boolean()) return fail(ErrorCode::invalid, std::string("OPEN_FAIL: retry must be a boolean"));
     f.retry = j["retry"].get<bool>();
   }
   return f;

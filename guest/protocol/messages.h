@@ -8,41 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
 #include "guest/protocol/frame.h"
 
 namespace sbx::guest::protocol {
-
-/// The refusal side of Parsed<T>.
-struct Refusal {
-  std::string reason;
-};
-/// Build a refusal.
-inline Refusal unexpected(std::string reason) { return Refusal{std::move(reason)}; }
-
-/// A parse result: the value or the reason it was refused. (A small std::expected look-alike:
-/// clang 14, which builds the fuzz targets, cannot use libstdc++ 12's std::expected.)
-template <class T>
-class Parsed {
- public:
-  Parsed(T value) : value_(std::move(value)) {}
-  Parsed(Refusal r) : error_(std::move(r.reason)) {}
-  bool has_value() const { return value_.has_value(); }
-  explicit operator bool() const { return has_value(); }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-  T&& operator*() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& value() { return value_.value(); }
-  const T& value() const { return value_.value(); }
-  /// Why it was refused (empty when it has a value).
-  const std::string& error() const& { return error_; }
-  std::string&& error() && { return std::move(error_); }
-
- private:
-  std::optional<T> value_;
-  std::string error_;
-};
 
 /// Boot timings reported in HELLO, in milliseconds.
 struct BootTiming {
@@ -142,13 +111,13 @@ std::string to_json(const OpenFail& m);
 /// ERROR payload {"message": ...}.
 std::string error_json(std::string_view message);
 
-/// Parse and validate a JSON payload.
-Parsed<Hello> parse_hello(std::string_view payload);
-Parsed<Config> parse_config(std::string_view payload);
-Parsed<Ready> parse_ready(std::string_view payload);
-Parsed<Open> parse_open(std::string_view payload);
-Parsed<OpenOk> parse_open_ok(std::string_view payload);
-Parsed<OpenFail> parse_open_fail(std::string_view payload);
+/// Parse and validate a JSON payload; a refusal is an ErrorCode::invalid Error saying why.
+Result<Hello> parse_hello(std::string_view payload);
+Result<Config> parse_config(std::string_view payload);
+Result<Ready> parse_ready(std::string_view payload);
+Result<Open> parse_open(std::string_view payload);
+Result<OpenOk> parse_open_ok(std::string_view payload);
+Result<OpenFail> parse_open_fail(std::string_view payload);
 /// The message of an ERROR payload (best effort: the raw text if it is not the JSON shape).
 std::string parse_error_message(std::string_view payload);
 

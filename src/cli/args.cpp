@@ -21,7 +21,7 @@ const OptionSpec* find_short(const CommandSpec& spec, char c) {
 
 Error usage_error(const CommandSpec& spec, std::string message, std::string hint = {}) {
   if (hint.empty()) hint = "run 'sbx " + std::string(spec.name) + " --help' for usage";
-  return Error{ErrorCode::usage, std::move(message), {}, std::move(hint), {}};
+  return make_error(ErrorCode::usage, std::move(message), std::move(hint));
 }
 
 std::string unknown_option_hint(const CommandSpec& spec, std::string_view name) {

@@ -15,8 +15,8 @@ int run_suggest(const Args& a) {
   const auto log_path = a.value("log").value_or("egress.jsonl");
   std::ifstream log(log_path);
   if (!log)
-    return report(Error{ErrorCode::not_found, "cannot read the egress log " + log_path, {},
-                        "pass --log FILE (written by 'sbx proxy --log FILE' or the sandbox)", {}});
+    return report(make_error(ErrorCode::not_found, "cannot read the egress log " + log_path,
+                             "pass --log FILE (written by 'sbx proxy --log FILE' or the sandbox)"));
   config::Egress existing;
   std::string text, name = "Sandboxfile";
   const auto sf_path = a.value("sandboxfile");

@@ -13,7 +13,7 @@ using namespace std::chrono;
 
 int run_exec(const Args& args) {
   if (args.command.empty())
-    return report(Error{ErrorCode::usage, "no command given", {}, "write it after '--': sbx exec -- ls -l", {}});
+    return report(make_error(ErrorCode::usage, "no command given", "write it after '--': sbx exec -- ls -l"));
   auto target = resolve_sandbox(args, false);
   if (!target) return report(target.error());
   auto open = default_open(*target, args, guest::protocol::OpenKind::exec);
@@ -22,7 +22,7 @@ int run_exec(const Args& args) {
   for (const auto& kv : args.all("env")) {
     const auto eq = kv.find('=');
     if (eq == 0 || eq == std::string::npos)
-      return report(Error{ErrorCode::usage, "--env takes NAME=VALUE, got '" + kv + "'", {}, {}, {}});
+      return report(make_error(ErrorCode::usage, "--env takes NAME=VALUE, got '" + kv + "'"));
     open.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return run_in_sandbox(*target, open);

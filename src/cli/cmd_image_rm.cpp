@@ -23,18 +23,18 @@ int run_image_rm(const Args& args) {
     for (const auto& i : *images)
       if (image_cmd::matches(i, word)) hits.push_back(&i);
     if (hits.empty())
-      return failed(Error{ErrorCode::not_found, "no cached image matches '" + word + "'", {}, "see 'sbx image ls'", {}});
+      return failed(make_error(ErrorCode::not_found, "no cached image matches '" + word + "'", "see 'sbx image ls'"));
     if (hits.size() > 1)
-      return failed(Error{ErrorCode::usage, "'" + word + "' matches " + std::to_string(hits.size()) + " images", {},
-                          "give more digits of the image id", {}});
+      return failed(make_error(ErrorCode::usage, "'" + word + "' matches " + std::to_string(hits.size()) + " images",
+                               "give more digits of the image id"));
     if (std::find(chosen.begin(), chosen.end(), hits.front()) == chosen.end()) chosen.push_back(hits.front());
   }
   for (const auto* i : chosen) {
     if (!i->used_by.empty()) {
       std::string users;
       for (const auto& u : i->used_by) users += (users.empty() ? "" : ", ") + u;
-      return failed(Error{ErrorCode::conflict, "image " + image_cmd::short_id(i->id) + " is used by running sandbox " + users, {},
-                          "stop it first: sbx down --name " + i->used_by.front(), {}});
+      return failed(make_error(ErrorCode::conflict, "image " + image_cmd::short_id(i->id) + " is used by running sandbox " + users,
+                               "stop it first: sbx down --name " + i->used_by.front()));
     }
   }
   nlohmann::json removed = nlohmann::json::array();

@@ -18,8 +18,8 @@ namespace {
 int egress_logs(const supervisor::SandboxPaths& paths, bool json, bool follow) {
   std::ifstream in(paths.egress_log(), std::ios::binary);
   if (!in)
-    return report(Error{ErrorCode::not_found, "no egress log " + paths.egress_log().string(), {},
-                        "the sandbox has made no outbound connection yet (or has not run: 'sbx up')", {}});
+    return report(make_error(ErrorCode::not_found, "no egress log " + paths.egress_log().string(),
+                             "the sandbox has made no outbound connection yet (or has not run: 'sbx up')"));
   if (!json) std::cout << egress_table_header() << "\n";
   std::string partial;
   auto emit = [&](const std::string& line) {
@@ -81,13 +81,13 @@ int run_logs(const Args& args) {
   if (!t) return report(t.error());
   if (args.flag("egress")) return egress_logs(t->paths, args.flag("json"), args.flag("follow"));
   if (args.flag("json"))
-    return report(Error{ErrorCode::usage, "--json goes with --egress", {}, "sbx logs --egress --json", {}});
+    return report(make_error(ErrorCode::usage, "--json goes with --egress", "sbx logs --egress --json"));
   const auto file = args.flag("console") ? t->paths.console_log()
                     : args.flag("guest") ? t->paths.guest_log()
                                          : t->paths.supervisor_log();
   std::ifstream in(file, std::ios::binary);
   if (!in)
-    return report(Error{ErrorCode::not_found, "no log " + file.string(), {}, "has the sandbox run? start it with 'sbx up'", {}});
+    return report(make_error(ErrorCode::not_found, "no log " + file.string(), "has the sandbox run? start it with 'sbx up'"));
   LogWriter out(::isatty(STDOUT_FILENO) == 1);
   // Print what is there; with --follow, keep going until the supervisor is gone.
   char buf[8192];

@@ -78,8 +78,8 @@ int run_proxy(const Args& a) {
     // A fixed name table bypasses DNS: only for tests, and only when asked for explicitly.
     const char* gate = std::getenv("SBX_PROXY_TEST_RESOLVE");
     if (!gate || std::string_view(gate) != "1")
-      return report(Error{ErrorCode::usage, "--resolve is for tests only", {},
-                          "set SBX_PROXY_TEST_RESOLVE=1 to use a fixed name table (never in production)", {}});
+      return report(make_error(ErrorCode::usage, "--resolve is for tests only",
+                               "set SBX_PROXY_TEST_RESOLVE=1 to use a fixed name table (never in production)"));
     auto r = proxy::StaticResolver::from_specs(resolves);
     if (!r) return report(r.error());
     opt.resolver = *r;

@@ -47,8 +47,8 @@ int run_secret_seal(const Args& args) {
   if (auto ok = secrets::validate_name(name); !ok) return report(ok.error());
   const auto key_arg = args.value("public-key");
   if (!key_arg)
-    return report(Error{ErrorCode::usage, "missing --public-key KEY", {},
-                        "ask the store owner for the output of 'sbx secret show-public-key'", {}});
+    return report(make_error(ErrorCode::usage, "missing --public-key KEY",
+                             "ask the store owner for the output of 'sbx secret show-public-key'"));
   auto public_key = public_key_argument(*key_arg);
   if (!public_key) return report(public_key.error());
   if (auto ok = secret_cmd::prepare(); !ok) return report(ok.error());

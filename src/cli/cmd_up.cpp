@@ -111,8 +111,8 @@ int run_up(const Args& args) {
   if (auto t = args.value("timeout")) {
     const auto v = text::parse_uint(*t, 1, 3600);
     if (!v)
-      return report(Error{ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600, got '" + *t + "'",
-                          {}, "e.g. --timeout 300", {}});
+      return report(make_error(ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600, got '" + *t + "'",
+                                 "e.g. --timeout 300"));
     timeout_s = static_cast<int>(*v);
   }
   auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };

@@ -61,10 +61,20 @@ struct Error {
 template <class T>
 using Result = std::expected<T, Error>;
 
+/// An Error saying what was wrong, how to fix it and where (for code that needs the Error itself).
+inline Error make_error(ErrorCode code, std::string message, std::string hint = {}, Location where = {}) {
+  Error e;
+  e.code = code;
+  e.message = std::move(message);
+  e.location = std::move(where);
+  e.hint = std::move(hint);
+  return e;
+}
+
 /// Shorthand to build the unexpected side.
 inline std::unexpected<Error> fail(ErrorCode code, std::string message, std::string hint = {},
                                    Location where = {}) {
-  return std::unexpected<Error>(Error{code, std::move(message), std::move(where), std::move(hint), {}});
+  return std::unexpected<Error>(make_error(code, std::move(message), std::move(hint), std::move(where)));
 }
 
 /// Render one diagnostic compiler-style, with the source line and a caret under the column.

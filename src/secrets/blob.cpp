@@ -16,8 +16,8 @@ constexpr std::string_view kPrefix = "sbx-sealed-secret-v1:";
 constexpr std::string_view kMagic{"SBXBLOB\x01", 8};
 
 Error bad(std::string_view source, std::string what) {
-  return Error{ErrorCode::invalid, std::string(source) + ": " + what, {},
-               "ask the sender for a fresh blob made with 'sbx secret seal'", {}};
+  return make_error(ErrorCode::invalid, std::string(source) + ": " + what,
+                    "ask the sender for a fresh blob made with 'sbx secret seal'");
 }
 
 }  // namespace

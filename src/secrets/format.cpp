@@ -18,7 +18,7 @@ const char* kCorruptHint =
     "the file was damaged or edited; restore it from a backup, or remove it and set the secret again";
 
 Error corrupt(const std::filesystem::path& file, std::string what, std::string hint = kCorruptHint) {
-  return Error{ErrorCode::invalid, file.string() + ": " + what, {}, std::move(hint), {}};
+  return make_error(ErrorCode::invalid, file.string() + ": " + what, std::move(hint));
 }
 
 // Magic, version, minimum length, and the trailing checksum: the checks every file shares.

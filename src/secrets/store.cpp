@@ -74,7 +74,7 @@ Error not_found_error(std::string_view name, const std::vector<std::string>& nam
   const std::string guess = text::closest(name, std::span<const std::string>(names));
   if (!guess.empty()) hint = "did you mean '" + guess + "'?";
   else hint = "'sbx secret ls' lists the secrets in " + dir.string() + "; 'sbx secret set " + std::string(name) + "' adds it";
-  return Error{ErrorCode::not_found, "no secret named '" + std::string(name) + "' in the store", {}, std::move(hint), {}};
+  return make_error(ErrorCode::not_found, "no secret named '" + std::string(name) + "' in the store", std::move(hint));
 }
 
 }  // namespace

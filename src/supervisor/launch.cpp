@@ -85,7 +85,7 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
     l.machine.console_log = m.at("console_log").get<std::string>();
     l.machine.runtime_dir = m.at("runtime_dir").get<std::string>();
     auto cfg = guest::protocol::parse_config(j.at("guest_config").dump());
-    if (!cfg) return fail(ErrorCode::invalid, display_name + ": guest_config: " + cfg.error());
+    if (!cfg) return fail(ErrorCode::invalid, display_name + ": guest_config: " + cfg.error().message);
     l.guest_config = std::move(*cfg);
     if (j.contains("env_secrets"))
       for (const auto& e : j.at("env_secrets"))

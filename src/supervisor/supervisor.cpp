@@ -517,7 +517,7 @@ void Supervisor::on_client_frame(int id, Frame f) {
   if (f.type == FrameType::open) {
     auto open = proto::parse_open(f.payload);
     if (!open || (open->kind != proto::OpenKind::exec && open->kind != proto::OpenKind::shell)) {
-      send_client(id, proto::open_fail_frame(f.stream, {open ? "only exec and shell streams can be opened" : open.error(), {}}));
+      send_client(id, proto::open_fail_frame(f.stream, {open ? "only exec and shell streams can be opened" : open.error().message, {}}));
       return;
     }
     if (!ready_ || stopping_) {
@@ -573,7 +573,7 @@ void Supervisor::on_guest_frame(Frame f) {
   switch (f.type) {
     case FrameType::hello: {
       auto hello = proto::parse_hello(f.payload);
-      if (!hello) return finish(Phase::crashed, "the guest agent sent a malformed HELLO: " + hello.error());
+      if (!hello) return finish(Phase::crashed, "the guest agent sent a malformed HELLO: " + hello.error().message);
       if (hello->protocol != proto::kProtocolVersion)
         return finish(Phase::crashed, "the guest agent speaks protocol " + std::to_string(hello->protocol) +
                                           ", this sbx speaks " + std::to_string(proto::kProtocolVersion));
@@ -589,7 +589,7 @@ void Supervisor::on_guest_frame(Frame f) {
     }
     case FrameType::ready: {
       auto ready = proto::parse_ready(f.payload);
-      if (!ready) return finish(Phase::crashed, "the guest agent sent a malformed READY: " + ready.error());
+      if (!ready) return finish(Phase::crashed, "the guest agent sent a malformed READY: " + ready.error().message);
       for (const auto& e : ready->errors) {
         log_->warn("guest setup: {}", text::escape_for_terminal(e));
         state_.warnings.push_back(e);
@@ -633,7 +633,7 @@ void Supervisor::on_guest_frame(Frame f) {
         return;
       }
       if (open && open->kind == proto::OpenKind::proxy) return open_proxy_stream(f.stream, *open);
-      const std::string reason = open ? "only proxy and log streams may be opened by the guest" : open.error();
+      const std::string reason = open ? "only proxy and log streams may be opened by the guest" : open.error().message;
       send_guest(proto::open_fail_frame(f.stream, {reason, {}}));
       return;
     }

@@ -7,9 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "sbx_run.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace sbx::cli_test;
+using sbx::test::TempDir;
 
 namespace {
 
@@ -50,20 +52,20 @@ TEST_CASE("validate exits 2 on usage errors and 1 when there is no Sandboxfile",
   CHECK(bad_opt.rc == 2);
   CHECK(bad_opt.err.find("did you mean '--json'?") != std::string::npos);
   TempDir empty;
-  const Run missing = run_sbx({"validate"}, empty.path);
+  const Run missing = run_sbx({"validate"}, empty.path());
   CHECK(missing.rc == 1);
-  CHECK(missing.err.find("no Sandboxfile in " + empty.path.string()) != std::string::npos);
+  CHECK(missing.err.find("no Sandboxfile in " + empty.path().string()) != std::string::npos);
   CHECK(missing.err.find("sbx init") != std::string::npos);
 }
 
 TEST_CASE("plan prints the resolved state and a digest stable under reordering and comments", "[cli][plan]") {
   TempDir a, b;
-  write(a.path / "Sandboxfile", "version = 1\nname = \"p\"\n[resources]\ncpus = 2\nmemory = \"1GiB\"\n[egress]\nallow = [\"a.com\"]\n");
-  write(b.path / "Sandboxfile", "# same meaning\nname=\"p\"\nversion=1\n\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n");
+  write(a.path() / "Sandboxfile", "version = 1\nname = \"p\"\n[resources]\ncpus = 2\nmemory = \"1GiB\"\n[egress]\nallow = [\"a.com\"]\n");
+  write(b.path() / "Sandboxfile", "# same meaning\nname=\"p\"\nversion=1\n\n[egress]\nallow = [ \"A.COM\" ]\n\n[resources]\nmemory=\"1024MiB\"\ncpus=2\n");
   // The project directory is part of the state (mount sources are absolute): compare from one dir.
-  fs::copy_file(b.path / "Sandboxfile", a.path / "Other", fs::copy_options::overwrite_existing);
-  const Run ja = run_sbx({"plan", "--json", (a.path / "Sandboxfile").string()});
-  const Run jb = run_sbx({"plan", "--json", (a.path / "Other").string()});
+  fs::copy_file(b.path() / "Sandboxfile", a.path() / "Other", fs::copy_options::overwrite_existing);
+  const Run ja = run_sbx({"plan", "--json", (a.path() / "Sandboxfile").string()});
+  const Run jb = run_sbx({"plan", "--json", (a.path() / "Other").string()});
   REQUIRE(ja.rc == 0);
   REQUIRE(jb.rc == 0);
   const auto da = nlohmann::json::parse(ja.out), db = nlohmann::json::parse(jb.out);
@@ -71,7 +73,7 @@ TEST_CASE("plan prints the resolved state and a digest stable under reordering a
   CHECK(da["desired"] == db["desired"]);
   CHECK(da["desired"]["resources"]["memory_bytes"] == 1073741824);
   CHECK(da["desired"]["egress"]["allow"][0]["ports"] == nlohmann::json::array({80, 443}));
-  const Run human = run_sbx({"plan", (a.path / "Sandboxfile").string()});
+  const Run human = run_sbx({"plan", (a.path() / "Sandboxfile").string()});
   CHECK(human.rc == 0);
   CHECK(human.out.find("digest     " + da["digest"].get<std::string>() + "\n") != std::string::npos);
   CHECK(human.out.find("  memory   1GiB\n") != std::string::npos);
@@ -87,7 +89,7 @@ TEST_CASE("plan on an invalid file prints the same diagnostics as validate", "[c
 
 TEST_CASE("init writes a starter that validates and refuses to overwrite without --force", "[cli][init]") {
   TempDir t;
-  const fs::path dir = t.path / "My Repo";
+  const fs::path dir = t.path() / "My Repo";
   const Run first = run_sbx({"init", dir.string()});
   CHECK(first.rc == 0);
   REQUIRE(fs::exists(dir / "Sandboxfile"));
@@ -113,14 +115,14 @@ TEST_CASE("init writes a starter that validates and refuses to overwrite without
 TEST_CASE("init knows the agents and suggests one for a typo", "[cli][init]") {
   TempDir t;
   for (const char* agent : {"shell", "claude-code", "codex"}) {
-    const fs::path dir = t.path / agent;
+    const fs::path dir = t.path() / agent;
     CHECK(run_sbx({"init", "--agent", agent, dir.string()}).rc == 0);
     CHECK(run_sbx({"validate", dir.string()}).rc == 0);
   }
-  const Run typo = run_sbx({"init", "--agent", "codx", (t.path / "x").string()});
+  const Run typo = run_sbx({"init", "--agent", "codx", (t.path() / "x").string()});
   CHECK(typo.rc == 2);
   CHECK(typo.err.find("did you mean 'codex'?") != std::string::npos);
-  CHECK_FALSE(fs::exists(t.path / "x" / "Sandboxfile"));
+  CHECK_FALSE(fs::exists(t.path() / "x" / "Sandboxfile"));
 }
 
 TEST_CASE("validate, plan and init each have a manual with an EXIT STATUS section", "[cli][help]") {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sbx_run.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::cli_test;
 
@@ -100,8 +101,8 @@ TEST_CASE("the command list keeps groups together and aligns every summary in on
 }
 
 TEST_CASE("up refuses a --timeout that is not a plain number of seconds in range", "[cli][up]") {
-  TempDir state;
-  ::setenv("SBX_STATE_DIR", state.path.c_str(), 1);  // never touch another sandbox, even by mistake
+  sbx::test::TempDir state;
+  ::setenv("SBX_STATE_DIR", state.path().c_str(), 1);  // never touch another sandbox, even by mistake
   for (const char* bad : {"10s", "-5", "0", "3601", "1e3", " 10", "99999999999999999999"}) {
     INFO(bad);
     const Run r = run_sbx({"up", "--timeout", bad, "examples/hello"});

@@ -1,14 +1,12 @@
 #include "sbx_run.h"
 
-#include <array>
-#include <cstdio>
+#include <catch2/catch.hpp>
+
+#include <chrono>
 #include <fstream>
 #include <sstream>
-#include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "common/text.h"
+#include "support/subprocess.h"
 
 namespace fs = std::filesystem;
 
@@ -22,33 +20,11 @@ std::string slurp(const fs::path& p) {
 }
 
 Run run_sbx(const std::vector<std::string>& args, const fs::path& cwd) {
-  static int n = 0;
-  const fs::path err_file = fs::temp_directory_path() / ("sbx-cli-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-  std::string cmd = "cd " + text::shell_quote(cwd.string()) + " && " + text::shell_quote(SBX_BIN);
-  for (const auto& a : args) cmd += " " + text::shell_quote(a);
-  cmd += " 2>" + text::shell_quote(err_file.string());
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("popen failed");
-  std::array<char, 4096> buf{};
-  size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), got);
-  const int status = ::pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = slurp(err_file);
-  fs::remove(err_file);
-  return r;
-}
-
-TempDir::TempDir() {
-  static int n = 0;
-  path = fs::temp_directory_path() / ("sbx-cli-dir-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
-  fs::create_directories(path);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path, ec);
+  sbx::test::Spawn spec{.argv = {SBX_BIN}, .cwd = cwd.string()};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  auto ran = sbx::test::run(spec, {}, std::chrono::seconds(120));
+  REQUIRE_FALSE(ran.timed_out);
+  return Run{ran.exit_code, std::move(ran.out), std::move(ran.err)};
 }
 
 }  // namespace sbx::cli_test

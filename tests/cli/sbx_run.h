@@ -13,19 +13,10 @@ struct Run {
   std::string err;
 };
 
-/// Run sbx with `args` in `cwd`, capturing stdout and stderr separately.
+/// Run sbx with `args` in `cwd` (no shell), capturing stdout and stderr separately.
 Run run_sbx(const std::vector<std::string>& args, const std::filesystem::path& cwd = SBX_REPO_DIR);
 
 /// A whole file, or "" when it cannot be read.
 std::string slurp(const std::filesystem::path& p);
-
-/// A fresh directory under /tmp, removed with everything in it at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
 
 }  // namespace sbx::cli_test

@@ -34,3 +34,17 @@ TEST_CASE("usage errors map to exit code 2, the rest to 1", "[common]") {
   CHECK(sbx::Error{sbx::ErrorCode::usage, "x"}.exit_code() == sbx::ExitCode::usage);
   CHECK(sbx::Error{sbx::ErrorCode::invalid, "x"}.exit_code() == sbx::ExitCode::failed);
 }
+
+TEST_CASE("make_error and fail put the message, the hint and the location each in its own field", "[common]") {
+  const auto e = sbx::make_error(sbx::ErrorCode::not_found, "no such thing", "create it", {"Sandboxfile", 4, 2});
+  CHECK(e.code == sbx::ErrorCode::not_found);
+  CHECK(e.message == "no such thing");
+  CHECK(e.hint == "create it");
+  CHECK(e.location.str() == "Sandboxfile:4:2");
+  CHECK(e.details.empty());
+  const auto f = sbx::fail(sbx::ErrorCode::usage, "bad flag", "see --help").error();
+  CHECK(f.message == "bad flag");
+  CHECK(f.hint == "see --help");
+  CHECK_FALSE(f.location.known());
+  CHECK(f.exit_code() == sbx::ExitCode::usage);
+}

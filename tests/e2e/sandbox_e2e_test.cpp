@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sbx_runner.h"
+#include "support/wait.h"
 
 using namespace sbx::e2e;
 using namespace std::chrono_literals;
@@ -23,14 +24,18 @@ json status_json(const Sbx& sbx) {
 
 // Poll `sbx status` until the sandbox reaches `state`, at most `limit`.
 json wait_state(const Sbx& sbx, const std::string& state, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
   json j;
-  while (std::chrono::steady_clock::now() < deadline) {
-    j = status_json(sbx);
-    if (j.value("state", "") == state) break;
-    std::this_thread::sleep_for(100ms);
-  }
+  sbx::test::wait_until([&] { return (j = status_json(sbx)).value("state", "") == state; }, limit, 100ms);
   return j;
+}
+
+// True while a process of the sandbox runs exactly `argv` (read from /proc in the guest).
+bool guest_runs(const Sbx& sbx, const std::string& argv) {
+  const auto r = sbx.run({"exec", "--name", "hello", "--", "sh", "-c",
+                          "for f in /proc/[0-9]*/cmdline; do [ \"$(tr '\\0' ' ' < $f)\" = '" + argv +
+                              " ' ] && echo found; done"},
+                         {}, 30s);
+  return r.out.find("found") != std::string::npos;
 }
 
 // One booted hello sandbox for every section of the shared test case.
@@ -116,7 +121,8 @@ TEST_CASE("a booted sandbox runs the agent, exec commands, and goes down without
     type("stty size\r");
     CHECK(Sbx::wait_for_output(sh, "33 99", seen, 60s));
     type("sleep 30; echo finished\r");
-    std::this_thread::sleep_for(1500ms);
+    // Ctrl-C must reach the running sleep, not the shell still reading the line.
+    CHECK(sbx::test::wait_until([&] { return guest_runs(sbx, "sleep 30"); }, 60s, 200ms));
     type("\x03");
     type("echo status=$?\r");
     CHECK(Sbx::wait_for_output(sh, "status=130", seen, 30s));

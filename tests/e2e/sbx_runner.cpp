@@ -71,16 +71,11 @@ bool drain(Running& r, std::string& out, std::string& err, steady_clock::time_po
 
 }  // namespace
 
-Sbx::Sbx() {
-  char tmpl[] = "/tmp/sbx-e2e-XXXXXX";
-  state_ = ::mkdtemp(tmpl);
-}
+Sbx::Sbx() = default;
 
 Sbx::~Sbx() {
-  // Leave nothing running whatever the test did: stop every sandbox, then remove the state.
+  // Leave nothing running whatever the test did: stop every sandbox (state_ then removes the state).
   run({"down", "--all"}, {}, seconds(60));
-  std::error_code ec;
-  fs::remove_all(state_, ec);
 }
 
 fs::path Sbx::hello_project() { return fs::path(SBX_E2E_SOURCE_DIR) / "examples" / "hello"; }
@@ -89,7 +84,7 @@ RunResult Sbx::run(const std::vector<std::string>& args, const std::string& inpu
                    const fs::path& cwd) const {
   int in[2];
   if (::pipe2(in, O_CLOEXEC) != 0) std::abort();
-  Running r = spawn(args, state_, cwd, in[0], *this);
+  Running r = spawn(args, state_.path(), cwd, in[0], *this);
   ::close(in[0]);
   // Feed stdin from a helper thread-free loop: small inputs fit in the pipe buffer.
   if (!input.empty()) [[maybe_unused]] auto w = ::write(in[1], input.data(), input.size());
@@ -99,7 +94,7 @@ RunResult Sbx::run(const std::vector<std::string>& args, const std::string& inpu
 
 Running Sbx::start(const std::vector<std::string>& args) const {
   const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  Running r = spawn(args, state_, {}, devnull, *this);
+  Running r = spawn(args, state_.path(), {}, devnull, *this);
   ::close(devnull);
   return r;
 }
@@ -109,7 +104,7 @@ Running Sbx::start_pty(const std::vector<std::string>& args, unsigned short rows
   int master = -1;
   const pid_t pid = ::forkpty(&master, nullptr, nullptr, &ws);
   if (pid == 0) {
-    ::setenv("SBX_STATE_DIR", state_.c_str(), 1);
+    ::setenv("SBX_STATE_DIR", state_.path().c_str(), 1);
     ::setenv("SBX_CACHE_DIR", SBX_E2E_CACHE_DIR, 1);
     std::vector<char*> argv;
     std::string bin = SBX_E2E_BINARY;

@@ -7,6 +7,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace sbx::e2e {
 
 /// What a finished run produced.
@@ -40,8 +42,8 @@ class Sbx {
   /// Wait for a started run to end (killing it after `limit`) and collect the rest.
   static RunResult finish(Running& r, std::string out_so_far, std::chrono::seconds limit);
 
-  const std::filesystem::path& state_dir() const { return state_; }
-  std::filesystem::path sandbox_dir(const std::string& name) const { return state_ / "sandboxes" / name; }
+  const std::filesystem::path& state_dir() const { return state_.path(); }
+  std::filesystem::path sandbox_dir(const std::string& name) const { return state_.path() / "sandboxes" / name; }
   /// The hello example project.
   static std::filesystem::path hello_project();
 
@@ -52,7 +54,7 @@ class Sbx {
   std::filesystem::path cache_dir;       // empty: the shared e2e artifact cache
 
  private:
-  std::filesystem::path state_;
+  sbx::test::TempDir state_{"sbx-e2e"};
 };
 
 /// True when `pid` names a live (non-zombie) process.

@@ -9,20 +9,12 @@
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
 #include "guest/host/tool.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::guest;
 namespace fs = std::filesystem;
+using sbx::test::TempDir;
 
-namespace {
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("sbx-guest-builders-" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-}  // namespace
 
 TEST_CASE("the initramfs holds /init, the modules and their load order, and is cached", "[guest][initramfs]") {
   auto kernel = locate_kernel();
@@ -33,9 +25,9 @@ TEST_CASE("the initramfs holds /init, the modules and their load order, and is c
   }
   TempDir tmp;
   std::vector<std::string> lines;
-  auto first = build_initramfs(*kernel, *agent, tmp.path, [&](std::string_view l) { lines.emplace_back(l); });
+  auto first = build_initramfs(*kernel, *agent, tmp.path(), [&](std::string_view l) { lines.emplace_back(l); });
   REQUIRE(first.has_value());
-  CHECK(first->parent_path() == tmp.path / "initramfs");
+  CHECK(first->parent_path() == tmp.path() / "initramfs");
   auto entries = read_cpio(*read_file(*first));
   REQUIRE(entries.has_value());
   bool has_init = false;
@@ -47,7 +39,7 @@ TEST_CASE("the initramfs holds /init, the modules and their load order, and is c
   CHECK(has_init);
   CHECK(order.find("virtio_ring.ko\n") < order.find("virtio_mmio.ko\n"));
   CHECK(order.find("overlay.ko\n") != std::string::npos);
-  auto again = build_initramfs(*kernel, *agent, tmp.path, [&](std::string_view l) { lines.emplace_back(l); });
+  auto again = build_initramfs(*kernel, *agent, tmp.path(), [&](std::string_view l) { lines.emplace_back(l); });
   REQUIRE(again.has_value());
   CHECK(*again == *first);
   REQUIRE(lines.size() >= 2);
@@ -61,7 +53,7 @@ TEST_CASE("the default root disk is an ext4 image with busybox, the agent user a
     return;
   }
   TempDir tmp;
-  auto image = build_default_rootfs(tmp.path, {});
+  auto image = build_default_rootfs(tmp.path(), {});
   REQUIRE(image.has_value());
   auto debugfs = *find_tool("debugfs", "e2fsprogs");
   auto stat = [&](const std::string& path) {
@@ -76,6 +68,6 @@ TEST_CASE("the default root disk is an ext4 image with busybox, the agent user a
   CHECK(passwd->output.find("agent:x:1000:1000:") != std::string::npos);
   auto sh = run_tool({debugfs, "-R", "stat /bin/sh", image->string()});
   CHECK(sh->output.find("Type: symlink") != std::string::npos);
-  auto again = build_default_rootfs(tmp.path, {});
+  auto again = build_default_rootfs(tmp.path(), {});
   CHECK(*again == *image);
 }

@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include "guest/agent/ca_trust.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::guest::agent;
 namespace fs = std::filesystem;
+using sbx::test::TempDir;
 
 namespace {
 const std::string kPem = "-----BEGIN CERTIFICATE-----\nMIIBAAAAsbxtestcertificatebody==\n-----END CERTIFICATE-----\n";
@@ -23,21 +25,13 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char t[] = "/tmp/sbx-ca-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 }  // namespace
 
 TEST_CASE("the CA is written alone and after the image's bundle, readable by every user", "[guest][ca]") {
   TempDir t;
-  std::ofstream(t.path / "system.crt") << "-----BEGIN CERTIFICATE-----\nSYSTEM\n-----END CERTIFICATE-----";
-  const fs::path dir = t.path / "run-sbx";
-  REQUIRE(install_ca(kPem, dir.string(), (t.path / "system.crt").string()).empty());
+  std::ofstream(t.path() / "system.crt") << "-----BEGIN CERTIFICATE-----\nSYSTEM\n-----END CERTIFICATE-----";
+  const fs::path dir = t.path() / "run-sbx";
+  REQUIRE(install_ca(kPem, dir.string(), (t.path() / "system.crt").string()).empty());
   CHECK(slurp(dir / "egress-ca.crt") == kPem);
   CHECK(slurp(dir / "ca-bundle.crt") == "-----BEGIN CERTIFICATE-----\nSYSTEM\n-----END CERTIFICATE-----\n" + kPem);
   struct stat st {};
@@ -54,8 +48,8 @@ TEST_CASE("the CA is written alone and after the image's bundle, readable by eve
 
 TEST_CASE("an image without a bundle trusts the CA alone, and anything but certificates is refused", "[guest][ca]") {
   TempDir t;
-  const fs::path dir = t.path / "run-sbx";
-  REQUIRE(install_ca(kPem, dir.string(), (t.path / "absent.crt").string()).empty());
+  const fs::path dir = t.path() / "run-sbx";
+  REQUIRE(install_ca(kPem, dir.string(), (t.path() / "absent.crt").string()).empty());
   CHECK(slurp(dir / "ca-bundle.crt") == kPem);
   CHECK_FALSE(install_ca("-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----\n", dir.string()).empty());
   CHECK_FALSE(install_ca("not a pem", dir.string()).empty());

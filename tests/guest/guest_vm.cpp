@@ -206,7 +206,7 @@ std::optional<p::Hello> GuestVm::handshake(const p::Config& config) {
   hello_s_ = duration<double>(steady_clock::now() - started_).count();
   auto hello = p::parse_hello(f->payload);
   if (!hello) {
-    last_error_ = hello.error();
+    last_error_ = hello.error().message;
     return std::nullopt;
   }
   send(p::config_frame(config));

@@ -48,7 +48,7 @@ TEST_CASE("OPEN proxy round-trips its destination", "[guest][protocol]") {
 TEST_CASE("OPEN refuses wrong shapes with a reason", "[guest][protocol]") {
   auto reason = [](std::string_view json) {
     auto r = p::parse_open(json);
-    return r ? std::string("accepted") : r.error();
+    return r ? std::string("accepted") : r.error().message;
   };
   CHECK(reason("not json") .find("not valid JSON") != std::string::npos);
   CHECK(reason("[1]").find("object") != std::string::npos);

@@ -170,19 +170,6 @@ void tar_directory(const fs::path& dir, const fs::path& archive_path, const std:
   write_tar(archive_path, members, compression);
 }
 
-TempDir::TempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "sbx-image-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  // Trees may hold directories without write permission.
-  sbx::run_tool({"/bin/chmod", "-R", "u+rwx", path_.string()});
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 std::string Ext4::run(const std::string& request) const {
   auto r = sbx::run_tool({sbx::find_tool("debugfs", "e2fsprogs").value_or("/sbin/debugfs"), "-R", request, image_.string()});
   return r ? r->output : std::string();

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace sbx::image::test {
 
 /// One tar member.
@@ -45,16 +47,8 @@ std::string write_docker_save(const std::filesystem::path& dir, const ImageSpec&
 /// Tar up a directory (its contents at the top level of the archive).
 void tar_directory(const std::filesystem::path& dir, const std::filesystem::path& archive, const std::string& compression = "");
 
-/// A fresh temporary directory, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+/// Scratch directories of the image tests.
+using sbx::test::TempDir;
 
 /// Reads an ext4 image with debugfs.
 class Ext4 {

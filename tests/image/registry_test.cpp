@@ -21,8 +21,10 @@
 #include "image/registry_http.h"
 #include "image/registry_manifest.h"
 #include "script_server.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
+using sbx::test::TempDir;
 using nlohmann::json;
 using namespace sbx;
 using namespace sbx::image;
@@ -49,19 +51,6 @@ Registry& token_registry() {
   static Registry r(true);
   return r;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-layout-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 json read_json(const fs::path& p) {
   std::ifstream in(p);
@@ -100,20 +89,20 @@ TEST_CASE("registry pulls from docker-registry on loopback are verified and pick
       CHECK(p.count == 2);
       last[p.digest] = {p.done, p.total};
     };
-    auto r = pull_to_layout(reg.ref("test/app", "1"), out.path, opts);
+    auto r = pull_to_layout(reg.ref("test/app", "1"), out.path(), opts);
     INFO((r ? "" : r.error().message + " / " + r.error().hint));
     REQUIRE(r);
     CHECK(r->manifest_digest == app["manifest"]);
     CHECK(r->config_digest == app["config"]);
     CHECK(r->index_digest.empty());
     CHECK(r->bytes_reused == 0);
-    CHECK(read_json(out.path / "oci-layout")["imageLayoutVersion"] == "1.0.0");
-    const json index = read_json(out.path / "index.json");
+    CHECK(read_json(out.path() / "oci-layout")["imageLayoutVersion"] == "1.0.0");
+    const json index = read_json(out.path() / "index.json");
     REQUIRE(index["manifests"].size() == 1);
     CHECK(index["manifests"][0]["digest"] == app["manifest"]);
     CHECK(index["manifests"][0]["mediaType"] == "application/vnd.oci.image.manifest.v1+json");
     CHECK(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "1");
-    const auto blobs = check_blobs(out.path);
+    const auto blobs = check_blobs(out.path());
     CHECK(blobs.size() == 4);  // manifest, config, two layers
     for (const auto& l : app["layers"]) {
       CHECK(contains(blobs, l.get<std::string>()));
@@ -125,44 +114,44 @@ TEST_CASE("registry pulls from docker-registry on loopback are verified and pick
     Registry& reg = plain_registry();
     const json& app = reg.info()["images"]["app:1"];
     TempDir out;
-    auto first = pull_to_layout(reg.ref("test/app", "", app["manifest"].get<std::string>()), out.path);
+    auto first = pull_to_layout(reg.ref("test/app", "", app["manifest"].get<std::string>()), out.path());
     REQUIRE(first);
     CHECK(first->manifest_digest == app["manifest"]);
     CHECK(first->bytes_fetched > 0);
-    check_blobs(out.path);
+    check_blobs(out.path());
     // Again, with a tag as well: everything is already there and verified, nothing is fetched.
-    auto second = pull_to_layout(reg.ref("test/app", "1", app["manifest"].get<std::string>()), out.path);
+    auto second = pull_to_layout(reg.ref("test/app", "1", app["manifest"].get<std::string>()), out.path());
     REQUIRE(second);
     CHECK(second->bytes_fetched == 0);
     CHECK(second->bytes_reused == first->bytes_fetched);
     // A blob damaged on disk is not reused: it is fetched again.
-    const fs::path layer = out.path / "blobs" / "sha256" / app["layers"][0].get<std::string>().substr(7);
+    const fs::path layer = out.path() / "blobs" / "sha256" / app["layers"][0].get<std::string>().substr(7);
     { std::ofstream(layer, std::ios::binary | std::ios::trunc) << "damaged"; }
-    auto third = pull_to_layout(reg.ref("test/app", "1"), out.path);
+    auto third = pull_to_layout(reg.ref("test/app", "1"), out.path());
     REQUIRE(third);
     CHECK(third->bytes_fetched == fs::file_size(layer));
-    check_blobs(out.path);
+    check_blobs(out.path());
   }
   SECTION("a registry pull of a manifest list picks the linux/amd64 image") {
     Registry& reg = plain_registry();
     const json& multi = reg.info()["images"]["multi:1"];
     TempDir out;
-    auto r = pull_to_layout(reg.ref("test/multi", "1"), out.path);
+    auto r = pull_to_layout(reg.ref("test/multi", "1"), out.path());
     INFO((r ? "" : r.error().message));
     REQUIRE(r);
     CHECK(r->index_digest == multi["manifest"]);
     CHECK(r->manifest_digest == multi["amd64"]["manifest"]);
-    const json index = read_json(out.path / "index.json");
+    const json index = read_json(out.path() / "index.json");
     CHECK(index["manifests"][0]["digest"] == multi["amd64"]["manifest"]);
     CHECK(index["manifests"][0]["platform"]["architecture"] == "amd64");
-    const auto blobs = check_blobs(out.path);
+    const auto blobs = check_blobs(out.path());
     CHECK(contains(blobs, multi["amd64"]["layers"][0].get<std::string>()));
     CHECK_FALSE(contains(blobs, multi["arm64"]["layers"][0].get<std::string>()));
     // Asking for a platform the list lacks names the ones it has.
     PullOptions opts;
     opts.architecture = "riscv64";
     TempDir other;
-    auto none = pull_to_layout(reg.ref("test/multi", "1"), other.path, opts);
+    auto none = pull_to_layout(reg.ref("test/multi", "1"), other.path(), opts);
     REQUIRE_FALSE(none);
     CHECK_THAT(none.error().message, Catch::Contains("no linux/riscv64 image"));
     CHECK_THAT(none.error().hint, Catch::Contains("linux/arm64") && Catch::Contains("linux/amd64"));
@@ -170,38 +159,38 @@ TEST_CASE("registry pulls from docker-registry on loopback are verified and pick
   SECTION("a registry pull of a Docker v2 manifest keeps its media types") {
     Registry& reg = plain_registry();
     TempDir out;
-    auto r = pull_to_layout(reg.ref("test/docker", "1"), out.path);
+    auto r = pull_to_layout(reg.ref("test/docker", "1"), out.path());
     REQUIRE(r);
     CHECK(r->manifest_media_type == "application/vnd.docker.distribution.manifest.v2+json");
-    CHECK(read_json(out.path / "index.json")["manifests"][0]["mediaType"] == r->manifest_media_type);
-    check_blobs(out.path);
+    CHECK(read_json(out.path() / "index.json")["manifests"][0]["mediaType"] == r->manifest_media_type);
+    check_blobs(out.path());
   }
   SECTION("a registry pull with a wrong digest pin is refused") {
     Registry& reg = plain_registry();
     const json& app = reg.info()["images"]["app:1"];
     const std::string wrong = digest::sha256("not the image");
     TempDir out;
-    auto r = pull_to_layout(reg.ref("test/app", "1", wrong), out.path);
+    auto r = pull_to_layout(reg.ref("test/app", "1", wrong), out.path());
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("digest pin " + wrong) && Catch::Contains(app["manifest"].get<std::string>()));
-    CHECK_FALSE(fs::exists(out.path / "index.json"));
+    CHECK_FALSE(fs::exists(out.path() / "index.json"));
     // A pin that names an existing blob which is not a manifest is refused too.
-    auto cfg = pull_to_layout(reg.ref("test/app", "", app["config"].get<std::string>()), out.path);
+    auto cfg = pull_to_layout(reg.ref("test/app", "", app["config"].get<std::string>()), out.path());
     REQUIRE_FALSE(cfg);
-    CHECK_FALSE(fs::exists(out.path / "index.json"));
+    CHECK_FALSE(fs::exists(out.path() / "index.json"));
   }
   SECTION("a registry image for another architecture is refused") {
     Registry& reg = plain_registry();
     TempDir out;
-    auto r = pull_to_layout(reg.ref("test/arm", "1"), out.path);
+    auto r = pull_to_layout(reg.ref("test/arm", "1"), out.path());
     REQUIRE_FALSE(r);
     CHECK_THAT(r.error().message, Catch::Contains("linux/arm64") && Catch::Contains("not linux/amd64"));
-    CHECK_FALSE(fs::exists(out.path / "index.json"));
+    CHECK_FALSE(fs::exists(out.path() / "index.json"));
   }
   SECTION("a missing registry tag is a not-found error naming it") {
     Registry& reg = plain_registry();
     TempDir out;
-    auto r = pull_to_layout(reg.ref("test/app", "nope"), out.path);
+    auto r = pull_to_layout(reg.ref("test/app", "nope"), out.path());
     REQUIRE_FALSE(r);
     CHECK(r.error().code == ErrorCode::not_found);
     CHECK_THAT(r.error().message, Catch::Contains("test/app:nope"));
@@ -221,12 +210,12 @@ TEST_CASE("a registry pull with a corrupted blob is refused and leaves nothing p
     f.write("CORRUPTED", 9);
   }
   TempDir out;
-  auto r = pull_to_layout(reg.ref("test/corrupt", "1"), out.path);
+  auto r = pull_to_layout(reg.ref("test/corrupt", "1"), out.path());
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error().message, Catch::Contains(victim) && Catch::Contains("failed verification"));
   CHECK_FALSE(r.error().hint.empty());
-  CHECK_FALSE(fs::exists(out.path / "index.json"));
-  const auto blobs = check_blobs(out.path);  // no .partial files, nothing unverified
+  CHECK_FALSE(fs::exists(out.path() / "index.json"));
+  const auto blobs = check_blobs(out.path());  // no .partial files, nothing unverified
   CHECK_FALSE(contains(blobs, victim));
 }
 
@@ -234,10 +223,10 @@ TEST_CASE("a registry behind token auth pulls with credentials and refuses witho
   Registry& reg = token_registry();
   const json& app = reg.info()["images"]["app:1"];
   TempDir out;
-  setenv("SBX_REGISTRY_AUTH_FILE", (out.path / "no-such-auth.json").c_str(), 1);
+  setenv("SBX_REGISTRY_AUTH_FILE", (out.path() / "no-such-auth.json").c_str(), 1);
   unsetenv("SBX_REGISTRY_USERNAME");
   unsetenv("SBX_REGISTRY_PASSWORD");
-  auto none = pull_to_layout(reg.ref("test/app", "1"), out.path);
+  auto none = pull_to_layout(reg.ref("test/app", "1"), out.path());
   REQUIRE_FALSE(none);
   CHECK(none.error().code == ErrorCode::permission);
   CHECK_THAT(none.error().message, Catch::Contains("refused anonymous access"));
@@ -245,22 +234,22 @@ TEST_CASE("a registry behind token auth pulls with credentials and refuses witho
 
   PullOptions wrong;
   wrong.credentials = RegistryCredentials{"alice", "not-the-password"};
-  auto bad = pull_to_layout(reg.ref("test/app", "1"), out.path, wrong);
+  auto bad = pull_to_layout(reg.ref("test/app", "1"), out.path(), wrong);
   REQUIRE_FALSE(bad);
   CHECK_THAT(bad.error().message, Catch::Contains("refused the credentials for " + reg.host()));
   CHECK_THAT(bad.error().message + bad.error().hint, !Catch::Contains("not-the-password"));
-  CHECK_FALSE(fs::exists(out.path / "index.json"));
+  CHECK_FALSE(fs::exists(out.path() / "index.json"));
 
   // Right credentials, from a Docker-style auth file scoped to this registry host.
   const std::string auth = base64_encode(reg.info()["user"].get<std::string>() + ":" + reg.info()["password"].get<std::string>());
-  { std::ofstream(out.path / "auth.json") << json{{"auths", {{reg.host(), {{"auth", auth}}}}}}.dump(); }
-  setenv("SBX_REGISTRY_AUTH_FILE", (out.path / "auth.json").c_str(), 1);
-  auto ok = pull_to_layout(reg.ref("test/app", "1"), out.path / "layout");
+  { std::ofstream(out.path() / "auth.json") << json{{"auths", {{reg.host(), {{"auth", auth}}}}}}.dump(); }
+  setenv("SBX_REGISTRY_AUTH_FILE", (out.path() / "auth.json").c_str(), 1);
+  auto ok = pull_to_layout(reg.ref("test/app", "1"), out.path() / "layout");
   unsetenv("SBX_REGISTRY_AUTH_FILE");
   INFO((ok ? "" : ok.error().message));
   REQUIRE(ok);
   CHECK(ok->manifest_digest == app["manifest"]);
-  check_blobs(out.path / "layout");
+  check_blobs(out.path() / "layout");
   const json log = reg.ask("tokens");
   REQUIRE(log.is_array());
   bool scoped = false;
@@ -378,34 +367,34 @@ TEST_CASE("registry redirects are followed without credentials, and bad ones are
   opts.credentials = RegistryCredentials{"bob", "builder"};
   TempDir out;
   // front (Basic auth) -> 307 to storage on another port -> 307 to the registry.
-  auto r = pull_to_layout(RegistryRef{host, "test/app", "1", {}}, out.path, opts);
+  auto r = pull_to_layout(RegistryRef{host, "test/app", "1", {}}, out.path(), opts);
   INFO((r ? "" : r.error().message));
   REQUIRE(r);
   CHECK(r->manifest_digest == app["manifest"]);
-  check_blobs(out.path);
+  check_blobs(out.path());
   const json seen = front.ask("seen");
   REQUIRE(seen.size() >= 4);  // the manifest, the config and two layers went through storage
   for (const auto& s : seen) CHECK(s["authorization"] == false);
 
   // A registry that answers 503 once per blob: each blob is fetched again and the pull succeeds.
-  auto flaky = pull_to_layout(RegistryRef{host, "flaky/app", "1", {}}, out.path / "flaky", opts);
+  auto flaky = pull_to_layout(RegistryRef{host, "flaky/app", "1", {}}, out.path() / "flaky", opts);
   INFO((flaky ? "" : flaky.error().message));
   REQUIRE(flaky);
   CHECK(flaky->bytes_fetched > 0);
   CHECK(front.ask("flaky").size() == 3);  // config and two layers each failed once
-  check_blobs(out.path / "flaky");
+  check_blobs(out.path() / "flaky");
 
-  auto evil = pull_to_layout(RegistryRef{host, "evil/x", "1", {}}, out.path / "evil", opts);
+  auto evil = pull_to_layout(RegistryRef{host, "evil/x", "1", {}}, out.path() / "evil", opts);
   REQUIRE_FALSE(evil);
   CHECK_THAT(evil.error().message, Catch::Contains("redirected to a refused target"));
-  auto loop = pull_to_layout(RegistryRef{host, "loop/x", "1", {}}, out.path / "loop", opts);
+  auto loop = pull_to_layout(RegistryRef{host, "loop/x", "1", {}}, out.path() / "loop", opts);
   REQUIRE_FALSE(loop);
   CHECK_THAT(loop.error().message, Catch::Contains("redirected more than 5 times"));
   // Basic auth without credentials: a clear error naming how to give them.
   PullOptions none;
   none.credentials = std::nullopt;
-  setenv("SBX_REGISTRY_AUTH_FILE", (out.path / "none.json").c_str(), 1);
-  auto anon = pull_to_layout(RegistryRef{host, "test/app", "1", {}}, out.path / "anon", none);
+  setenv("SBX_REGISTRY_AUTH_FILE", (out.path() / "none.json").c_str(), 1);
+  auto anon = pull_to_layout(RegistryRef{host, "test/app", "1", {}}, out.path() / "anon", none);
   unsetenv("SBX_REGISTRY_AUTH_FILE");
   REQUIRE_FALSE(anon);
   CHECK_THAT(anon.error().message, Catch::Contains("requires a user name and password"));

@@ -17,19 +17,18 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.h"
+
 namespace sbx::testing {
 
 class ScriptServer {
  public:
   /// Run `python3 script DIR ARGS...` (empty args are skipped), DIR a new private directory.
   ScriptServer(const std::filesystem::path& script, const std::vector<std::string>& args) {
-    char tmpl[] = "/tmp/sbx-registry-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
     int in[2], out[2];
     REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-    std::vector<const char*> argv{"python3", script.c_str(), dir_.c_str()};
+    std::vector<const char*> argv{"python3", script.c_str(), dir_.path().c_str()};
     for (const auto& a : args)
       if (!a.empty()) argv.push_back(a.c_str());
     argv.push_back(nullptr);
@@ -47,7 +46,7 @@ class ScriptServer {
     to_ = in[1];
     from_ = out[0];
     const std::string line = read_line(std::chrono::seconds(60));
-    INFO("fixture said: " << line << " (log: " << (dir_ / "registry.log").string() << ")");
+    INFO("fixture said: " << line << " (log: " << (dir_.path() / "registry.log").string() << ")");
     info_ = nlohmann::json::parse(line, nullptr, false);
     REQUIRE(info_.is_object());
     REQUIRE_FALSE(info_.contains("error"));
@@ -68,13 +67,11 @@ class ScriptServer {
       ::waitpid(pid_, nullptr, 0);
     }
     ::close(from_);
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   const nlohmann::json& info() const { return info_; }
   std::string host() const { return "127.0.0.1:" + std::to_string(info_["port"].get<int>()); }
-  std::filesystem::path dir() const { return dir_; }
+  std::filesystem::path dir() const { return dir_.path(); }
   /// Where the registry stores the blob `digest` ("sha256:<hex>").
   std::filesystem::path blob_data(const std::string& digest) const {
     const std::string hex = digest.substr(7);
@@ -103,7 +100,7 @@ class ScriptServer {
     return line;
   }
 
-  std::filesystem::path dir_;
+  sbx::test::TempDir dir_{"sbx-registry-test"};  // removed after the script is gone
   pid_t pid_ = -1;
   int to_ = -1, from_ = -1;
   nlohmann::json info_;

@@ -13,18 +13,25 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process.h"
 #include "secrets/bindings.h"
 #include "secrets/blob.h"
 #include "secrets/store.h"
+#include "support/subprocess.h"
+#include "support/wait.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace sbx::secrets::test;
+using sbx::test::Child;
+using sbx::test::Ran;
+using sbx::test::Spawn;
 using sbx::secrets::SecretBuffer;
 using sbx::secrets::Store;
 
 namespace {
+
+// The sbx binary under test.
+std::string sbx_bin() { return SBX_BIN; }
 
 // Run `sbx ARGS...` against the store in `data`, with `input` on stdin.
 Ran run_sbx(const fs::path& data, std::vector<std::string> args, const std::string& input = {},
@@ -36,7 +43,7 @@ Ran run_sbx(const fs::path& data, std::vector<std::string> args, const std::stri
   s.env["SBX_DATA_DIR"] = data.string();
   s.fds = std::move(fds);
   s.cwd = std::move(cwd);
-  return run(std::move(s), input);
+  return sbx::test::run(s, input);
 }
 
 std::string library_get(const fs::path& data, std::string_view name, std::string passphrase = {}) {
@@ -55,12 +62,10 @@ std::string proc_file(pid_t pid, const char* what) {
 
 // Wait until `pid` has exec'd the sbx binary (so /proc shows its own argv and environment).
 void wait_for_exec(pid_t pid) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   std::error_code ec;
-  while (fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec) != fs::path(sbx_bin())) {
-    REQUIRE(std::chrono::steady_clock::now() < deadline);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  REQUIRE(sbx::test::wait_until(
+      [&] { return fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec) == fs::path(sbx_bin()); },
+      std::chrono::seconds(10), std::chrono::milliseconds(5)));
 }
 
 }  // namespace
@@ -125,7 +130,7 @@ TEST_CASE("a secret value never shows in argv, the environment or any log of sbx
   Child child = Child::start(spec);
   wait_for_exec(child.pid());
   child.write_stdin(value, false);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  REQUIRE(sbx::test::wait_until([&] { return child.stdin_unread() == 0; }, std::chrono::seconds(10)));
   const std::string cmdline = proc_file(child.pid(), "cmdline");
   const std::string environ_text = proc_file(child.pid(), "environ");
   CHECK_THAT(cmdline, Catch::Contains("CANARY"));  // we do read the right process

@@ -5,26 +5,12 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <sys/stat.h>
-
 namespace sbx::secrets::test {
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "sbx-secrets-test-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-  ::setenv("SBX_DATA_DIR", path_.c_str(), 1);
-}
+TempDir::TempDir() { ::setenv("SBX_DATA_DIR", path().c_str(), 1); }
 
-TempDir::~TempDir() {
-  std::error_code ec;
-  // Restore permissions a test may have removed so the tree can be deleted.
-  for (fs::recursive_directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec))
-    if (!it->is_symlink()) ::chmod(it->path().c_str(), it->is_directory() ? 0700 : 0600);
-  fs::remove_all(path_, ec);
-  ::unsetenv("SBX_DATA_DIR");
-}
+TempDir::~TempDir() { ::unsetenv("SBX_DATA_DIR"); }
 
 std::string read_bytes(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);

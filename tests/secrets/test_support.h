@@ -1,26 +1,28 @@
 #pragma once
-// Shared helpers of the secrets tests: private temp directories and byte-level file access.
+// Shared helpers of the secrets tests: a temp store directory and byte-level file access.
 #include <filesystem>
 #include <map>
 #include <string>
 #include <string_view>
 
+#include "support/temp_dir.h"
+
 namespace sbx::secrets::test {
 
-/// A fresh directory under $TMPDIR (mode 0700), removed with everything in it on destruction;
-/// also points SBX_DATA_DIR at it so nothing can touch the user's real store.
+/// A scratch directory (sbx::test::TempDir) that SBX_DATA_DIR points at while it lives, so
+/// nothing can touch the user's real store.
 class TempDir {
  public:
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& path() const { return dir_.path(); }
   /// The store directory the library and the CLI use for SBX_DATA_DIR=path().
-  std::filesystem::path store() const { return path_ / "secrets"; }
+  std::filesystem::path store() const { return path() / "secrets"; }
 
  private:
-  std::filesystem::path path_;
+  sbx::test::TempDir dir_{"sbx-secrets-test"};
 };
 
 std::string read_bytes(const std::filesystem::path& file);

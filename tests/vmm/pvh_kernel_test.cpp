@@ -3,6 +3,7 @@
 #include <lz4.h>
 #include <unistd.h>
 
+#include "support/temp_dir.h"
 #include "vmm/pvh_kernel.h"
 
 using namespace sbx::vmm;
@@ -102,13 +103,12 @@ TEST_CASE("the guest kernel unpacks to a cached ELF vmlinux with a PVH entry", "
   for (const auto& e : fs::directory_iterator("/var/lib/sbx/kernel/current/boot"))
     if (e.path().filename().string().starts_with("vmlinuz-")) bz = e.path();
   REQUIRE_FALSE(bz.empty());
-  char tmpl[] = "/tmp/sbx-pvh-test-XXXXXX";
-  const fs::path cache = ::mkdtemp(tmpl);
+  const sbx::test::TempDir tmp("sbx-pvh-test");
+  const fs::path& cache = tmp.path();
   auto first = pvh_kernel(bz, cache);
   REQUIRE(first.has_value());
   CHECK(fs::file_size(*first) > fs::file_size(bz));
   auto again = pvh_kernel(bz, cache);
   REQUIRE(again.has_value());
   CHECK(*again == *first);
-  fs::remove_all(cache);
 }

@@ -3,11 +3,13 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "support/temp_dir.h"
 #include "vmm/qemu_vmm.h"
 
 using namespace sbx::vmm;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using sbx::test::TempDir;
 
 namespace {
 
@@ -16,15 +18,6 @@ fs::path guest_kernel() {
     if (e.path().filename().string().starts_with("vmlinuz-")) return e.path();
   return {};
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-vmm-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 MachineSpec bare_machine(const fs::path& dir) {
   MachineSpec s;
@@ -43,7 +36,7 @@ TEST_CASE("QemuVmm starts QEMU, answers query-status over QMP and quits on kill"
   REQUIRE_FALSE(guest_kernel().empty());
   QemuOptions o;  // software emulation is enough to talk QMP
   QemuVmm vmm(o);
-  auto started = vmm.start(bare_machine(dir.path));
+  auto started = vmm.start(bare_machine(dir.path()));
   REQUIRE(started.has_value());
   CHECK(vmm.pid() > 0);
   auto st = vmm.status();
@@ -60,7 +53,7 @@ TEST_CASE("a guest kernel panic ends the VMM and leaves the panic in the console
   QemuOptions o;
   o.host_khz = host_cpu_khz();
   QemuVmm vmm(o);
-  MachineSpec s = bare_machine(dir.path);
+  MachineSpec s = bare_machine(dir.path());
   s.cmdline = "root=/dev/nonexistent";  // no initramfs, no root: the kernel panics at once
   REQUIRE(vmm.start(s).has_value());
   auto e = vmm.wait(60s);
@@ -74,7 +67,7 @@ TEST_CASE("a missing QEMU binary is reported with a hint", "[vmm]") {
   QemuOptions o;
   o.binary = "/nonexistent/qemu-system-x86_64";
   QemuVmm vmm(o);
-  auto r = vmm.start(bare_machine(dir.path));
+  auto r = vmm.start(bare_machine(dir.path()));
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find("cannot run") != std::string::npos);
   CHECK_FALSE(r.error().hint.empty());
@@ -82,12 +75,12 @@ TEST_CASE("a missing QEMU binary is reported with a hint", "[vmm]") {
 
 TEST_CASE("tail_file returns the last lines and masks control characters", "[vmm]") {
   TempDir dir;
-  const fs::path f = dir.path / "log";
+  const fs::path f = dir.path() / "log";
   {
     std::FILE* out = std::fopen(f.c_str(), "w");
     std::fputs("one\r\ntwo\r\nthr\x1b[31mee\r\nfour\r\n", out);
     std::fclose(out);
   }
   CHECK(tail_file(f, 2) == "thr?[31mee\nfour\n");
-  CHECK(tail_file(dir.path / "absent", 3).empty());
+  CHECK(tail_file(dir.path() / "absent", 3).empty());
 }

@@ -1,32 +1,40 @@
-#include "process.h"
+#include "subprocess.h"
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_support.h"
-
 extern char** environ;
 
-namespace sbx::secrets::test {
+namespace sbx::test {
+namespace {
 
-std::string sbx_bin() { return SBX_BIN; }
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
 
 Child Child::start(const Spawn& spec) {
   ::signal(SIGPIPE, SIG_IGN);  // a child that exits before reading stdin must not kill the runner
   Child c;
-  char out_tmpl[] = "/tmp/sbx-secrets-out-XXXXXX";
-  char err_tmpl[] = "/tmp/sbx-secrets-err-XXXXXX";
-  const int out_fd = ::mkstemp(out_tmpl);
-  const int err_fd = ::mkstemp(err_tmpl);
+  std::string out_tmpl = "/tmp/sbx-test-out-XXXXXX";
+  std::string err_tmpl = "/tmp/sbx-test-err-XXXXXX";
+  const int out_fd = ::mkostemp(out_tmpl.data(), O_CLOEXEC);
+  const int err_fd = ::mkostemp(err_tmpl.data(), O_CLOEXEC);
   if (out_fd < 0 || err_fd < 0) throw std::runtime_error("mkstemp failed");
   c.out_path_ = out_tmpl;
   c.err_path_ = err_tmpl;
@@ -104,26 +112,45 @@ void Child::write_stdin(const std::string& bytes, bool close_after) {
   }
 }
 
-Ran Child::wait() {
+std::size_t Child::stdin_unread() const {
+  int n = 0;  // FIONREAD on either end of a pipe counts the bytes in it
+  if (stdin_fd_ < 0 || ::ioctl(stdin_fd_, FIONREAD, &n) != 0) return 0;
+  return static_cast<std::size_t>(n);
+}
+
+Ran Child::wait(std::chrono::milliseconds limit) {
   if (stdin_fd_ >= 0) {
     ::close(stdin_fd_);
     stdin_fd_ = -1;
   }
+  Ran r;
   int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  if (limit == std::chrono::milliseconds::zero()) {
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  } else {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        r.timed_out = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
   pid_ = -1;
-  Ran r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_bytes(out_path_);
-  r.err = read_bytes(err_path_);
+  r.out = read_file(out_path_);
+  r.err = read_file(err_path_);
   return r;
 }
 
-Ran run(Spawn spec, const std::string& stdin_bytes) {
+Ran run(const Spawn& spec, const std::string& stdin_bytes, std::chrono::milliseconds limit) {
   Child c = Child::start(spec);
   c.write_stdin(stdin_bytes, true);
-  return c.wait();
+  return c.wait(limit);
 }
 
-}  // namespace sbx::secrets::test
+}  // namespace sbx::test

@@ -1,19 +1,23 @@
 #pragma once
-// Running the real sbx binary from tests: stdin from a string, stdout/stderr captured in files,
-// extra environment, and extra inherited descriptors (for SBX_SECRET_PASSPHRASE_FD).
+// Running a program from a test: argv (no shell), stdin from the test, stdout and stderr
+// captured (in files, so a chatty child never blocks on a full pipe), extra environment, extra
+// inherited descriptors, a working directory and a time limit.
+#include <chrono>
+#include <cstddef>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <sys/types.h>
 
-namespace sbx::secrets::test {
+namespace sbx::test {
 
 /// What a finished process left.
 struct Ran {
   int exit_code = -1;  // -1 when killed by a signal
   std::string out;
   std::string err;
+  bool timed_out = false;  // killed because it outlived the limit
 };
 
 /// How to run one process.
@@ -24,7 +28,8 @@ struct Spawn {
   std::string cwd;                              // working directory; empty: the test's own
 };
 
-/// A started process; wait() collects it.
+/// A started process, in its own session (no controlling terminal); wait() collects it, and
+/// destroying it unwaited kills it.
 class Child {
  public:
   static Child start(const Spawn& spec);
@@ -35,7 +40,10 @@ class Child {
   pid_t pid() const { return pid_; }
   /// Write to the child's stdin and optionally close it (wait() closes it in any case).
   void write_stdin(const std::string& bytes, bool close_after);
-  Ran wait();
+  /// Bytes written to stdin that the child has not read yet.
+  std::size_t stdin_unread() const;
+  /// Wait for the child to exit; after `limit` (zero: none) kill it and report timed_out.
+  Ran wait(std::chrono::milliseconds limit = std::chrono::milliseconds::zero());
 
  private:
   Child() = default;
@@ -44,10 +52,8 @@ class Child {
   std::string out_path_, err_path_;
 };
 
-/// Start, feed `stdin_bytes`, wait.
-Ran run(Spawn spec, const std::string& stdin_bytes = {});
+/// Start, feed `stdin_bytes`, wait (at most `limit`, zero: no limit).
+Ran run(const Spawn& spec, const std::string& stdin_bytes = {},
+        std::chrono::milliseconds limit = std::chrono::milliseconds::zero());
 
-/// The sbx binary under test.
-std::string sbx_bin();
-
-}  // namespace sbx::secrets::test
+}  // namespace sbx::test
