@@ -143,7 +143,7 @@ int run_up(const Args& args) {
   auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), out);
   if (!lifecycle) return out.error(lifecycle.error());
 
-  auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines());
+  auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines(), out.meter());
   if (!artifacts) return out.error(artifacts.error());
   const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths);
   const reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));

@@ -2,11 +2,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
+#include "cli/progress_view.h"
 
 namespace sbx::cli {
 
@@ -34,6 +36,25 @@ void Output::progress(std::string_view msg) const {
 
 std::function<void(std::string_view)> Output::progress_lines() const {
   return [out = *this](std::string_view line) { out.progress(line); };
+}
+
+image::ProgressSink Output::meter() const {
+  if (json_) return {};
+  // Shared: the sink is copied into each ProgressMeter, the tasks' state must not be.
+  auto view = std::make_shared<ProgressView>(*this, stderr_is_tty(), progress_lines());
+  return [view](const image::ProgressEvent& e) { (*view)(e); };
+}
+
+void Output::redraw(std::string_view msg) const {
+  if (json_) return;
+  std::cerr << '\r' << kPrefix << msg << "\033[K";
+  std::cerr.flush();
+}
+
+void Output::end_redraw() const {
+  if (json_) return;
+  std::cerr << '\n';
+  std::cerr.flush();
 }
 
 void Output::result(const nlohmann::json& doc) const {

@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "common/error.h"
+#include "image/progress.h"
 
 namespace sbx::cli {
 
@@ -35,6 +36,13 @@ class Output {
   void progress(std::string_view msg) const;
   /// progress() as a callback, for libraries that report human lines.
   std::function<void(std::string_view)> progress_lines() const;
+  /// A sink for a library's byte progress (see ProgressView): a bar redrawn on a terminal,
+  /// progress() lines at 25% steps otherwise; empty (nothing reported) with --json.
+  image::ProgressSink meter() const;
+  /// Draw "sbx: MSG" over the current stderr line (a progress bar); nothing with --json.
+  void redraw(std::string_view msg) const;
+  /// End the line redraw() drew on.
+  void end_redraw() const;
 
   /// The one JSON result on stdout, one line, newline-terminated.
   void result(const nlohmann::json& doc) const;
