@@ -19,9 +19,9 @@ using namespace std::chrono;
 namespace fs = std::filesystem;
 
 // Stop one sandbox; "was" says what it was before.
-Result<std::string> stop_one(const supervisor::SandboxPaths& paths, bool quiet) {
+Result<std::string> stop_one(const supervisor::SandboxPaths& paths, const Output& out) {
   vmm::Fd lifecycle;  // an 'sbx up' still booting this sandbox finishes first
-  if (fs::is_directory(paths.dir)) lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), quiet));
+  if (fs::is_directory(paths.dir)) lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), out));
   auto st = supervisor::read_state(paths);
   if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",
                        "see 'sbx status' for the sandboxes that exist");
@@ -59,7 +59,8 @@ Result<std::string> stop_one(const supervisor::SandboxPaths& paths, bool quiet) 
 }
 
 int run_down(const Args& args) {
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   std::vector<supervisor::SandboxPaths> targets;
   if (args.flag("all")) {
     std::error_code ec;
@@ -67,24 +68,24 @@ int run_down(const Args& args) {
       if (e.is_directory()) targets.push_back({e.path()});
   } else {
     auto target = resolve_sandbox(args, true);
-    if (!target) return json ? report_json(target.error()) : report(target.error());
+    if (!target) return out.error(target.error());
     targets.push_back(target->paths);
   }
   nlohmann::json results = nlohmann::json::array();
   int rc = 0;
   for (const auto& p : targets) {
     const std::string name = p.dir.filename().string();
-    auto r = stop_one(p, json);
+    auto r = stop_one(p, out);
     if (!r) {
       rc = 1;
       if (json) results.push_back({{"name", name}, {"ok", false}, {"error", r.error().message}});
-      else report(r.error());
+      else out.error(r.error());
       continue;
     }
     if (json) results.push_back({{"name", name}, {"ok", true}, {"was", *r}});
-    else std::cerr << "sbx: sandbox '" << name << "' " << (*r == "running" ? "powered off" : "is " + *r + "; cleaned up") << "\n";
+    else out.note("sandbox '" + name + "' " + (*r == "running" ? "powered off" : "is " + *r + "; cleaned up"));
   }
-  if (json) print_json({{"ok", rc == 0}, {"sandboxes", results}});
+  if (json) out.result({{"ok", rc == 0}, {"sandboxes", results}});
   return rc;
 }
 

@@ -12,17 +12,18 @@ namespace sbx::cli {
 namespace {
 
 int run_suggest(const Args& a) {
+  const Output out = Output::for_args(a);
   const auto log_path = a.value("log").value_or("egress.jsonl");
   std::ifstream log(log_path);
   if (!log)
-    return report(make_error(ErrorCode::not_found, "cannot read the egress log " + log_path,
+    return out.error(make_error(ErrorCode::not_found, "cannot read the egress log " + log_path,
                              "pass --log FILE (written by 'sbx proxy --log FILE' or the sandbox)"));
   config::Egress existing;
   std::string text, name = "Sandboxfile";
   const auto sf_path = a.value("sandboxfile");
   if (sf_path) {
     auto sf = config::load_file(*sf_path);
-    if (!sf) return report(sf.error());
+    if (!sf) return out.error(sf.error());
     existing = sf->egress;
     std::ifstream in(sf->file);
     std::stringstream ss;
@@ -31,7 +32,7 @@ int run_suggest(const Args& a) {
     name = sf->file.filename().string();
   }
   auto rules = proxy::suggest_rules(log, existing);
-  if (!rules) return report(rules.error());
+  if (!rules) return out.error(rules.error());
   if (rules->empty()) {
     std::cerr << "sbx egress suggest: nothing to add: every connection in " << log_path << " is already allowed\n";
     return 0;

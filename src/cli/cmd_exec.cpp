@@ -12,17 +12,18 @@ namespace {
 using namespace std::chrono;
 
 int run_exec(const Args& args) {
+  const Output out = Output::for_args(args);
   if (args.command.empty())
-    return report(make_error(ErrorCode::usage, "no command given", "write it after '--': sbx exec -- ls -l"));
+    return out.error(make_error(ErrorCode::usage, "no command given", "write it after '--': sbx exec -- ls -l"));
   auto target = resolve_sandbox(args, false);
-  if (!target) return report(target.error());
+  if (!target) return out.error(target.error());
   auto open = default_open(*target, args, guest::protocol::OpenKind::exec);
   open.argv = args.command;
   open.tty = args.flag("tty");
   for (const auto& kv : args.all("env")) {
     const auto eq = kv.find('=');
     if (eq == 0 || eq == std::string::npos)
-      return report(make_error(ErrorCode::usage, "--env takes NAME=VALUE, got '" + kv + "'"));
+      return out.error(make_error(ErrorCode::usage, "--env takes NAME=VALUE, got '" + kv + "'"));
     open.env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return run_in_sandbox(*target, open);

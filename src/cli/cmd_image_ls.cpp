@@ -23,17 +23,18 @@ std::string age(std::int64_t unix_time) {
 }
 
 int run_image_ls(const Args& args) {
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   auto images = image_cmd::list();
-  if (!images) return json ? report_json(images.error()) : report(images.error());
+  if (!images) return out.error(images.error());
   if (json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& i : *images) list.push_back(image_cmd::to_json(i));
-    print_json({{"ok", true}, {"images", list}});
+    out.result({{"ok", true}, {"images", list}});
     return 0;
   }
   if (images->empty()) {
-    std::cerr << "sbx: no cached images\n";
+    out.note("no cached images");
     return 0;
   }
   std::printf("%-21s  %-11s  %9s  %-15s  %-12s  %s\n", "IMAGE ID", "FORMAT", "SIZE", "CREATED", "USED BY", "REFERENCE");

@@ -28,12 +28,12 @@ std::vector<fs::path> stale_builds() {
 }
 
 int run_image_prune(const Args& args) {
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   const bool all = args.flag("all");
   const bool dry = args.flag("dry-run");
-  auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
   auto images = image_cmd::list();
-  if (!images) return failed(images.error());
+  if (!images) return out.error(images.error());
   nlohmann::json removed = nlohmann::json::array(), kept = nlohmann::json::array();
   std::uint64_t freed = 0;
   for (const auto& i : *images) {
@@ -42,20 +42,20 @@ int run_image_prune(const Args& args) {
       continue;
     }
     if (!dry)
-      if (auto r = image::remove_image(paths::cache_dir(), i); !r) return failed(r.error());
+      if (auto r = image::remove_image(paths::cache_dir(), i); !r) return out.error(r.error());
     removed.push_back(i.id);
     freed += i.disk_bytes;
-    if (!json) std::cerr << "sbx: " << (dry ? "would remove " : "removed ") << image_cmd::short_id(i.id) << "\n";
+    out.note((dry ? "would remove " : "removed ") + image_cmd::short_id(i.id));
   }
   for (const auto& p : stale_builds()) {
     std::error_code ec;
     if (!dry) fs::remove_all(p, ec);
   }
   if (json) {
-    print_json({{"ok", true}, {"removed", removed}, {"kept", kept}, {"freed_bytes", freed}, {"dry_run", dry}});
+    out.result({{"ok", true}, {"removed", removed}, {"kept", kept}, {"freed_bytes", freed}, {"dry_run", dry}});
   } else {
-    std::cerr << "sbx: " << (dry ? "would free " : "freed ") << image::human_bytes(freed) << ", kept " << kept.size()
-              << " image(s)\n";
+    out.note((dry ? "would free " : "freed ") + image::human_bytes(freed) + ", kept " + std::to_string(kept.size()) +
+             " image(s)");
   }
   return 0;
 }

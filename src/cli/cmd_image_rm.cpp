@@ -12,10 +12,10 @@ namespace sbx::cli {
 namespace {
 
 int run_image_rm(const Args& args) {
-  const bool json = args.flag("json");
-  auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   auto images = image_cmd::list();
-  if (!images) return failed(images.error());
+  if (!images) return out.error(images.error());
   // Resolve every word first: an unknown or ambiguous one removes nothing.
   std::vector<const image::CachedImage*> chosen;
   for (const auto& word : args.positionals) {
@@ -23,9 +23,9 @@ int run_image_rm(const Args& args) {
     for (const auto& i : *images)
       if (image_cmd::matches(i, word)) hits.push_back(&i);
     if (hits.empty())
-      return failed(make_error(ErrorCode::not_found, "no cached image matches '" + word + "'", "see 'sbx image ls'"));
+      return out.error(make_error(ErrorCode::not_found, "no cached image matches '" + word + "'", "see 'sbx image ls'"));
     if (hits.size() > 1)
-      return failed(make_error(ErrorCode::usage, "'" + word + "' matches " + std::to_string(hits.size()) + " images",
+      return out.error(make_error(ErrorCode::usage, "'" + word + "' matches " + std::to_string(hits.size()) + " images",
                                "give more digits of the image id"));
     if (std::find(chosen.begin(), chosen.end(), hits.front()) == chosen.end()) chosen.push_back(hits.front());
   }
@@ -33,17 +33,17 @@ int run_image_rm(const Args& args) {
     if (!i->used_by.empty()) {
       std::string users;
       for (const auto& u : i->used_by) users += (users.empty() ? "" : ", ") + u;
-      return failed(make_error(ErrorCode::conflict, "image " + image_cmd::short_id(i->id) + " is used by running sandbox " + users,
+      return out.error(make_error(ErrorCode::conflict, "image " + image_cmd::short_id(i->id) + " is used by running sandbox " + users,
                                "stop it first: sbx down --name " + i->used_by.front()));
     }
   }
   nlohmann::json removed = nlohmann::json::array();
   for (const auto* i : chosen) {
-    if (auto r = image::remove_image(paths::cache_dir(), *i); !r) return failed(r.error());
+    if (auto r = image::remove_image(paths::cache_dir(), *i); !r) return out.error(r.error());
     removed.push_back(i->id);
-    if (!json) std::cerr << "sbx: removed image " << image_cmd::short_id(i->id) << "\n";
+    out.note("removed image " + image_cmd::short_id(i->id));
   }
-  if (json) print_json({{"ok", true}, {"removed", removed}});
+  if (json) out.result({{"ok", true}, {"removed", removed}});
   return 0;
 }
 

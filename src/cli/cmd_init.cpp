@@ -52,31 +52,32 @@ Result<void> write_file(const fs::path& file, const std::string& text, bool forc
 }
 
 int run_init(const Args& args) {
+  const Output out = Output::for_args(args);
   const std::string agent = args.value("agent").value_or("shell");
   const auto preset = config::preset_from_string(agent);
   if (!preset) {
     const auto names = config::preset_names();
     const std::string guess = text::closest(agent, std::span<const std::string_view>(names));
-    return report(make_error(ErrorCode::usage, "unknown agent '" + agent + "'",
+    return out.error(make_error(ErrorCode::usage, "unknown agent '" + agent + "'",
                              guess.empty() ? "the agents are: shell, claude-code, codex" : "did you mean '" + guess + "'?"));
   }
   const fs::path dir = args.positionals.empty() ? fs::path(".") : fs::path(args.positionals.front());
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return report(make_error(ErrorCode::io, "cannot create " + dir.string() + ": " + ec.message()));
+  if (ec) return out.error(make_error(ErrorCode::io, "cannot create " + dir.string() + ": " + ec.message()));
   const fs::path abs = fs::absolute(dir, ec).lexically_normal();
   const fs::path project = abs.filename().empty() ? abs.parent_path() : abs;
   const fs::path file = project / "Sandboxfile";
   const bool force = args.flag("force");
   if (!force && fs::exists(file, ec))
-    return report(make_error(ErrorCode::conflict, file.string() + " already exists", "pass --force to overwrite it"));
+    return out.error(make_error(ErrorCode::conflict, file.string() + " already exists", "pass --force to overwrite it"));
   const std::string text = config::starter_sandboxfile(*preset, config::sanitise_name(project.filename().string()));
   // The starter must load; if it does not, that is a bug here, not the user's problem.
   if (auto check = config::load_string(text, file.string(), project); !check) {
     std::cerr << check.error().render();
-    return report(make_error(ErrorCode::runtime, "internal error: the starter Sandboxfile does not validate", "this is a bug in sbx; please report it"));
+    return out.error(make_error(ErrorCode::runtime, "internal error: the starter Sandboxfile does not validate", "this is a bug in sbx; please report it"));
   }
-  if (auto w = write_file(file, text, force); !w) return report(w.error());
+  if (auto w = write_file(file, text, force); !w) return out.error(w.error());
   std::cout << "wrote " << file.string() << " (agent " << agent << ")\n"
             << "next: edit it, then run 'sbx validate' and 'sbx plan'\n";
   return 0;

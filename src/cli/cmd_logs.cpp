@@ -16,9 +16,10 @@ namespace {
 
 // The egress log: complete lines only (the proxy appends whole lines), as JSON or as a table.
 int egress_logs(const supervisor::SandboxPaths& paths, bool json, bool follow) {
+  const Output out;  // --json here means the raw log lines; errors stay for a person
   std::ifstream in(paths.egress_log(), std::ios::binary);
   if (!in)
-    return report(make_error(ErrorCode::not_found, "no egress log " + paths.egress_log().string(),
+    return out.error(make_error(ErrorCode::not_found, "no egress log " + paths.egress_log().string(),
                              "the sandbox has made no outbound connection yet (or has not run: 'sbx up')"));
   if (!json) std::cout << egress_table_header() << "\n";
   std::string partial;
@@ -77,25 +78,26 @@ class LogWriter {
 };
 
 int run_logs(const Args& args) {
+  const Output out;  // --json (with --egress) means the raw log lines; errors stay for a person
   auto t = resolve_sandbox(args, true);
-  if (!t) return report(t.error());
+  if (!t) return out.error(t.error());
   if (args.flag("egress")) return egress_logs(t->paths, args.flag("json"), args.flag("follow"));
   if (args.flag("json"))
-    return report(make_error(ErrorCode::usage, "--json goes with --egress", "sbx logs --egress --json"));
+    return out.error(make_error(ErrorCode::usage, "--json goes with --egress", "sbx logs --egress --json"));
   const auto file = args.flag("console") ? t->paths.console_log()
                     : args.flag("guest") ? t->paths.guest_log()
                                          : t->paths.supervisor_log();
   std::ifstream in(file, std::ios::binary);
   if (!in)
-    return report(make_error(ErrorCode::not_found, "no log " + file.string(), "has the sandbox run? start it with 'sbx up'"));
-  LogWriter out(::isatty(STDOUT_FILENO) == 1);
+    return out.error(make_error(ErrorCode::not_found, "no log " + file.string(), "has the sandbox run? start it with 'sbx up'"));
+  LogWriter writer(::isatty(STDOUT_FILENO) == 1);
   // Print what is there; with --follow, keep going until the supervisor is gone.
   char buf[8192];
   for (;;) {
     in.read(buf, sizeof buf);
     const auto n = in.gcount();
     if (n > 0) {
-      out.write(buf, static_cast<size_t>(n));
+      writer.write(buf, static_cast<size_t>(n));
       continue;
     }
     std::cout.flush();
@@ -105,7 +107,7 @@ int run_logs(const Args& args) {
     if (!st || !supervisor::supervisor_alive(st->supervisor_pid)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  out.finish();
+  writer.finish();
   return 0;
 }
 

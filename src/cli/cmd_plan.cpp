@@ -110,21 +110,16 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
 
 int run_plan(const Args& args) {
   const std::string path = args.positionals.empty() ? "." : args.positionals.front();
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   auto file = config::load_file(path);
-  if (!file) {
-    if (json) return report_json(file.error());
-    if (!file.error().details.empty()) std::cerr << file.error().render();
-    else report(file.error());
-    std::cerr.flush();
-    return static_cast<int>(file.error().exit_code());
-  }
+  if (!file) return out.problems(file.error());
   const std::string digest = config::digest(*file);
   const auto host = host_fit(*file);
   if (json) {
     nlohmann::json j = {{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}};
     if (host) j["host"] = host_json(*host);
-    print_json(j);
+    out.result(j);
   } else {
     std::cout << render_plan(*file, digest, host);
   }

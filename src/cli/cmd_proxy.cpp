@@ -54,9 +54,10 @@ proxy::SecretSource store_source() {
 }
 
 int run_proxy(const Args& a) {
+  const Output out = Output::for_args(a);
   auto path = a.value("sandboxfile").value_or(".");
   auto policy = load_policy(path);
-  if (!policy) return report(policy.error());
+  if (!policy) return out.error(policy.error());
   proxy::ProxyOptions opt;
   opt.egress_log = a.value("log").value_or("");
   opt.force_learn = a.flag("learn");
@@ -65,9 +66,9 @@ int run_proxy(const Args& a) {
   auto max_conn = number(a, "max-connections", opt.max_connections, 1'000'000);
   auto idle = number(a, "idle-timeout", static_cast<unsigned long>(opt.idle_timeout.count() / 1000), 86'400);
   auto hs = number(a, "handshake-timeout", static_cast<unsigned long>(opt.handshake_timeout.count() / 1000), 3600);
-  if (!max_conn) return report(max_conn.error());
-  if (!idle) return report(idle.error());
-  if (!hs) return report(hs.error());
+  if (!max_conn) return out.error(max_conn.error());
+  if (!idle) return out.error(idle.error());
+  if (!hs) return out.error(hs.error());
   opt.max_connections = *max_conn;
   opt.idle_timeout = std::chrono::seconds(*idle);
   opt.handshake_timeout = std::chrono::seconds(*hs);
@@ -78,16 +79,16 @@ int run_proxy(const Args& a) {
     // A fixed name table bypasses DNS: only for tests, and only when asked for explicitly.
     const char* gate = std::getenv("SBX_PROXY_TEST_RESOLVE");
     if (!gate || std::string_view(gate) != "1")
-      return report(make_error(ErrorCode::usage, "--resolve is for tests only",
+      return out.error(make_error(ErrorCode::usage, "--resolve is for tests only",
                                "set SBX_PROXY_TEST_RESOLVE=1 to use a fixed name table (never in production)"));
     auto r = proxy::StaticResolver::from_specs(resolves);
-    if (!r) return report(r.error());
+    if (!r) return out.error(r.error());
     opt.resolver = *r;
   }
   bool injects = false;
   for (const auto& s : policy->secrets) injects |= s.inject == config::InjectKind::header;
   if (injects) {
-    if (auto h = secrets::harden_process(); !h) return report(h.error());
+    if (auto h = secrets::harden_process(); !h) return out.error(h.error());
     opt.secrets = store_source();
   }
 
@@ -101,15 +102,15 @@ int run_proxy(const Args& a) {
   std::signal(SIGPIPE, SIG_IGN);
 
   auto p = proxy::Proxy::create(std::move(opt), *policy);
-  if (!p) return report(p.error());
+  if (!p) return out.error(p.error());
   auto& proxy = **p;
   if (injects) {
     // The CA is made at first use; with header secrets that is now, so the guest can trust it.
     auto pem = proxy.ca_certificate_pem();
-    if (!pem) return report(pem.error());
+    if (!pem) return out.error(pem.error());
   }
   auto port = proxy.listen(a.value("listen").value_or("127.0.0.1:3128"));
-  if (!port) return report(port.error());
+  if (!port) return out.error(port.error());
   const auto file = policy->file;
   proxy.watch(file, [file] { return load_policy(file); });
   std::cout << "listening " << a.value("listen").value_or("127.0.0.1:3128").substr(0, a.value("listen").value_or("127.0.0.1:3128").rfind(':'))

@@ -47,20 +47,21 @@ guest::protocol::Open default_open(const SandboxTarget& target, const Args& args
 }
 
 int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& open) {
+  const Output out;  // exec and shell have no --json
   auto client = supervisor::Client::connect(target.paths);
   if (!client) {
-    report(client.error());
+    out.error(client.error());
     return supervisor::kSandboxFailedExit;
   }
   auto code = client->run(open);
   if (!code) {
-    report(code.error());
+    out.error(code.error());
     return code.error().code == ErrorCode::cannot_start ? 127 : supervisor::kSandboxFailedExit;
   }
   return *code;
 }
 
-Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, bool quiet) {
+Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out) {
   SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
   const auto file = paths.dir / "lifecycle.lock";
   vmm::Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -74,7 +75,7 @@ Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chron
       return fail(ErrorCode::conflict,
                   "another sbx up or down of sandbox '" + paths.dir.filename().string() + "' is still running",
                   "wait for it to finish (see 'sbx status'), then try again");
-    if (!said && !quiet) std::cerr << "sbx: waiting for another sbx up or down of this sandbox to finish...\n";
+    if (!said) out.note("waiting for another sbx up or down of this sandbox to finish...");
     said = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

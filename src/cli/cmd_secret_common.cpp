@@ -2,7 +2,6 @@
 #include "cli/cmd_secret_common.h"
 
 #include <ctime>
-#include <iostream>
 
 #include "cli/output.h"
 #include "secrets/harden.h"
@@ -14,10 +13,11 @@ Result<void> prepare() { return secrets::harden_process(); }
 Result<secrets::Store> open_store(bool create) {
   const bool existed = secrets::Store::exists();
   auto store = secrets::Store::open({.create = create});
+  // Said even with --json: a store created as a side effect is worth telling a person.
   if (store && !existed)
-    std::cerr << "sbx: created a new secret store in " << store->dir().string()
-              << "\n  its private key is protected by a key file readable only by you; "
-                 "'sbx secret passphrase' protects it with a passphrase instead\n";
+    Output().note("created a new secret store in " + store->dir().string() +
+                  "\n  its private key is protected by a key file readable only by you; "
+                  "'sbx secret passphrase' protects it with a passphrase instead");
   return store;
 }
 
@@ -29,7 +29,5 @@ std::string iso_time(std::chrono::system_clock::time_point t) {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
-
-int report_error(const Error& e, bool json) { return json ? report_json(e) : report(e); }
 
 }  // namespace sbx::cli::secret_cmd

@@ -14,8 +14,6 @@ Result<void> prepare();
 Result<secrets::Store> open_store(bool create);
 /// "2026-11-26T23:40:00Z".
 std::string iso_time(std::chrono::system_clock::time_point t);
-/// Report an error on stderr, or as JSON on stdout when `json`.
-int report_error(const Error& e, bool json);
 
 /// The ENVIRONMENT and FILES sections every `sbx secret` manual ends with.
 #define SBX_SECRET_HELP_FILES                                                                   \

@@ -35,17 +35,18 @@ Result<std::string> import_one(secrets::Store& store, const std::string& path) {
 }
 
 int run_secret_import(const Args& args) {
-  if (auto ok = secret_cmd::prepare(); !ok) return report(ok.error());
+  const Output out = Output::for_args(args);
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
   auto store = secret_cmd::open_store(false);
-  if (!store) return report(store.error());
+  if (!store) return out.error(store.error());
   int rc = 0;
   for (const auto& path : args.positionals) {
     auto name = import_one(*store, path);
     if (!name) {
-      rc = report(name.error());
+      rc = out.error(name.error());
       continue;
     }
-    std::cerr << "sbx: imported secret '" << *name << "'\n";
+    out.note("imported secret '" + *name + "'");
   }
   return rc;
 }

@@ -21,15 +21,16 @@ std::string pad(std::string s, std::size_t width) {
 }
 
 int run_secret_ls(const Args& args) {
-  const bool json = args.flag("json");
-  if (auto ok = secret_cmd::prepare(); !ok) return secret_cmd::report_error(ok.error(), json);
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
 
   // Bindings: --sandboxfile must load; the one in the current directory is optional.
   secrets::Bindings bindings;
   std::string bindings_note;
   if (auto path = args.value("sandboxfile")) {
     auto b = secrets::load_bindings(*path, true);
-    if (!b) return secret_cmd::report_error(b.error(), json);
+    if (!b) return out.error(b.error());
     bindings = std::move(*b);
   } else {
     std::error_code ec;
@@ -45,10 +46,10 @@ int run_secret_ls(const Args& args) {
   std::optional<secrets::Store> store;
   if (exists) {
     auto opened = secrets::Store::open({});
-    if (!opened) return secret_cmd::report_error(opened.error(), json);
+    if (!opened) return out.error(opened.error());
     store.emplace(std::move(*opened));
     auto listed = store->list();
-    if (!listed) return secret_cmd::report_error(listed.error(), json);
+    if (!listed) return out.error(listed.error());
     infos = std::move(*listed);
   }
   std::set<std::string> stored;
@@ -90,13 +91,12 @@ int run_secret_ls(const Args& args) {
       doc["public_key"] = store->public_key_base64();
     }
     if (!bindings_note.empty()) doc["note"] = bindings_note;
-    print_json(doc);
+    out.result(doc);
     return damaged ? 1 : 0;
   }
 
-  if (!exists) std::cerr << "sbx: no secret store yet in " << secrets::Store::default_dir().string()
-                         << " ('sbx secret set NAME' creates it)\n";
-  if (!bindings_note.empty()) std::cerr << "sbx: " << bindings_note << '\n';
+  if (!exists) out.note("no secret store yet in " + secrets::Store::default_dir().string() + " ('sbx secret set NAME' creates it)");
+  if (!bindings_note.empty()) out.note(bindings_note);
   if (!infos.empty()) {
     std::size_t w = 4;
     for (const auto& i : infos) w = std::max(w, i.name.size());
@@ -112,14 +112,14 @@ int run_secret_ls(const Args& args) {
                 << (uses.empty() ? "-" : uses) << '\n';
     }
   } else if (exists) {
-    std::cerr << "sbx: the secret store is empty\n";
+    out.note("the secret store is empty");
   }
   for (const auto& b : bindings.items)
     if (!stored.contains(b.secret))
-      std::cerr << "sbx: " << b.where << ": the Sandboxfile binds secret '" << b.secret
-                << "', which is not in the store\n  hint: add it with 'sbx secret set " << b.secret << "'\n";
+      out.note(b.where + ": the Sandboxfile binds secret '" + b.secret + "', which is not in the store",
+               "add it with 'sbx secret set " + b.secret + "'");
   if (damaged)
-    std::cerr << "sbx: some secret files are damaged (see above)\n  hint: remove them with 'sbx secret rm NAME' and set them again\n";
+    out.note("some secret files are damaged (see above)", "remove them with 'sbx secret rm NAME' and set them again");
   return damaged ? 1 : 0;
 }
 

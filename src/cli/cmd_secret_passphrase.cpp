@@ -10,28 +10,29 @@ namespace sbx::cli {
 namespace {
 
 int run_secret_passphrase(const Args& args) {
-  if (auto ok = secret_cmd::prepare(); !ok) return report(ok.error());
+  const Output out = Output::for_args(args);
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
   auto limits = secrets::KdfLimits::preset(args.value("kdf").value_or("moderate"));
-  if (!limits) return report(limits.error());
+  if (!limits) return out.error(limits.error());
   auto store = secret_cmd::open_store(true);
-  if (!store) return report(store.error());
+  if (!store) return out.error(store.error());
   // Unlock with the current wrapping before asking for the new passphrase.
-  if (auto ok = store->unlock(); !ok) return report(ok.error());
+  if (auto ok = store->unlock(); !ok) return out.error(ok.error());
   if (args.flag("remove")) {
     if (store->wrap_mode() == secrets::WrapMode::key_file) {
-      std::cerr << "sbx: the store has no passphrase; nothing to do\n";
+      out.note("the store has no passphrase; nothing to do");
       return 0;
     }
-    if (auto ok = store->rewrap(std::nullopt, {}); !ok) return report(ok.error());
-    std::cerr << "sbx: passphrase removed; the private key is now protected by " << (store->dir() / "wrap.key").string()
-              << " (mode 0600)\n";
+    if (auto ok = store->rewrap(std::nullopt, {}); !ok) return out.error(ok.error());
+    out.note("passphrase removed; the private key is now protected by " + (store->dir() / "wrap.key").string() +
+             " (mode 0600)");
     return 0;
   }
   auto pass = secrets::read_passphrase("SBX_SECRET_NEW_PASSPHRASE_FD", "New passphrase for the sbx secret store: ", true);
-  if (!pass) return report(pass.error());
-  if (auto ok = store->rewrap(std::move(*pass), *limits); !ok) return report(ok.error());
-  std::cerr << "sbx: the store's private key is now protected by your passphrase (Argon2id, opslimit "
-            << limits->opslimit << ", memlimit " << (limits->memlimit >> 20) << " MiB)\n";
+  if (!pass) return out.error(pass.error());
+  if (auto ok = store->rewrap(std::move(*pass), *limits); !ok) return out.error(ok.error());
+  out.note("the store's private key is now protected by your passphrase (Argon2id, opslimit " +
+           std::to_string(limits->opslimit) + ", memlimit " + std::to_string(limits->memlimit >> 20) + " MiB)");
   return 0;
 }
 

@@ -10,18 +10,19 @@ namespace sbx::cli {
 namespace {
 
 int run_secret_rm(const Args& args) {
+  const Output out = Output::for_args(args);
   for (const auto& name : args.positionals)
-    if (auto ok = secrets::validate_name(name); !ok) return report(ok.error());
-  if (auto ok = secret_cmd::prepare(); !ok) return report(ok.error());
+    if (auto ok = secrets::validate_name(name); !ok) return out.error(ok.error());
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
   auto store = secret_cmd::open_store(false);
-  if (!store) return report(store.error());
+  if (!store) return out.error(store.error());
   int rc = 0;
   for (const auto& name : args.positionals) {
     if (auto ok = store->remove(name); !ok) {
-      rc = report(ok.error());
+      rc = out.error(ok.error());
       continue;
     }
-    std::cerr << "sbx: removed secret '" << name << "'\n";
+    out.note("removed secret '" + name + "'");
   }
   return rc;
 }

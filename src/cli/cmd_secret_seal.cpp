@@ -43,22 +43,23 @@ Result<void> write_output(const std::string& path, const std::string& text) {
 }
 
 int run_secret_seal(const Args& args) {
+  const Output out = Output::for_args(args);
   const std::string& name = args.positionals.front();
-  if (auto ok = secrets::validate_name(name); !ok) return report(ok.error());
+  if (auto ok = secrets::validate_name(name); !ok) return out.error(ok.error());
   const auto key_arg = args.value("public-key");
   if (!key_arg)
-    return report(make_error(ErrorCode::usage, "missing --public-key KEY",
+    return out.error(make_error(ErrorCode::usage, "missing --public-key KEY",
                              "ask the store owner for the output of 'sbx secret show-public-key'"));
   auto public_key = public_key_argument(*key_arg);
-  if (!public_key) return report(public_key.error());
-  if (auto ok = secret_cmd::prepare(); !ok) return report(ok.error());
+  if (!public_key) return out.error(public_key.error());
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
   auto value = secrets::read_value(name, args.value("from-file").value_or(""));
-  if (!value) return report(value.error());
+  if (!value) return out.error(value.error());
   auto box = secrets::seal_for(*public_key, name, *value);
-  if (!box) return report(box.error());
+  if (!box) return out.error(box.error());
   const std::string blob = secrets::encode_blob({name, *public_key, *box});
-  if (auto ok = write_output(args.value("output").value_or(""), blob); !ok) return report(ok.error());
-  std::cerr << "sbx: sealed secret '" << name << "'; only the holder of that store can open it ('sbx secret import')\n";
+  if (auto ok = write_output(args.value("output").value_or(""), blob); !ok) return out.error(ok.error());
+  out.note("sealed secret '" + name + "'; only the holder of that store can open it ('sbx secret import')");
   return 0;
 }
 

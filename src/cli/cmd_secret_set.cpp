@@ -11,15 +11,16 @@ namespace sbx::cli {
 namespace {
 
 int run_secret_set(const Args& args) {
+  const Output out = Output::for_args(args);
   const std::string& name = args.positionals.front();
-  if (auto ok = secrets::validate_name(name); !ok) return report(ok.error());
-  if (auto ok = secret_cmd::prepare(); !ok) return report(ok.error());
+  if (auto ok = secrets::validate_name(name); !ok) return out.error(ok.error());
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
   auto value = secrets::read_value(name, args.value("from-file").value_or(""));
-  if (!value) return report(value.error());
+  if (!value) return out.error(value.error());
   auto store = secret_cmd::open_store(true);
-  if (!store) return report(store.error());
-  if (auto ok = store->set(name, *value); !ok) return report(ok.error());
-  std::cerr << "sbx: stored secret '" << name << "' in " << store->dir().string() << '\n';
+  if (!store) return out.error(store.error());
+  if (auto ok = store->set(name, *value); !ok) return out.error(ok.error());
+  out.note("stored secret '" + name + "' in " + store->dir().string());
   return 0;
 }
 

@@ -11,19 +11,20 @@ namespace sbx::cli {
 namespace {
 
 int run_secret_show_public_key(const Args& args) {
-  const bool json = args.flag("json");
-  if (auto ok = secret_cmd::prepare(); !ok) return secret_cmd::report_error(ok.error(), json);
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
+  if (auto ok = secret_cmd::prepare(); !ok) return out.error(ok.error());
   auto store = secret_cmd::open_store(true);
-  if (!store) return secret_cmd::report_error(store.error(), json);
+  if (!store) return out.error(store.error());
   if (json) {
-    print_json({{"ok", true},
+    out.result({{"ok", true},
                 {"public_key", store->public_key_base64()},
                 {"fingerprint", store->fingerprint()},
                 {"store", store->dir().string()},
                 {"mode", store->wrap_mode() == secrets::WrapMode::passphrase ? "passphrase" : "key-file"}});
   } else {
     std::cout << store->public_key_base64() << '\n';
-    std::cerr << "sbx: fingerprint " << store->fingerprint() << " (compare it with the sender by another channel)\n";
+    out.note("fingerprint " + store->fingerprint() + " (compare it with the sender by another channel)");
   }
   return 0;
 }

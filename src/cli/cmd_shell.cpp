@@ -11,12 +11,13 @@ namespace sbx::cli {
 namespace {
 
 int run_shell(const Args& args) {
+  const Output out = Output::for_args(args);
   auto target = resolve_sandbox(args, false);
-  if (!target) return report(target.error());
+  if (!target) return out.error(target.error());
   auto open = default_open(*target, args, guest::protocol::OpenKind::shell);
   open.tty = true;
   open.argv = args.command;  // empty: the user's login shell
-  if (!::isatty(0)) std::cerr << "sbx: warning: stdin is not a terminal; the shell still gets a PTY\n";
+  if (!::isatty(0)) out.warn("stdin is not a terminal; the shell still gets a PTY");
   return run_in_sandbox(*target, open);
 }
 

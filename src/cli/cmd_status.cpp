@@ -98,12 +98,13 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
 }
 
 int run_status(const Args& args) {
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   std::vector<supervisor::SandboxPaths> targets;
   bool single = false;
   if (args.value("name") || !args.positionals.empty() || fs::exists("Sandboxfile")) {
     auto t = resolve_sandbox(args, true);
-    if (!t) return json ? report_json(t.error()) : report(t.error());
+    if (!t) return out.error(t.error());
     targets.push_back(t->paths);
     single = true;
   } else {
@@ -118,7 +119,7 @@ int run_status(const Args& args) {
     if (!st) {
       if (single) {
         Error e{ErrorCode::not_found, "sandbox '" + p.dir.filename().string() + "' has never run", {}, "start it with 'sbx up'", {}};
-        return json ? report_json(e) : report(e);
+        return out.error(e);
       }
       continue;
     }
@@ -127,8 +128,8 @@ int run_status(const Args& args) {
     if (json) list.push_back(to_json(s, p));
     else print_human(s, p, single);
   }
-  if (json) print_json(single && !list.empty() ? list[0] : nlohmann::json{{"sandboxes", list}});
-  else if (targets.empty()) std::cerr << "sbx: no sandboxes (start one with 'sbx up')\n";
+  if (json) out.result(single && !list.empty() ? list[0] : nlohmann::json{{"sandboxes", list}});
+  else if (targets.empty()) out.note("no sandboxes (start one with 'sbx up')");
   return rc;
 }
 

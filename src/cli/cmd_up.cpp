@@ -1,6 +1,7 @@
 // sbx up [PATH]: make the sandbox of a Sandboxfile run, then run its agent command in it.
 #include <chrono>
 #include <iostream>
+#include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,13 @@ namespace fs = std::filesystem;
 
 double seconds_since(steady_clock::time_point t) {
   return duration_cast<milliseconds>(steady_clock::now() - t).count() / 1000.0;
+}
+
+// The ready time as iostream prints a double (default precision: "2.345", "12").
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o << s;
+  return o.str();
 }
 
 // Stop a running sandbox (recreate).
@@ -79,14 +87,13 @@ Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Art
 // supervisor restarts it now and answers once it is ready. Then the supervisor confirms the
 // sandbox is ready and recorded (a full state directory fails here, with the fix).
 Result<bool> repair_running(const config::Sandboxfile& file, const supervisor::Launch& desired,
-                            const supervisor::SandboxPaths& paths, bool quiet) {
+                            const supervisor::SandboxPaths& paths, const Output& out) {
   bool repaired = false;
   auto client = SBX_TRY(supervisor::Client::connect(paths));
   auto st = supervisor::read_state(paths);
   if (desired.egress.enabled && st && st->egress_state != "running" && st->egress_state != "starting") {
-    if (!quiet)
-      std::cerr << "sbx: sandbox '" << file.name << "': repair: its egress proxy is "
-                << (st->egress_state.empty() ? "not running" : st->egress_state) << "; restarting it\n";
+    out.note("sandbox '" + file.name + "': repair: its egress proxy is " +
+             (st->egress_state.empty() ? "not running" : st->egress_state) + "; restarting it");
     SBX_TRY_VOID(client.restart_egress(seconds(30)));
     repaired = true;
   }
@@ -105,90 +112,84 @@ guest::protocol::Open agent_open(const config::Sandboxfile& file, std::vector<st
 }
 
 int run_up(const Args& args) {
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   const bool detach = args.flag("detach");
   int timeout_s = 120;
   if (auto t = args.value("timeout")) {
     const auto v = text::parse_uint(*t, 1, 3600);
     if (!v)
-      return report(make_error(ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600, got '" + *t + "'",
+      return out.error(make_error(ErrorCode::usage, "--timeout must be a number of seconds between 1 and 3600, got '" + *t + "'",
                                  "e.g. --timeout 300"));
     timeout_s = static_cast<int>(*v);
   }
-  auto failed = [&](const Error& e) { return json ? report_json(e) : report(e); };
   const auto t0 = steady_clock::now();
 
   auto target = resolve_sandbox(args, true);
-  if (!target) return failed(target.error());
+  if (!target) return out.error(target.error());
   config::Sandboxfile& file = *target->file;
   const auto& paths = target->paths;
   // Bad mounts fail here, before anything is built or booted; each source becomes the
   // symlink-free path that was checked, and that path is what virtiofsd serves.
   if (auto m = config::check_mount_sources(file, {paths::data_dir(), paths::state_dir(), paths::config_dir()}); !m)
-    return failed(m.error());
+    return out.error(m.error());
   // So do more CPUs or memory than this host has (a policy may lower these ceilings later).
   auto host = reconcile::read_host_facts();
-  if (!host) return failed(host.error());
+  if (!host) return out.error(host.error());
   const reconcile::ResourceFit fit = reconcile::check_resources(file.resources, *host, reconcile::host_ceilings(*host));
-  if (auto r = reconcile::refuse_unless_fits(fit, file.name, file.file.string()); !r) return failed(r.error());
-  if (!json)
-    for (const auto& w : fit.warnings) std::cerr << "sbx: warning: " << w << "\n";
+  if (auto r = reconcile::refuse_unless_fits(fit, file.name, file.file.string()); !r) return out.error(r.error());
+  for (const auto& w : fit.warnings) out.warn(w);
   // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.
-  auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), json);
-  if (!lifecycle) return failed(lifecycle.error());
+  auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), out);
+  if (!lifecycle) return out.error(lifecycle.error());
 
-  auto progress = [json](std::string_view line) {
-    if (!json) std::cerr << "sbx: " << line << "\n";
-  };
-  auto artifacts = reconcile::prepare_artifacts(file, progress);
-  if (!artifacts) return failed(artifacts.error());
+  auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines(), out.meter());
+  if (!artifacts) return out.error(artifacts.error());
   const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths);
   const reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
-  if (!json) std::cerr << "sbx: sandbox '" << file.name << "': " << reconcile::action_name(plan.action) << " ("
-                      << text::escape_for_terminal(plan.reason) << ")\n";  // may quote a crash
+  out.note("sandbox '" + file.name + "': " + reconcile::action_name(plan.action) + " (" +
+           text::escape_for_terminal(plan.reason) + ")");  // may quote a crash
 
   // Before a hot update: a dead proxy cannot reload.
   bool repaired = false;
   if (plan.action == reconcile::Action::nothing || plan.action == reconcile::Action::hot_update) {
-    auto r = repair_running(file, desired, paths, json);
-    if (!r) return failed(r.error());
+    auto r = repair_running(file, desired, paths, out);
+    if (!r) return out.error(r.error());
     repaired = *r;
   }
   if (plan.action == reconcile::Action::hot_update) {
-    if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return failed(r.error());
-    if (!json) std::cerr << "sbx: sandbox '" << file.name << "': egress rules reloaded without a reboot; new connections use them\n";
+    if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return out.error(r.error());
+    out.note("sandbox '" + file.name + "': egress rules reloaded without a reboot; new connections use them");
   }
   // Secrets are read in the background (header: the egress proxy; env: the supervisor): check
   // now, before booting.
   if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate)
-    if (auto r = supervisor::check_bound_secrets(file); !r) return failed(r.error());
+    if (auto r = supervisor::check_bound_secrets(file); !r) return out.error(r.error());
   if (plan.action == reconcile::Action::recreate) {
-    if (auto r = stop_sandbox(paths); !r) return failed(r.error());
+    if (auto r = stop_sandbox(paths); !r) return out.error(r.error());
   }
   if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
     if (!json) {
       const auto accel = vmm::choose_accel(vmm::probe_host());
-      if (!accel.warning.empty()) std::cerr << "sbx: warning: " << accel.warning << "\n";
-      std::cerr << "sbx: booting sandbox '" << file.name << "' (" << file.resources.cpus << " vCPU, kernel "
-                << artifacts->kernel_version << ")...\n";
+      if (!accel.warning.empty()) out.warn(accel.warning);
+      out.progress("booting sandbox '" + file.name + "' (" + std::to_string(file.resources.cpus) + " vCPU, kernel " +
+                   artifacts->kernel_version + ")...");
     }
-    if (auto r = start_sandbox(file, *artifacts, paths, timeout_s); !r) return failed(r.error());
+    if (auto r = start_sandbox(file, *artifacts, paths, timeout_s); !r) return out.error(r.error());
   }
   lifecycle->reset();  // the attached agent may run for hours; 'sbx down' must not wait for it
   auto st = supervisor::read_state(paths);
   const double ready_s = seconds_since(t0);
-  if (!json) {
-    std::cerr << "sbx: sandbox '" << file.name << "' is ready (" << ready_s << " s)\n";
-    if (st)
-      for (const auto& w : st->warnings) std::cerr << "sbx: warning: guest setup: " << text::escape_for_terminal(w) << "\n";
-  }
+  out.progress("sandbox '" + file.name + "' is ready (" + seconds_text(ready_s) + " s)");
+  if (st)
+    for (const auto& w : st->warnings) out.warn("guest setup: " + text::escape_for_terminal(w));
 
   int agent_code = 0;
   bool ran_agent = false;
   const std::vector<std::string> command = reconcile::agent_command(file, *artifacts);
   if (!detach && !command.empty()) {
     auto client = supervisor::Client::connect(paths);
-    if (!client) return failed(client.error());
+    if (!client) return out.error(client.error());
     const bool interactive = file.agent.preset != config::AgentPreset::custom && ::isatty(0) && ::isatty(1) &&
                              !json && command.size() == 1;
     // In --json mode stdout carries the one JSON result: the agent's output goes to stderr.
@@ -202,7 +203,7 @@ int run_up(const Args& args) {
       ::dup2(saved_stdout, 1);
       ::close(saved_stdout);
     }
-    if (!code) return failed(code.error());
+    if (!code) return out.error(code.error());
     agent_code = *code;
     ran_agent = true;
   }
@@ -221,11 +222,11 @@ int run_up(const Args& args) {
                         {"warnings", warnings}};
     if (ran_agent) j["agent_exit_code"] = agent_code;
     if (repaired) j["repaired"] = {"egress"};
-    print_json(j);
+    out.result(j);
   } else {
-    std::cerr << "sbx: sandbox '" << file.name << "' keeps running: 'sbx exec -- CMD', 'sbx shell', 'sbx status', "
-              << "'sbx logs', 'sbx down' (in " << file.project_dir.string() << ", or with --name " << file.name << ")\n"
-              << "sbx: logs: " << paths.dir.string() << "/{console,supervisor}.log\n";
+    out.note("sandbox '" + file.name + "' keeps running: 'sbx exec -- CMD', 'sbx shell', 'sbx status', 'sbx logs', "
+             "'sbx down' (in " + file.project_dir.string() + ", or with --name " + file.name + ")");
+    out.note("logs: " + paths.dir.string() + "/{console,supervisor}.log");
   }
   return agent_code;
 }

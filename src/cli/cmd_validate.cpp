@@ -14,18 +14,13 @@ namespace {
 
 int run_validate(const Args& args) {
   const std::string path = args.positionals.empty() ? "." : args.positionals.front();
-  const bool json = args.flag("json");
+  const Output out = Output::for_args(args);
+  const bool json = out.json();
   auto file = config::load_file(path);
-  if (!file) {
-    if (json) return report_json(file.error());
-    // A file with problems prints each compiler-style; a missing file is one plain error.
-    if (!file.error().details.empty()) std::cerr << file.error().render();
-    else report(file.error());
-    std::cerr.flush();
-    return static_cast<int>(file.error().exit_code());
-  }
+  // A file with problems prints each compiler-style; a missing file is one plain error.
+  if (!file) return out.problems(file.error());
   if (json) {
-    print_json({{"ok", true},
+    out.result({{"ok", true},
                 {"file", file->file.string()},
                 {"name", file->name},
                 {"digest", config::digest(*file)}});

@@ -85,9 +85,8 @@ int run(const std::vector<std::string>& argv) {
     std::vector<std::string> names;
     for (const CommandSpec* c : sbx::cli::command_table()) names.emplace_back(sbx::text::split(c->name, ' ')[0]);
     const std::string guess = sbx::text::closest(argv[0], std::span<const std::string>(names));
-    std::cerr << "sbx: unknown command '" << argv[0] << "'\n";
-    if (!guess.empty()) std::cerr << "  hint: did you mean 'sbx " << guess << "'?\n";
-    else std::cerr << "  hint: run 'sbx --help' for the list of commands\n";
+    sbx::cli::Output().note("unknown command '" + argv[0] + "'",
+                            guess.empty() ? "run 'sbx --help' for the list of commands" : "did you mean 'sbx " + guess + "'?");
     return 2;
   }
   const std::vector<std::string> rest(argv.begin() + static_cast<long>(consumed), argv.end());
@@ -96,7 +95,7 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   auto args = sbx::cli::parse_args(*cmd, rest);
-  if (!args) return sbx::cli::report(args.error());
+  if (!args) return sbx::cli::Output().error(args.error());  // --json may not have parsed
   return cmd->run(*args);
 }
 
@@ -109,7 +108,7 @@ int main(int argc, char** argv) {
     return run(args);
   } catch (const std::exception& e) {
     // A broken invariant: say so plainly rather than abort with no message.
-    std::cerr << "sbx: internal error: " << e.what() << "\n  hint: this is a bug in sbx; please report it\n";
+    sbx::cli::Output().note(std::string("internal error: ") + e.what(), "this is a bug in sbx; please report it");
     return 1;
   }
 }

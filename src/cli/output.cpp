@@ -2,14 +2,79 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/args.h"
+#include "cli/progress_view.h"
+
 namespace sbx::cli {
 
-int report(const Error& error) {
-  std::cerr << "sbx: " << error.render();
+namespace {
+constexpr std::string_view kPrefix = "sbx: ";
+}
+
+Output Output::for_args(const Args& args) { return Output(args.flag("json")); }
+
+void Output::note(std::string_view msg, std::string_view hint) const {
+  if (json_) return;
+  std::cerr << kPrefix << msg << '\n';
+  if (!hint.empty()) std::cerr << "  hint: " << hint << '\n';
+}
+
+void Output::warn(std::string_view msg) const {
+  if (json_) return;
+  std::cerr << kPrefix << "warning: " << msg << '\n';
+}
+
+void Output::progress(std::string_view msg) const {
+  if (json_) return;
+  std::cerr << kPrefix << msg << '\n';
+}
+
+std::function<void(std::string_view)> Output::progress_lines() const {
+  return [out = *this](std::string_view line) { out.progress(line); };
+}
+
+image::ProgressSink Output::meter() const {
+  if (json_) return {};
+  // Shared: the sink is copied into each ProgressMeter, the tasks' state must not be.
+  auto view = std::make_shared<ProgressView>(*this, stderr_is_tty(), progress_lines());
+  return [view](const image::ProgressEvent& e) { (*view)(e); };
+}
+
+void Output::redraw(std::string_view msg) const {
+  if (json_) return;
+  std::cerr << '\r' << kPrefix << msg << "\033[K";
+  std::cerr.flush();
+}
+
+void Output::end_redraw() const {
+  if (json_) return;
+  std::cerr << '\n';
+  std::cerr.flush();
+}
+
+void Output::result(const nlohmann::json& doc) const {
+  std::cout << doc.dump() << '\n';
+  std::cout.flush();
+}
+
+int Output::error(const Error& error) const {
+  if (json_) {
+    result(error_json(error));
+  } else {
+    std::cerr << kPrefix << error.render();
+    std::cerr.flush();
+  }
+  return static_cast<int>(error.exit_code());
+}
+
+int Output::problems(const Error& error) const {
+  if (json_ || error.details.empty()) return this->error(error);
+  std::cerr << error.render();
   std::cerr.flush();
   return static_cast<int>(error.exit_code());
 }
@@ -33,16 +98,6 @@ nlohmann::json error_json(const Error& error) {
             {"location", location_json(error.location)},
             {"hint", error.hint},
             {"details", details}}}};
-}
-
-int report_json(const Error& error) {
-  print_json(error_json(error));
-  return static_cast<int>(error.exit_code());
-}
-
-void print_json(const nlohmann::json& doc) {
-  std::cout << doc.dump() << '\n';
-  std::cout.flush();
 }
 
 bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }

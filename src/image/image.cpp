@@ -148,14 +148,14 @@ Result<PreparedImage> build(const Source& source, const ImagePlan& plan, const s
     std::uint64_t size = 0;
     std::string got;
     {
-      ProgressMeter meter(o.progress, "verifying " + label, total);
+      ProgressMeter meter(o.meter, "verifying " + label, total);
       got = SBX_TRY(hash_fd(fd.get(), size, [&](std::uint64_t d) { meter.update(d); }));
     }
     if (got != layer.digest || (layer.size && size != layer.size))
       return fail(ErrorCode::invalid,
                   source.display() + ": " + label + " does not match its digest (" + layer.digest + ", got " + got + ")",
                   "the image is corrupt or was tampered with; fetch or save it again");
-    ProgressMeter meter(o.progress, "unpacking " + label, total);
+    ProgressMeter meter(o.meter, "unpacking " + label, total);
     SBX_TRY_VOID(builder.apply(fd.get(), source.display() + " " + label, [&](std::uint64_t d) { meter.update(d); }));
   }
   auto meta = builder.meta();
@@ -235,7 +235,7 @@ Result<PreparedImage> import_archive(const fs::path& archive, const std::string&
     Fd fd(::open(archive.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail(ErrorCode::io, "cannot open " + archive.string() + ": " + errno_text());
     std::uint64_t size = 0;
-    ProgressMeter meter(o.progress, "checking digest of " + archive.filename().string(), static_cast<std::uint64_t>(st.st_size));
+    ProgressMeter meter(o.meter, "checking digest of " + archive.filename().string(), static_cast<std::uint64_t>(st.st_size));
     file_sha = SBX_TRY(hash_fd(fd.get(), size, [&](std::uint64_t d) { meter.update(d); }));
     if (file_sha != pin)
       return fail(ErrorCode::invalid, "image archive " + archive.string() + " has digest " + file_sha + ", the Sandboxfile pins " + pin,
@@ -315,7 +315,7 @@ Result<PreparedImage> prepare_image(const config::Image& image, const ImportOpti
       po.progress = [&](const PullProgress& p) {
         if (p.digest != current) {
           current = p.digest;
-          meter = std::make_unique<ProgressMeter>(o.progress, "pulling blob " + std::to_string(p.index + 1) + "/" +
+          meter = std::make_unique<ProgressMeter>(o.meter, "pulling blob " + std::to_string(p.index + 1) + "/" +
                                                                   std::to_string(p.count) + " " + p.digest.substr(7, 12), p.total);
         }
         meter->update(p.done);

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "config/sandboxfile.h"
+#include "image/progress.h"
 
 namespace sbx::image {
 
@@ -33,7 +34,8 @@ struct PreparedImage {
 
 /// How to import.
 struct ImportOptions {
-  std::function<void(std::string_view)> progress;  // human lines; see progress.h for a terminal bar
+  std::function<void(std::string_view)> progress;  // human lines ("building root disk ...")
+  ProgressSink meter;                              // byte progress of hashing, unpacking, pulling
   std::string os = "linux";
   std::string architecture = "amd64";
   std::filesystem::path cache_dir;                 // default paths::cache_dir()

@@ -1,6 +1,6 @@
 #pragma once
-// Progress of unpacking: a redrawn bar on a terminal, a few plain lines otherwise.
-#include <chrono>
+// Progress of long byte-counted tasks (hashing, unpacking, pulling). The library only reports
+// it, through a sink the caller passes; the caller decides how (and whether) to show it.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -8,25 +8,38 @@
 
 namespace sbx::image {
 
-/// Reports one task's bytes; draws on stderr when it is a terminal, else emits lines at 25%
-/// steps through `lines` (which may be empty: then nothing is printed).
+/// One report of a task's bytes.
+struct ProgressEvent {
+  enum class Phase { begin, advance, end };
+  Phase phase = Phase::advance;
+  std::string_view label;  // names the task, unique while it runs: "unpacking layer 1/3 0123456789ab"
+  std::uint64_t done = 0;  // bytes so far (total at end)
+  std::uint64_t total = 0;
+};
+
+/// Receives every event of every task, in order; empty: nothing is reported.
+using ProgressSink = std::function<void(const ProgressEvent&)>;
+
+/// Reports one task to a sink: begin when made, advance on update(), end on finish() (or when
+/// destroyed). Prints nothing itself.
 class ProgressMeter {
  public:
-  ProgressMeter(std::function<void(std::string_view)> lines, std::string label, std::uint64_t total);
+  ProgressMeter(ProgressSink sink, std::string label, std::uint64_t total);
   ~ProgressMeter();
+  ProgressMeter(const ProgressMeter&) = delete;
+  ProgressMeter& operator=(const ProgressMeter&) = delete;
   /// `done` bytes of `total` so far.
   void update(std::uint64_t done);
   /// The task ended.
   void finish();
 
  private:
-  std::function<void(std::string_view)> lines_;
+  void emit(ProgressEvent::Phase phase, std::uint64_t done);
+
+  ProgressSink sink_;
   std::string label_;
   std::uint64_t total_ = 0;
-  bool tty_ = false;
   bool finished_ = false;
-  int last_step_ = -1;
-  std::chrono::steady_clock::time_point last_draw_{};
 };
 
 /// "12.3 MiB".

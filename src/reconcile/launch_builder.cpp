@@ -23,9 +23,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // The root disk and config of a non-built-in image, imported (or reused) from the cache.
-Result<void> prepare_image(const config::Sandboxfile& file, const Progress& progress, Artifacts& a) {
+Result<void> prepare_image(const config::Sandboxfile& file, const Progress& progress, const image::ProgressSink& meter,
+                           Artifacts& a) {
   image::ImportOptions options;
   options.progress = progress;
+  options.meter = meter;
   auto prepared = image::prepare_image(file.image, options);
   if (!prepared) {
     Error e = prepared.error();
@@ -52,7 +54,8 @@ std::vector<std::string> agent_command(const config::Sandboxfile& file, const Ar
   return file.agent.command;
 }
 
-Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progress& progress) {
+Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progress& progress,
+                                    const image::ProgressSink& meter) {
   auto kernel = SBX_TRY(guest::locate_kernel());
   Artifacts a;
   a.kernel = kernel.image;
@@ -65,7 +68,7 @@ Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progr
   a.kernel_version = kernel.version;
   a.initramfs = SBX_TRY(guest::build_initramfs(kernel, progress));
   if (file.image.kind == config::ImageKind::builtin) a.root_disk = SBX_TRY(guest::build_default_rootfs(progress));
-  else SBX_TRY_VOID(prepare_image(file, progress, a));
+  else SBX_TRY_VOID(prepare_image(file, progress, meter, a));
   return a;
 }
 

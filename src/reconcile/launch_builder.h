@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "config/sandboxfile.h"
+#include "image/progress.h"
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
 
@@ -27,8 +28,10 @@ struct Artifacts {
 /// Human progress lines ("building root disk ...").
 using Progress = std::function<void(std::string_view)>;
 
-/// Locate the kernel and build (or reuse) the initramfs and the root disk for `file`.
-Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progress& progress);
+/// Locate the kernel and build (or reuse) the initramfs and the root disk for `file`; an image
+/// import reports its byte progress to `meter`.
+Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progress& progress,
+                                    const image::ProgressSink& meter = {});
 
 /// The digest `sbx up` compares: the Sandboxfile's canonical digest plus the whole launch.
 std::string desired_digest(const config::Sandboxfile& file, const Artifacts& artifacts,
