@@ -50,14 +50,14 @@ std::uint64_t conn_tag(std::uint64_t id, bool upstream, std::uint32_t gen) {
 
 struct Conn {
   std::uint64_t id = 0;
-  int cfd = -1, ufd = -1;
-  std::uint32_t ugen = 0;  // bumped per upstream socket: stale reports of an old one are ignored
-  State st = State::head;
+  int client_fd = -1, upstream_fd = -1;
+  std::uint32_t upstream_gen = 0;  // bumped per upstream socket: stale reports of an old one are ignored
+  State state = State::head;
   Clock::time_point deadline;
-  std::string cin;          // client bytes not yet consumed (heads, hello, bodies)
+  std::string client_in;    // client bytes not yet consumed (heads, hello, bodies)
   Buffer c2u, u2c;
-  bool c_eof = false, u_eof = false, u_shut = false, c_shut = false;
-  bool u_ready = false;     // connect finished (ufd reported writable)
+  bool client_eof = false, upstream_eof = false, upstream_shut = false, client_shut = false;
+  bool upstream_connected = false;  // connect finished (upstream_fd reported writable)
   bool wants_close = false; // close once u2c is flushed (error responses)
   // current request / decision
   RequestHead req;
@@ -82,11 +82,11 @@ struct Conn {
   bool end_client = false;   // close the client once u2c is flushed (close-delimited response...)
   std::string up_addr;      // address of the current upstream
   // Bulk tunnels switch to splice() through a pipe per direction (no copies through user space).
-  Splice sp_c2u, sp_u2c;
+  Splice splice_c2u, splice_u2c;
   bool in_relay = false, again = false;  // relay() re-entrancy guard
-  std::uint32_t c_events = 0, u_events = 0;  // what each fd is registered for
-  bool c_rd = true, u_rd = true;  // may have unread input (edge seen, no EAGAIN or short read since)
-  bool c_hup = false, u_hup = false;  // the peer's FIN or an error was reported: read to the end
+  std::uint32_t client_events = 0, upstream_events = 0;  // what each fd is registered for
+  bool client_readable = true, upstream_readable = true;  // may have unread input (edge seen, no EAGAIN or short read since)
+  bool client_hup = false, upstream_hup = false;  // the peer's FIN or an error was reported: read to the end
 };
 
 }  // namespace
@@ -129,7 +129,7 @@ struct Proxy::Impl {
   int icpt_running = 0;
 
   mutable std::mutex stats_mu;
-  ProxyStats st;
+  ProxyStats stats;
 
   ~Impl() {
     shutdown_all();
@@ -138,7 +138,7 @@ struct Proxy::Impl {
 
   void count(std::uint64_t ProxyStats::*f) {
     std::lock_guard l(stats_mu);
-    ++(st.*f);
+    ++(stats.*f);
   }
 
   void wake() {
@@ -185,10 +185,10 @@ struct Proxy::Impl {
         if (it == conns.end()) continue;  // a connection closed already (see conn_tag)
         Conn& c = *it->second;
         const bool up = tag & 2;
-        if (c.st == State::closing || (up && (c.ufd < 0 || tag != conn_tag(c.id, true, c.ugen)))) continue;
-        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (up ? c.u_rd : c.c_rd) = true;
-        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (up ? c.u_hup : c.c_hup) = true;
-        if (up && c.st == State::connecting) c.u_ready = true;
+        if (c.state == State::closing || (up && (c.upstream_fd < 0 || tag != conn_tag(c.id, true, c.upstream_gen)))) continue;
+        if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (up ? c.upstream_readable : c.client_readable) = true;
+        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) (up ? c.upstream_hup : c.client_hup) = true;
+        if (up && c.state == State::connecting) c.upstream_connected = true;
         drive(c);
         touch(c);
       }
@@ -208,9 +208,9 @@ struct Proxy::Impl {
     stopping = true;
     if (resolvers) resolvers->stop();
     for (auto& [id, c] : conns) {
-      if (c->cfd >= 0) ::close(c->cfd);
-      if (c->ufd >= 0) ::close(c->ufd);
-      c->cfd = c->ufd = -1;
+      if (c->client_fd >= 0) ::close(c->client_fd);
+      if (c->upstream_fd >= 0) ::close(c->upstream_fd);
+      c->client_fd = c->upstream_fd = -1;
     }
     conns.clear();
     {
@@ -241,7 +241,7 @@ struct Proxy::Impl {
     for (int fd : fds) add_client(fd);
     for (auto& d : done) {
       auto it = conns.find(d.id);
-      if (it == conns.end() || it->second->st != State::resolving) continue;
+      if (it == conns.end() || it->second->state != State::resolving) continue;
       if (d.result && opt.dns_cache_ttl.count() > 0)
         dns_cache.put(it->second->req.host, *d.result, Clock::now() + opt.dns_cache_ttl);
       Conn* conn = it->second.get();  // stays alive in the graveyard if it closes now
@@ -290,11 +290,11 @@ struct Proxy::Impl {
     }
     auto c = std::make_unique<Conn>();
     c->id = next_id++;
-    c->cfd = fd;
+    c->client_fd = fd;
     c->deadline = Clock::now() + opt.handshake_timeout;
     c->started = Clock::now();
-    c->c_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-    epoll_event ev{c->c_events, {.u64 = conn_tag(c->id, false, 0)}};
+    c->client_events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    epoll_event ev{c->client_events, {.u64 = conn_tag(c->id, false, 0)}};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     ++active;
     Conn& ref = *c;
@@ -306,7 +306,7 @@ struct Proxy::Impl {
   void sweep(Clock::time_point now) {
     std::vector<Conn*> expired;
     for (auto& [id, c] : conns)
-      if (c->st != State::closing && now >= c->deadline) expired.push_back(c.get());
+      if (c->state != State::closing && now >= c->deadline) expired.push_back(c.get());
     for (Conn* c : expired) {
       on_timeout(*c);
       touch(*c);
@@ -315,9 +315,9 @@ struct Proxy::Impl {
 
   void on_timeout(Conn& c) {
     count(&ProxyStats::timeouts);
-    switch (c.st) {
+    switch (c.state) {
       case State::head:
-        if (c.cin.empty() && c.rec.method.empty() && c.req.method.empty()) {
+        if (c.client_in.empty() && c.rec.method.empty() && c.req.method.empty()) {
           log->debug("closing a client that sent nothing within the handshake timeout");
         }
         return close_conn(c, "timeout waiting for the request head");
@@ -325,9 +325,9 @@ struct Proxy::Impl {
         return deny_now(c, 504, "resolving " + c.req.host + " took longer than " +
                                     std::to_string(opt.resolve_timeout.count()) + " ms", "timeout", "");
       case State::connecting:
-        if (c.ufd >= 0) {
-          ::close(c.ufd);
-          c.ufd = -1;
+        if (c.upstream_fd >= 0) {
+          ::close(c.upstream_fd);
+          c.upstream_fd = -1;
         }
         ++c.addr_i;
         return connect_next(c);
@@ -338,31 +338,31 @@ struct Proxy::Impl {
   // Ask for EPOLLOUT only while something waits to be written: an edge-triggered EPOLLOUT
   // would otherwise wake the loop on every ACK.
   void touch(Conn& c) {
-    if (c.st == State::closing) return;
-    const bool to_client = !c.u2c.empty() || c.sp_u2c.in_pipe > 0;
-    const bool to_upstream = !c.c2u.empty() || c.sp_c2u.in_pipe > 0 || c.st == State::connecting;
+    if (c.state == State::closing) return;
+    const bool to_client = !c.u2c.empty() || c.splice_u2c.in_pipe > 0;
+    const bool to_upstream = !c.c2u.empty() || c.splice_c2u.in_pipe > 0 || c.state == State::connecting;
     const std::uint32_t base = EPOLLIN | EPOLLRDHUP | EPOLLET;
-    if (c.cfd >= 0) {
+    if (c.client_fd >= 0) {
       const std::uint32_t want = base | (to_client ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
-      if (want != c.c_events) {
-        c.c_events = want;
+      if (want != c.client_events) {
+        c.client_events = want;
         epoll_event ev{want, {.u64 = conn_tag(c.id, false, 0)}};
-        epoll_ctl(ep, EPOLL_CTL_MOD, c.cfd, &ev);
+        epoll_ctl(ep, EPOLL_CTL_MOD, c.client_fd, &ev);
       }
     }
-    if (c.ufd >= 0) {
+    if (c.upstream_fd >= 0) {
       const std::uint32_t want = base | (to_upstream ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
-      if (want != c.u_events) {
-        c.u_events = want;
-        epoll_event ev{want, {.u64 = conn_tag(c.id, true, c.ugen)}};
-        epoll_ctl(ep, EPOLL_CTL_MOD, c.ufd, &ev);
+      if (want != c.upstream_events) {
+        c.upstream_events = want;
+        epoll_event ev{want, {.u64 = conn_tag(c.id, true, c.upstream_gen)}};
+        epoll_ctl(ep, EPOLL_CTL_MOD, c.upstream_fd, &ev);
       }
     }
   }
 
   // ---- per-connection state machine ----------------------------------------------------------
   void drive(Conn& c) {
-    switch (c.st) {
+    switch (c.state) {
       case State::head: return read_head(c);
       case State::resolving: return;
       case State::connecting: return check_connect(c);
@@ -373,25 +373,25 @@ struct Proxy::Impl {
     }
   }
 
-  // Read client bytes into c.cin (bounded); returns false when the connection was closed.
+  // Read client bytes into c.client_in (bounded); returns false when the connection was closed.
   bool read_client(Conn& c, size_t limit) {
     char buf[16384];
-    while (c.cin.size() < limit && !c.c_eof && c.c_rd) {
-      const size_t want = std::min(sizeof buf, limit - c.cin.size());
-      const ssize_t n = ::recv(c.cfd, buf, want, 0);
+    while (c.client_in.size() < limit && !c.client_eof && c.client_readable) {
+      const size_t want = std::min(sizeof buf, limit - c.client_in.size());
+      const ssize_t n = ::recv(c.client_fd, buf, want, 0);
       if (n > 0) {
-        c.cin.append(buf, static_cast<size_t>(n));
+        c.client_in.append(buf, static_cast<size_t>(n));
         // A short read emptied the socket: the next byte brings a new edge (saves an EAGAIN recv).
-        if (static_cast<size_t>(n) < want && !c.c_hup) c.c_rd = false;
+        if (static_cast<size_t>(n) < want && !c.client_hup) c.client_readable = false;
         continue;
       }
       if (n == 0) {
-        c.c_eof = true;
+        c.client_eof = true;
         break;
       }
       if (errno == EINTR) continue;
       if (would_block()) {
-        c.c_rd = false;
+        c.client_readable = false;
         break;
       }
       close_conn(c, "client read error");
@@ -403,9 +403,9 @@ struct Proxy::Impl {
   void read_head(Conn& c) {
     if (!read_client(c, opt.limits.max_head_bytes + 8)) return;
     RequestHead h;
-    const auto r = parse_request_head(c.cin, opt.limits, TargetMode::proxy, h);
+    const auto r = parse_request_head(c.client_in, opt.limits, TargetMode::proxy, h);
     if (r.status == ParseResult::incomplete) {
-      if (c.c_eof) close_conn(c, "client closed before a full request head");
+      if (c.client_eof) close_conn(c, "client closed before a full request head");
       return;
     }
     if (r.status == ParseResult::error) {
@@ -413,7 +413,7 @@ struct Proxy::Impl {
       log->debug("bad request: {}", r.reason);
       return reply_and_close(c, r.http_status, "sbx egress proxy: bad request: " + r.reason + "\n");
     }
-    c.cin.erase(0, r.consumed);
+    c.client_in.erase(0, r.consumed);
     c.req = std::move(h);
     begin_request(c);
   }
@@ -443,25 +443,25 @@ struct Proxy::Impl {
     if (!v.allowed) return deny(c, v, literal ? literal->str() : "");
     if (!c.rec.learned) explain(c.rec, rules, v, c.req.host, c.req.port);
     // Reuse the upstream of a keep-alive connection for the same host and port.
-    if (!c.req.connect && c.ufd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.u_eof &&
-        c.up_reusable && !c.u_shut) {
+    if (!c.req.connect && c.upstream_fd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.upstream_eof &&
+        c.up_reusable && !c.upstream_shut) {
       c.rec.address = c.up_addr;
       c.rec.allowed = true;
       return start_forward(c);
     }
-    if (c.ufd >= 0) drop_upstream(c);
+    if (c.upstream_fd >= 0) drop_upstream(c);
     if (literal) {
       c.addrs = {*literal};
       c.addr_i = 0;
       return connect_next(c);
     }
     if (const auto* cached = dns_cache.find(c.req.host, Clock::now())) {
-      c.st = State::resolving;
+      c.state = State::resolving;
       return on_resolved(c, *cached);
     }
     if (!resolvers->submit(c.id, c.req.host))
       return deny_now(c, 503, "too many name lookups in progress", "overload", "");
-    c.st = State::resolving;
+    c.state = State::resolving;
     c.deadline = Clock::now() + opt.resolve_timeout;
   }
 
@@ -499,25 +499,25 @@ struct Proxy::Impl {
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       // Connect to exactly the address that was checked: no second resolution.
       if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS) {
-        c.ufd = fd;
-        ++c.ugen;
-        c.u_ready = false;
-        c.u_eof = c.u_shut = false;
+        c.upstream_fd = fd;
+        ++c.upstream_gen;
+        c.upstream_connected = false;
+        c.upstream_eof = c.upstream_shut = false;
         // Loopback and near peers often finish the handshake inside connect(): skip a wake-up.
         // One TCP_INFO read says so (established: connected, no error pending).
         tcp_info ti{};
         socklen_t tl = sizeof ti;
         const bool done = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state == TCP_ESTABLISHED;
-        c.u_events = EPOLLIN | EPOLLRDHUP | EPOLLET | (done ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
-        epoll_event ev{c.u_events, {.u64 = conn_tag(c.id, true, c.ugen)}};
+        c.upstream_events = EPOLLIN | EPOLLRDHUP | EPOLLET | (done ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
+        epoll_event ev{c.upstream_events, {.u64 = conn_tag(c.id, true, c.upstream_gen)}};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-        c.u_rd = false;  // nothing to read before the handshake; EPOLL_CTL_ADD reports data that came since
-        c.u_hup = false;
-        c.st = State::connecting;
+        c.upstream_readable = false;  // nothing to read before the handshake; EPOLL_CTL_ADD reports data that came since
+        c.upstream_hup = false;
+        c.state = State::connecting;
         c.deadline = Clock::now() + opt.connect_timeout;
         c.rec.address = a.str();
         if (done) {
-          c.u_ready = true;
+          c.upstream_connected = true;
           check_connect(c, true);
         }
         return;
@@ -530,13 +530,13 @@ struct Proxy::Impl {
   }
 
   void check_connect(Conn& c, bool established = false) {
-    if (!c.u_ready) return;
+    if (!c.upstream_connected) return;
     int err = 0;
     socklen_t len = sizeof err;
-    if (!established) getsockopt(c.ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (!established) getsockopt(c.upstream_fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
-      ::close(c.ufd);
-      c.ufd = -1;
+      ::close(c.upstream_fd);
+      c.upstream_fd = -1;
       ++c.addr_i;
       return connect_next(c);
     }
@@ -549,12 +549,12 @@ struct Proxy::Impl {
     c.deadline = Clock::now() + opt.idle_timeout;
     if (!c.req.connect) return start_forward(c);
     c.rec.status = 200;
-    if (auto it = c.policy->inject.find(c.req.host); it != c.policy->inject.end() && c.cin.empty())
+    if (auto it = c.policy->inject.find(c.req.host); it != c.policy->inject.end() && c.client_in.empty())
       return hand_to_interceptor(c, it->second);
     c.u2c.ensure(opt.tunnel_buffer);
     c.c2u.ensure(opt.tunnel_buffer);
     c.u2c.append("HTTP/1.1 200 Connection established\r\n\r\n");
-    c.st = State::hello;
+    c.state = State::hello;
     c.deadline = Clock::now() + opt.handshake_timeout;
     relay(c);
   }
@@ -572,17 +572,17 @@ struct Proxy::Impl {
     c.close_after = !c.req.keep_alive;
     c.resp.expect(c.req.method == "HEAD");
     c.awaiting = true;
-    c.st = State::forward;
+    c.state = State::forward;
     c.deadline = Clock::now() + opt.idle_timeout;
     relay(c);
   }
 
-  // Move request bytes from c.cin to c.c2u in plain-HTTP mode, parsing the next head when a
+  // Move request bytes from c.client_in to c.c2u in plain-HTTP mode, parsing the next head when a
   // body ends. Returns false if the connection changed state (closed or new request started).
   bool feed_requests(Conn& c) {
-    while (!c.cin.empty()) {
+    while (!c.client_in.empty()) {
       if (c.in_body) {
-        size_t take = std::min(c.cin.size(), c.c2u.cap - c.c2u.size());
+        size_t take = std::min(c.client_in.size(), c.c2u.cap - c.c2u.size());
         if (take == 0) return true;
         if (c.body == BodyKind::length) {
           take = static_cast<size_t>(std::min<std::uint64_t>(take, c.body_left));
@@ -590,7 +590,7 @@ struct Proxy::Impl {
           if (c.body_left == 0) c.in_body = false;
         } else {
           size_t used = 0;
-          const auto s = c.chunk.feed(std::string_view(c.cin).substr(0, take), used);
+          const auto s = c.chunk.feed(std::string_view(c.client_in).substr(0, take), used);
           if (s == ChunkedFramer::error) {
             count(&ProxyStats::bad_requests);
             reply_and_close(c, 400, "sbx egress proxy: bad request: malformed chunked body\n");
@@ -599,27 +599,27 @@ struct Proxy::Impl {
           take = used;
           if (s == ChunkedFramer::done) c.in_body = false;
         }
-        c.c2u.append(std::string_view(c.cin).substr(0, take));
+        c.c2u.append(std::string_view(c.client_in).substr(0, take));
         c.rec.bytes_up += take;
-        c.cin.erase(0, take);
+        c.client_in.erase(0, take);
         continue;
       }
       if (c.close_after || c.end_client) {  // nothing may follow "Connection: close" or a close-delimited response
-        c.cin.clear();
+        c.client_in.clear();
         return true;
       }
       // One request at a time: the next head waits until this response has ended, so responses
       // cannot be mis-associated and the upstream is switched only at a response boundary.
       if (c.awaiting) return true;
       RequestHead h;
-      const auto r = parse_request_head(c.cin, opt.limits, TargetMode::proxy, h);
+      const auto r = parse_request_head(c.client_in, opt.limits, TargetMode::proxy, h);
       if (r.status == ParseResult::incomplete) return true;
       if (r.status == ParseResult::error) {
         count(&ProxyStats::bad_requests);
         reply_and_close(c, r.http_status, "sbx egress proxy: bad request: " + r.reason + "\n");
         return false;
       }
-      c.cin.erase(0, r.consumed);
+      c.client_in.erase(0, r.consumed);
       log_record(c);
       c.req = std::move(h);
       begin_request(c);
@@ -639,73 +639,73 @@ struct Proxy::Impl {
     do {
       c.again = false;
       relay_once(c);
-    } while (c.again && c.st != State::closing);
+    } while (c.again && c.state != State::closing);
     c.in_relay = false;
   }
 
   void relay_once(Conn& c) {
     bool moved = false;
     // upstream -> client (the 200 line or an error response may already sit in u2c)
-    if (c.ufd >= 0 && c.st == State::tunnel) {
-      if (!tunnel_pump(c.ufd, c.cfd, c.u2c, c.sp_u2c, c.u_eof, &c.rec.bytes_down, moved, c.u_rd, c.u_hup))
+    if (c.upstream_fd >= 0 && c.state == State::tunnel) {
+      if (!tunnel_pump(c.upstream_fd, c.client_fd, c.u2c, c.splice_u2c, c.upstream_eof, &c.rec.bytes_down, moved, c.upstream_readable, c.upstream_hup))
         return close_conn(c, "relay error");
-    } else if (c.ufd >= 0 && c.st == State::forward && !c.wants_close) {
+    } else if (c.upstream_fd >= 0 && c.state == State::forward && !c.wants_close) {
       if (!forward_down(c, moved)) return;
-    } else if (c.ufd >= 0) {
-      if (!pump(c.ufd, c.cfd, c.u2c, c.u_eof, &c.rec.bytes_down, true, moved, &c.u_rd, c.u_hup)) return close_conn(c, "relay error");
+    } else if (c.upstream_fd >= 0) {
+      if (!pump(c.upstream_fd, c.client_fd, c.u2c, c.upstream_eof, &c.rec.bytes_down, true, moved, &c.upstream_readable, c.upstream_hup)) return close_conn(c, "relay error");
     } else if (!c.u2c.empty()) {
       bool dummy_eof = true;
-      if (!pump(-1, c.cfd, c.u2c, dummy_eof, nullptr, false, moved)) return close_conn(c, "write error");
+      if (!pump(-1, c.client_fd, c.u2c, dummy_eof, nullptr, false, moved)) return close_conn(c, "write error");
     }
     if (c.wants_close) {
       if (c.u2c.empty()) {
         // Read what the client already sent, so closing does not reset the connection
         // before it has read the response.
         char sink[4096];
-        for (int i = 0; i < 64 && ::recv(c.cfd, sink, sizeof sink, 0) > 0; ++i) {
+        for (int i = 0; i < 64 && ::recv(c.client_fd, sink, sizeof sink, 0) > 0; ++i) {
         }
-        ::shutdown(c.cfd, SHUT_WR);
+        ::shutdown(c.client_fd, SHUT_WR);
         close_conn(c, "response sent");
       }
       return;
     }
     // client -> upstream
-    if (c.st == State::hello) {
+    if (c.state == State::hello) {
       if (!read_client(c, kMaxHelloBytes)) return;
-      if (!c.cin.empty() || c.c_eof) {
+      if (!c.client_in.empty() || c.client_eof) {
         std::string sni;
-        const auto h = peek_client_hello(c.cin, sni);
-        if (h == HelloStatus::need_more && !c.c_eof && c.cin.size() < kMaxHelloBytes) return finish_relay(c, moved);
+        const auto h = peek_client_hello(c.client_in, sni);
+        if (h == HelloStatus::need_more && !c.client_eof && c.client_in.size() < kMaxHelloBytes) return finish_relay(c, moved);
         std::string want;
         normalise_host(c.req.host, want);
         std::string got;
         if (h == HelloStatus::sni && (!normalise_host(sni, got) || got != want)) {
           return front_refused(c, sni);
         }
-        if (h == HelloStatus::malformed || (h == HelloStatus::need_more && !c.c_eof)) return front_refused(c, "");
-        c.c2u.append(c.cin);
-        c.rec.bytes_up += c.cin.size();
-        c.cin.clear();
-        c.st = State::tunnel;
+        if (h == HelloStatus::malformed || (h == HelloStatus::need_more && !c.client_eof)) return front_refused(c, "");
+        c.c2u.append(c.client_in);
+        c.rec.bytes_up += c.client_in.size();
+        c.client_in.clear();
+        c.state = State::tunnel;
         c.deadline = Clock::now() + opt.idle_timeout;
         moved = true;
       } else {
         return finish_relay(c, moved);
       }
     }
-    if (c.st == State::tunnel) {
-      if (!tunnel_pump(c.cfd, c.ufd, c.c2u, c.sp_c2u, c.c_eof, &c.rec.bytes_up, moved, c.c_rd, c.c_hup))
+    if (c.state == State::tunnel) {
+      if (!tunnel_pump(c.client_fd, c.upstream_fd, c.c2u, c.splice_c2u, c.client_eof, &c.rec.bytes_up, moved, c.client_readable, c.client_hup))
         return close_conn(c, "relay error");
-    } else if (c.st == State::forward) {
+    } else if (c.state == State::forward) {
       while (true) {
         if (!read_client(c, 64 * 1024)) return;
         if (!feed_requests(c)) return;
         bool m = false;
         bool no_eof = false;
-        if (!pump(-1, c.ufd, c.c2u, no_eof, nullptr, false, m)) return close_conn(c, "relay error");
+        if (!pump(-1, c.upstream_fd, c.c2u, no_eof, nullptr, false, m)) return close_conn(c, "relay error");
         moved |= m;
         // Stop once the upstream is full or the client has nothing more for now.
-        if (!m || c.cin.size() >= 64 * 1024 || c.c_eof) break;
+        if (!m || c.client_in.size() >= 64 * 1024 || c.client_eof) break;
       }
     }
     finish_relay(c, moved);
@@ -719,7 +719,7 @@ struct Proxy::Impl {
     while (true) {
       bool progress = false;
       if (!c.u2c.empty()) {
-        const ssize_t n = ::send(c.cfd, c.u2c.data.get() + c.u2c.start, c.u2c.size(), MSG_NOSIGNAL);
+        const ssize_t n = ::send(c.client_fd, c.u2c.data.get() + c.u2c.start, c.u2c.size(), MSG_NOSIGNAL);
         if (n > 0) {
           c.u2c.start += static_cast<size_t>(n);
           c.rec.bytes_down += static_cast<std::uint64_t>(n);
@@ -730,10 +730,10 @@ struct Proxy::Impl {
           return false;
         }
       }
-      if (c.u2c.empty() && c.ufd >= 0 && !c.u_eof && c.u_rd) {
-        const ssize_t n = ::recv(c.ufd, buf, sizeof buf, 0);
+      if (c.u2c.empty() && c.upstream_fd >= 0 && !c.upstream_eof && c.upstream_readable) {
+        const ssize_t n = ::recv(c.upstream_fd, buf, sizeof buf, 0);
         if (n > 0) {
-          if (static_cast<size_t>(n) < sizeof buf && !c.u_hup) c.u_rd = false;
+          if (static_cast<size_t>(n) < sizeof buf && !c.upstream_hup) c.upstream_readable = false;
           progress = true;
           if (!c.awaiting) {
             // Bytes nobody asked for (a second response, or desync): never forward them.
@@ -756,7 +756,7 @@ struct Proxy::Impl {
             c.again = true;  // the next pipelined request may start
           }
         } else if (n == 0) {
-          c.u_eof = true;
+          c.upstream_eof = true;
           progress = true;
           if (c.awaiting) {
             if (c.resp.eof() == ResponseFramer::error) {
@@ -768,7 +768,7 @@ struct Proxy::Impl {
           }
           c.up_reusable = false;
         } else if (would_block()) {
-          c.u_rd = false;
+          c.upstream_readable = false;
         } else if (errno != EINTR) {
           if (!upstream_broken(c, std::string("upstream read error: ") + std::strerror(errno))) return false;
           continue;
@@ -800,36 +800,36 @@ struct Proxy::Impl {
     const bool flushed = c.u2c.empty();
     if (!c.awaiting) {
       if ((c.end_client || c.close_after) && flushed) return close_conn(c, "done");
-      if (c.ufd >= 0 && !c.up_reusable && !c.in_body) drop_upstream(c);
-      if (c.c_eof && flushed && !c.in_body) return close_conn(c, "done");
+      if (c.upstream_fd >= 0 && !c.up_reusable && !c.in_body) drop_upstream(c);
+      if (c.client_eof && flushed && !c.in_body) return close_conn(c, "done");
     }
     // The client finished sending while a response is due: pass its half-close on.
-    if (c.c_eof && c.ufd >= 0 && !c.u_shut && c.c2u.empty() && c.cin.empty()) {
-      ::shutdown(c.ufd, SHUT_WR);
-      c.u_shut = true;
+    if (c.client_eof && c.upstream_fd >= 0 && !c.upstream_shut && c.c2u.empty() && c.client_in.empty()) {
+      ::shutdown(c.upstream_fd, SHUT_WR);
+      c.upstream_shut = true;
     }
   }
 
   void finish_relay(Conn& c, bool moved) {
-    if (c.st == State::forward && !c.wants_close) return finish_forward(c, moved);
-    if (moved && c.st != State::hello) c.deadline = Clock::now() + opt.idle_timeout;
-    const bool c2u_empty = c.c2u.empty() && c.sp_c2u.in_pipe == 0;
-    const bool u2c_empty = c.u2c.empty() && c.sp_u2c.in_pipe == 0;
-    const bool client_done = c.c_eof && c2u_empty && (c.st != State::forward || c.cin.empty() || c.close_after);
+    if (c.state == State::forward && !c.wants_close) return finish_forward(c, moved);
+    if (moved && c.state != State::hello) c.deadline = Clock::now() + opt.idle_timeout;
+    const bool c2u_empty = c.c2u.empty() && c.splice_c2u.in_pipe == 0;
+    const bool u2c_empty = c.u2c.empty() && c.splice_u2c.in_pipe == 0;
+    const bool client_done = c.client_eof && c2u_empty && (c.state != State::forward || c.client_in.empty() || c.close_after);
     // Both sides finished: close without a shutdown() first (one syscall fewer per connection).
-    if (client_done && c.u_eof && u2c_empty) return close_conn(c, "done");
-    if (client_done && c.ufd >= 0 && !c.u_shut) {
-      ::shutdown(c.ufd, SHUT_WR);
-      c.u_shut = true;
+    if (client_done && c.upstream_eof && u2c_empty) return close_conn(c, "done");
+    if (client_done && c.upstream_fd >= 0 && !c.upstream_shut) {
+      ::shutdown(c.upstream_fd, SHUT_WR);
+      c.upstream_shut = true;
     }
-    if (c.u_eof && u2c_empty) {
-      if (c.st == State::hello || c.u_shut) return close_conn(c, "done");
-      if (!c.c_shut) {
-        ::shutdown(c.cfd, SHUT_WR);
-        c.c_shut = true;
+    if (c.upstream_eof && u2c_empty) {
+      if (c.state == State::hello || c.upstream_shut) return close_conn(c, "done");
+      if (!c.client_shut) {
+        ::shutdown(c.client_fd, SHUT_WR);
+        c.client_shut = true;
       }
     }
-    if (c.c_eof && c.u_eof && u2c_empty && c2u_empty) close_conn(c, "done");
+    if (c.client_eof && c.upstream_eof && u2c_empty && c2u_empty) close_conn(c, "done");
   }
 
   void front_refused(Conn& c, const std::string& sni) {
@@ -846,8 +846,8 @@ struct Proxy::Impl {
 
   void hand_to_interceptor(Conn& c, const std::vector<config::Secret>& bindings) {
     InterceptJob job;
-    job.client_fd = c.cfd;
-    job.upstream_fd = c.ufd;
+    job.client_fd = c.client_fd;
+    job.upstream_fd = c.upstream_fd;
     job.host = c.req.host;
     job.port = c.req.port;
     job.bindings = bindings;
@@ -855,9 +855,9 @@ struct Proxy::Impl {
     job.record.allowed = true;
     job.record.intercepted = true;
     job.started = c.started;
-    epoll_ctl(ep, EPOLL_CTL_DEL, c.cfd, nullptr);
-    epoll_ctl(ep, EPOLL_CTL_DEL, c.ufd, nullptr);
-    c.cfd = c.ufd = -1;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c.client_fd, nullptr);
+    epoll_ctl(ep, EPOLL_CTL_DEL, c.upstream_fd, nullptr);
+    c.client_fd = c.upstream_fd = -1;
     c.logged = true;
     auto ctx_or = intercept_context();
     if (!ctx_or) {
@@ -943,21 +943,21 @@ struct Proxy::Impl {
   }
 
   void reply_and_close(Conn& c, int status, const std::string& body) {
-    if (c.ufd >= 0) drop_upstream(c);
+    if (c.upstream_fd >= 0) drop_upstream(c);
     // Plain HTTP: what is left of earlier responses goes out first; elsewhere start afresh.
-    if (c.st != State::forward) c.u2c = Buffer{};
+    if (c.state != State::forward) c.u2c = Buffer{};
     c.u2c.ensure(4096);
     c.u2c.append(error_response(status, body));
     c.wants_close = true;
-    c.st = State::forward;  // relay() flushes u2c, then closes
+    c.state = State::forward;  // relay() flushes u2c, then closes
     c.deadline = Clock::now() + opt.handshake_timeout;
     relay(c);
   }
 
   void drop_upstream(Conn& c) {
-    ::close(c.ufd);
-    c.ufd = -1;
-    c.u_eof = c.u_shut = c.u_hup = false;
+    ::close(c.upstream_fd);
+    c.upstream_fd = -1;
+    c.upstream_eof = c.upstream_shut = c.upstream_hup = false;
     c.awaiting = false;
     c.c2u.start = c.c2u.end = 0;  // bytes for that upstream only; u2c (for the client) stays
   }
@@ -970,26 +970,26 @@ struct Proxy::Impl {
   }
 
   void close_conn(Conn& c, const char* why) {
-    if (c.st == State::closing) return;
+    if (c.state == State::closing) return;
     if (!c.logged) {
       if (!c.rec.allowed && c.rec.reason.empty()) c.rec.reason = why;
       log_record(c);
     }
     log->trace("closing connection {}: {}", c.id, why);
-    if (c.cfd >= 0) {
-      ::close(c.cfd);
+    if (c.client_fd >= 0) {
+      ::close(c.client_fd);
     }
-    if (c.ufd >= 0) {
-      ::close(c.ufd);
+    if (c.upstream_fd >= 0) {
+      ::close(c.upstream_fd);
     }
-    c.cfd = c.ufd = -1;
-    c.sp_c2u.close_pipe();
-    c.sp_u2c.close_pipe();
+    c.client_fd = c.upstream_fd = -1;
+    c.splice_c2u.close_pipe();
+    c.splice_u2c.close_pipe();
     retire(c);
   }
 
   void retire(Conn& c, bool release_slot = true) {
-    c.st = State::closing;
+    c.state = State::closing;
     if (release_slot) --active;
     auto it = conns.find(c.id);
     if (it != conns.end()) {
@@ -1141,7 +1141,7 @@ void Proxy::stop() {
 
 ProxyStats Proxy::stats() const {
   std::lock_guard l(impl_->stats_mu);
-  ProxyStats s = impl_->st;
+  ProxyStats s = impl_->stats;
   s.active = impl_->active;
   return s;
 }
