@@ -37,8 +37,8 @@ struct Ctx {
 };
 
 Error filter_error(const char* what, int rc) {
-  return Error{ErrorCode::runtime, std::string("building virtiofsd's seccomp filter: ") + what + ": " + std::strerror(-rc),
-               {}, "libseccomp 2.5 or newer is needed (Debian: libseccomp2)", {}};
+  return make_error(ErrorCode::runtime, std::string("building virtiofsd's seccomp filter: ") + what + ": " + std::strerror(-rc),
+                    "libseccomp 2.5 or newer is needed (Debian: libseccomp2)");
 }
 
 }  // namespace
