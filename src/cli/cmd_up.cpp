@@ -167,7 +167,7 @@ int run_up(const Args& args) {
   }
   if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
     if (!json) {
-      const auto accel = vmm::choose_accel(vmm::probe_host());
+      const auto accel = vmm::host_accel();
       if (!accel.warning.empty()) std::cerr << "sbx: warning: " << accel.warning << "\n";
       std::cerr << "sbx: booting sandbox '" << file.name << "' (" << file.resources.cpus << " vCPU, kernel "
                 << artifacts->kernel_version << ")...\n";

@@ -20,7 +20,7 @@
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
 #include "supervisor/stream_router.h"
-#include "vmm/qemu_vmm.h"
+#include "vmm/vmm.h"
 #include "vmm/unix_socket.h"
 
 namespace sbx::supervisor {
@@ -75,7 +75,7 @@ class Supervisor {
   SandboxPaths paths_;
   SandboxState state_;
   std::shared_ptr<spdlog::logger> log_ = sbx::log::get("supervisor");
-  std::unique_ptr<vmm::QemuVmm> vmm_;
+  std::unique_ptr<vmm::Vmm> vmm_;
   vmm::Fd listen_, chan_, sigfd_;
   proto::Decoder chan_decoder_;
   std::string chan_out_;

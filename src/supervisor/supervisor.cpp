@@ -80,9 +80,9 @@ Result<void> Supervisor::start() {
   egress_.start();
 
   std::string warning;
-  vmm_ = vmm::make_qemu_vmm(&warning);
+  vmm_ = vmm::make_vmm(&warning);
   if (!warning.empty()) log_->warn("{}", warning);
-  state_.accel = vmm::accel_name(vmm_->options().accel);
+  state_.accel = vmm_->accelerator();
   SBX_TRY_VOID(vmm_->start(launch_.machine));
   state_.vmm_pid = vmm_->pid();
   log_->info("VMM started (pid {})", vmm_->pid());
@@ -145,7 +145,7 @@ void Supervisor::finish(Phase phase, std::string error) {
   if (done_) return;
   done_ = true;
   if (vmm_) {
-    if (!vmm_->try_reap()) vmm_->kill();
+    if (auto ended = vmm_->try_reap(); !ended || !*ended) vmm_->kill();
   }
   state_.phase = phase;
   state_.vmm_pid = 0;
@@ -216,10 +216,10 @@ void Supervisor::loop() {
     }
     if (fds.has(listener, POLLIN)) accept_clients();
     if (fds.has(console, kReadable)) read_console();
-    if (auto ended = vmm_->try_reap()) {
+    if (auto ended = vmm_->try_reap(); ended && *ended) {
       for (int i = 0; i < 64 && console_; ++i) read_console();  // QEMU's last console lines, for the panic check
-      auto reason = classify_exit({*ended, stopping_, state_.vmm_pid, vmm::tail_file(paths_.console_log(), 400),
-                                   vmm::tail_file(vmm_->qemu_log(), 5)});
+      auto reason = classify_exit({**ended, stopping_, state_.vmm_pid, vmm::tail_file(paths_.console_log(), 400),
+                                   vmm::tail_file(vmm_->log_file(), 5)});
       return finish(reason.phase, std::move(reason.error));
     }
     // The channel.
@@ -229,7 +229,7 @@ void Supervisor::loop() {
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         // QEMU closes the channel only as it exits; wait for the process to tell us how.
         (void)vmm_->wait(seconds(3));
-        if (!vmm_->try_reap()) return finish(Phase::crashed, "the guest channel closed while the VMM still runs");
+        if (auto ended = vmm_->try_reap(); !ended || !*ended) return finish(Phase::crashed, "the guest channel closed while the VMM still runs");
         continue;
       }
       if (n > 0) {
