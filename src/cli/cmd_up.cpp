@@ -18,7 +18,7 @@
 #include "reconcile/launch_builder.h"
 #include "reconcile/plan.h"
 #include "supervisor/client.h"
-#include "supervisor/egress_process.h"
+#include "supervisor/egress_child.h"
 #include "supervisor/spawn.h"
 #include "vmm/accel.h"
 

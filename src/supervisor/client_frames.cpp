@@ -1,13 +1,13 @@
 #include <algorithm>
 #include <sys/socket.h>
 
+#include "supervisor/client.h"
 #include "supervisor/sandbox_supervisor.h"
 
 namespace sbx::supervisor {
 
 namespace {
 constexpr size_t kMaxQueued = 8u << 20;          // a client that stops reading is dropped
-constexpr const char* kEgressRestartPing = "egress-restart";  // PING payload: restart the proxy now, answer once ready
 }  // namespace
 
 void Supervisor::answer_egress_waiters(const std::vector<int>& clients, const std::string& error) {

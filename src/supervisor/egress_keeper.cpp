@@ -5,6 +5,10 @@
 namespace sbx::supervisor {
 using namespace std::chrono;
 
+namespace {
+constexpr int kEventsPerTurn = 64;  // control packets handled per loop turn: the child cannot starve the rest
+}  // namespace
+
 EgressKeeper::EgressKeeper(Launch& launch, const SandboxPaths& paths, SandboxState& state,
                            std::shared_ptr<spdlog::logger> log, Hooks hooks)
     : launch_(launch), paths_(paths), state_(state), log_(std::move(log)), hooks_(std::move(hooks)) {}
@@ -15,12 +19,12 @@ void EgressKeeper::start() {
   if (auto r = child_.start(paths_.dir, paths_.supervisor_log()); !r) {
     // The sandbox still runs; it just has no way out. Status and every refused stream say why.
     log_->error("cannot start the egress proxy: {}", r.error().message);
-    state_.egress_state = "failed";
+    state_.egress_state = egress_state::kFailed;
     state_.egress_error = r.error().message;
     return;
   }
   state_.egress_pid = child_.pid();
-  state_.egress_state = "starting";
+  state_.egress_state = egress_state::kStarting;
   log_->info("egress proxy started (pid {})", child_.pid());
 }
 
@@ -67,7 +71,7 @@ void EgressKeeper::answer_waiters(const std::string& error) {
 }
 
 void EgressKeeper::read_events() {
-  for (int i = 0; i < 64 && child_.control_fd() >= 0; ++i) {
+  for (int i = 0; i < kEventsPerTurn && child_.control_fd() >= 0; ++i) {
     const EgressEvent e = child_.read_event();
     if (e.kind == EgressEvent::none) break;
     on_event(e);
@@ -78,7 +82,7 @@ void EgressKeeper::on_event(const EgressEvent& e) {
   switch (e.kind) {
     case EgressEvent::none: return;
     case EgressEvent::ready:
-      state_.egress_state = "running";
+      state_.egress_state = egress_state::kRunning;
       state_.egress_error.clear();
       backoff_.on_ready(steady_clock::now());
       log_->info("egress proxy ready");
@@ -89,14 +93,14 @@ void EgressKeeper::on_event(const EgressEvent& e) {
       log_->error("the egress proxy could not start: {}", e.detail);
       break;
     case EgressEvent::died:
-      state_.egress_state = "failed";
+      state_.egress_state = egress_state::kFailed;
       if (state_.egress_error.empty()) state_.egress_error = e.detail;
       else state_.egress_error += "; " + e.detail;
       state_.egress_pid = 0;
       if (!winding_down_) {
         const auto delay = backoff_.on_death(steady_clock::now());
         restart_at_ = steady_clock::now() + delay;
-        state_.egress_state = "restarting";
+        state_.egress_state = egress_state::kRestarting;
         state_.egress_restart_in_ms = delay.count();
         log_->error("egress proxy died: {}; restarting it in {} ms (restarts so far: {}); guest connections are "
                     "refused until then", state_.egress_error, delay.count(), state_.egress_restarts);
@@ -162,7 +166,7 @@ std::expected<vmm::Fd, StreamRefusal> EgressKeeper::open_stream(const EgressRequ
   }
   auto sock = child_.open_stream(request);
   if (!sock) {
-    if (!child_.alive() && state_.egress_state != "failed" && state_.egress_state != "restarting")
+    if (!child_.alive() && state_.egress_state != egress_state::kFailed && state_.egress_state != egress_state::kRestarting)
       on_event({EgressEvent::died, child_.unavailable_reason()});
     return std::unexpected(StreamRefusal{sock.error().message, restart_at_.has_value() || (child_.alive() && !child_.ready())});
   }
@@ -172,7 +176,7 @@ std::expected<vmm::Fd, StreamRefusal> EgressKeeper::open_stream(const EgressRequ
 void EgressKeeper::stop() {
   if (child_.alive() || child_.pid() > 0) {
     child_.stop();
-    state_.egress_state = "stopped";
+    state_.egress_state = egress_state::kStopped;
     state_.egress_pid = 0;
   }
 }

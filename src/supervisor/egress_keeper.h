@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "supervisor/backoff.h"
-#include "supervisor/egress.h"
+#include "supervisor/egress_link.h"
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
 
@@ -90,7 +90,7 @@ class EgressKeeper {
   SandboxState& state_;
   std::shared_ptr<spdlog::logger> log_;
   Hooks hooks_;
-  EgressProcess child_;
+  EgressLink child_;
   Backoff backoff_;
   std::optional<Clock::time_point> restart_at_;
   std::vector<int> waiters_;   // clients that asked for a restart, answered once ready

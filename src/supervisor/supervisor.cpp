@@ -26,6 +26,12 @@ constexpr auto kShutdownKill = seconds(15);       // then SIGKILL
 constexpr size_t kChannelBacklog = 1u << 20;      // stop reading egress sockets while this much waits for the guest
 constexpr size_t kChannelOutLimit = 8u << 20;     // stop reading the guest while this much of our answers waits for it
 constexpr auto kStateEvery = seconds(2);          // budget counters reach state.json at most this often
+constexpr int kStaleConsoleLogs = 16;             // console.log.N removed at start: one boot per console log
+constexpr size_t kCrashConsoleLines = 15;         // console lines kept in state.json for a crash report
+constexpr size_t kPanicScanLines = 400;           // console lines searched for a kernel panic
+constexpr size_t kVmmLogLines = 5;                // QEMU's own log lines quoted when it fails
+constexpr int kFinalConsoleReads = 64;            // reads of QEMU's last console output after it exits
+constexpr size_t kErrorFrameSlack = 64;           // an ERROR frame's text stays this far under kMaxPayload
 
 std::int64_t unix_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -66,7 +72,7 @@ Result<void> Supervisor::start() {
   guest_log_ = std::make_unique<RotatingLog>(paths_.guest_log(), budgets_.guest_log_bytes, budgets_.guest_log_keep);
   {
     std::error_code ec;  // one boot per console log (sbx up removed console.log itself)
-    for (int i = 1; i <= 16; ++i) fs::remove(paths_.console_log().string() + "." + std::to_string(i), ec);
+    for (int i = 1; i <= kStaleConsoleLogs; ++i) fs::remove(paths_.console_log().string() + "." + std::to_string(i), ec);
   }
   console_log_ = std::make_unique<RotatingLog>(paths_.console_log(), budgets_.console_bytes, budgets_.console_keep);
   launch_.machine.console_socket = paths_.console_socket();
@@ -151,7 +157,7 @@ void Supervisor::finish(Phase phase, std::string error) {
   state_.vmm_pid = 0;
   if (phase == Phase::crashed) {
     state_.error = error;
-    state_.console_tail = vmm::tail_file(paths_.console_log(), 15);
+    state_.console_tail = vmm::tail_file(paths_.console_log(), kCrashConsoleLines);
     log_->error("{}", text::escape_for_terminal(error));  // may quote the guest (a panic line, its error)
     exit_code_ = 1;
   } else {
@@ -163,7 +169,7 @@ void Supervisor::finish(Phase phase, std::string error) {
   // Tell every client why, best effort, then drop them.
   const std::string message = phase == Phase::crashed ? crash_message(error, state_.console_tail) : "";
   for (auto& [id, c] : conns_) {
-    if (!message.empty()) proto::encode_to(c.out, proto::error_frame(message.substr(0, proto::kMaxPayload - 64)));
+    if (!message.empty()) proto::encode_to(c.out, proto::error_frame(message.substr(0, proto::kMaxPayload - kErrorFrameSlack)));
     const int fd = c.fd.get();
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     timeval tv{1, 0};
@@ -217,9 +223,9 @@ void Supervisor::loop() {
     if (fds.has(listener, POLLIN)) accept_clients();
     if (fds.has(console, kReadable)) read_console();
     if (auto ended = vmm_->try_reap(); ended && *ended) {
-      for (int i = 0; i < 64 && console_; ++i) read_console();  // QEMU's last console lines, for the panic check
-      auto reason = classify_exit({**ended, stopping_, state_.vmm_pid, vmm::tail_file(paths_.console_log(), 400),
-                                   vmm::tail_file(vmm_->log_file(), 5)});
+      for (int i = 0; i < kFinalConsoleReads && console_; ++i) read_console();  // QEMU's last console lines, for the panic check
+      auto reason = classify_exit({**ended, stopping_, state_.vmm_pid, vmm::tail_file(paths_.console_log(), kPanicScanLines),
+                                   vmm::tail_file(vmm_->log_file(), kVmmLogLines)});
       return finish(reason.phase, std::move(reason.error));
     }
     // The channel.
