@@ -41,6 +41,8 @@ AccelChoice choose_accel(const HostProbe& p) {
   return {Accel::kvm, ""};
 }
 
+AccelChoice host_accel() { return choose_accel(probe_host()); }
+
 const char* accel_name(Accel a) { return a == Accel::kvm ? "kvm" : "tcg"; }
 
 unsigned long host_cpu_khz() {

@@ -27,6 +27,10 @@ HostProbe probe_host();
 /// Pure decision from a probe.
 AccelChoice choose_accel(const HostProbe& probe);
 
+/// The accelerator for this host: choose_accel(probe_host()). The one place that decides, for
+/// the VMM backend and for what `sbx up` tells the user before it boots.
+AccelChoice host_accel();
+
 /// "kvm" or "tcg".
 const char* accel_name(Accel a);
 

@@ -40,13 +40,15 @@ std::string tail_file(const std::filesystem::path& file, size_t max_lines) {
 }
 
 std::unique_ptr<QemuVmm> make_qemu_vmm(std::string* warning) {
-  const AccelChoice choice = choose_accel(probe_host());
+  const AccelChoice choice = host_accel();
   if (warning) *warning = choice.warning;
   QemuOptions o;
   o.accel = choice.accel;
   o.host_khz = host_cpu_khz();
   return std::make_unique<QemuVmm>(o);
 }
+
+std::unique_ptr<Vmm> make_vmm(std::string* warning) { return make_qemu_vmm(warning); }
 
 void QemuVmm::stop_helpers() {
   std::error_code ec;
@@ -101,14 +103,15 @@ Result<void> QemuVmm::start(const MachineSpec& spec) {
   auto qmp = QmpClient::connect(runtime_dir_ / options_.qmp_socket, seconds(10));
   if (!qmp) {
     auto ended = try_reap();
-    std::string why = ended ? "QEMU " + ended->describe() : qmp.error().message;
+    const bool exited = ended && ended->has_value();
+    std::string why = exited ? "QEMU " + (*ended)->describe() : qmp.error().message;
     // A virtiofsd that died during its own setup makes QEMU fail to connect: say why it died.
     for (Helper& h : helpers_)
       if (h.pid > 0 && ::waitpid(h.pid, nullptr, WNOHANG) == h.pid) {
         why += "\nvirtiofsd for " + h.source.string() + " exited:\n" + tail_file(h.log, 5);
         h.pid = -1;
       }
-    if (!ended) kill();
+    if (!exited) kill();
     return fail(ErrorCode::runtime, "the VMM did not start: " + why + "\n" + tail_file(qemu_log(), 10),
                 "see " + qemu_log().string());
   }
@@ -121,8 +124,8 @@ Result<void> QemuVmm::request_poweroff() {
   return qmp_->system_powerdown();
 }
 
-Result<Exit> QemuVmm::try_reap() {
-  if (exit_) return *exit_;
+Result<std::optional<Exit>> QemuVmm::try_reap() {
+  if (exit_) return exit_;
   if (pid_ <= 0) return fail(ErrorCode::runtime, "no VMM process");
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
@@ -130,16 +133,17 @@ Result<Exit> QemuVmm::try_reap() {
     exit_ = exit_from_status(status);
     qmp_.reset();
     stop_helpers();
-    return *exit_;
+    return exit_;
   }
-  return fail(ErrorCode::runtime, "the VMM is still running");
+  return std::nullopt;  // still running
 }
 
 Result<Exit> QemuVmm::wait(milliseconds timeout) {
   const auto deadline = steady_clock::now() + timeout;
   for (;;) {
-    if (auto e = try_reap()) return e;
-    if (pid_ <= 0) return fail(ErrorCode::runtime, "no VMM process");
+    auto e = try_reap();
+    if (!e) return std::unexpected(e.error());  // no VMM process
+    if (*e) return **e;
     const auto left = duration_cast<milliseconds>(deadline - steady_clock::now());
     if (left.count() <= 0) return fail(ErrorCode::runtime, "the VMM did not stop in time");
     if (pidfd_ >= 0) {

@@ -21,7 +21,9 @@ class QemuVmm final : public Vmm {
   Result<std::string> status() override;
   pid_t pid() const override { return pid_; }
   int process_fd() const override { return pidfd_; }
-  Result<Exit> try_reap() override;
+  Result<std::optional<Exit>> try_reap() override;
+  std::string accelerator() const override { return accel_name(options_.accel); }
+  std::filesystem::path log_file() const override { return qemu_log(); }
 
   /// The backend settings (accelerator, binary).
   const QemuOptions& options() const { return options_; }
@@ -46,8 +48,5 @@ class QemuVmm final : public Vmm {
 
 /// A QemuVmm with the accelerator chosen for this host (the warning, if any, goes to `warning`).
 std::unique_ptr<QemuVmm> make_qemu_vmm(std::string* warning);
-
-/// The last `max_lines` lines of a text file ("" when it cannot be read).
-std::string tail_file(const std::filesystem::path& file, size_t max_lines);
 
 }  // namespace sbx::vmm

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -79,7 +81,7 @@ class Vmm {
   virtual Result<void> start(const MachineSpec& spec) = 0;
   /// Ask the guest to power off (ACPI power button); does not wait.
   virtual Result<void> request_poweroff() = 0;
-  /// Wait up to `timeout` for the VMM process to end; nullopt-like error code `runtime` on timeout.
+  /// Wait up to `timeout` for the VMM process to end; error code `runtime` on timeout.
   virtual Result<Exit> wait(std::chrono::milliseconds timeout) = 0;
   /// Stop the VMM at once (quit over the control socket, then SIGKILL).
   virtual void kill() = 0;
@@ -89,8 +91,21 @@ class Vmm {
   virtual pid_t pid() const = 0;
   /// A pidfd of the VMM process for poll()-based event loops, or -1.
   virtual int process_fd() const = 0;
-  /// Non-blocking: the exit if the VMM process has ended (and reap it), else an empty optional-ish error.
-  virtual Result<Exit> try_reap() = 0;
+  /// Non-blocking: how the VMM process ended (reaping it), or nullopt while it still runs; an
+  /// error only when there is no process (never started).
+  virtual Result<std::optional<Exit>> try_reap() = 0;
+  /// The accelerator the machine runs on ("kvm", "tcg"), for status and messages.
+  virtual std::string accelerator() const = 0;
+  /// The VMM's own output (its errors about arguments land here), for crash reports.
+  virtual std::filesystem::path log_file() const = 0;
 };
+
+/// The backend for this host, with the accelerator chosen for it (vmm/accel.h); the one-line
+/// warning about software emulation, if any, goes to `warning`.
+std::unique_ptr<Vmm> make_vmm(std::string* warning);
+
+/// The last `max_lines` lines of a text file with control characters masked ("" when it cannot
+/// be read): console and VMM logs are guest- or VMM-written text.
+std::string tail_file(const std::filesystem::path& file, size_t max_lines);
 
 }  // namespace sbx::vmm

@@ -2,7 +2,7 @@
 // supervisor with the control socket on fd 3).
 #include "cli/commands.h"
 #include "common/log.h"
-#include "supervisor/egress_process.h"
+#include "supervisor/egress_child.h"
 
 namespace sbx::cli {
 namespace {

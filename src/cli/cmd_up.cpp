@@ -19,7 +19,7 @@
 #include "reconcile/launch_builder.h"
 #include "reconcile/plan.h"
 #include "supervisor/client.h"
-#include "supervisor/egress_process.h"
+#include "supervisor/egress_child.h"
 #include "supervisor/spawn.h"
 #include "vmm/accel.h"
 
@@ -170,7 +170,7 @@ int run_up(const Args& args) {
   }
   if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
     if (!json) {
-      const auto accel = vmm::choose_accel(vmm::probe_host());
+      const auto accel = vmm::host_accel();
       if (!accel.warning.empty()) out.warn(accel.warning);
       out.progress("booting sandbox '" + file.name + "' (" + std::to_string(file.resources.cpus) + " vCPU, kernel " +
                    artifacts->kernel_version + ")...");

@@ -22,6 +22,17 @@ struct Budgets {
   int console_keep = 2;                         // console.log.1 .. .2 kept
 };
 
+/// A budget refusal is logged once per episode: again only after use fell below 3/4 of the limit.
+struct RefusalLog {
+  bool logged = false;
+  bool first(std::size_t used, std::size_t limit) {
+    if (used * 4 < limit * 3) logged = false;
+    if (logged) return false;
+    logged = true;
+    return true;
+  }
+};
+
 /// Fds the supervisor keeps for itself beyond proxy streams (sockets, clients, logs, QEMU's).
 inline constexpr std::uint64_t kReservedFds = 256;
 

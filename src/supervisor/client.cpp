@@ -141,7 +141,7 @@ Result<void> Client::wait_ready(milliseconds timeout) {
 
 Result<void> Client::restart_egress(milliseconds timeout) {
   const auto deadline = steady_clock::now() + timeout;
-  if (!vmm::write_all(fd_.get(), proto::encode(Frame{FrameType::ping, 0, 0, "egress-restart"})))
+  if (!vmm::write_all(fd_.get(), proto::encode(Frame{FrameType::ping, 0, 0, kEgressRestartPing})))
     return std::unexpected(sandbox_failed("cannot talk to the sandbox"));
   for (;;) {
     auto f = SBX_TRY(read_frame(deadline));

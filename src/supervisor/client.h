@@ -16,6 +16,10 @@ namespace sbx::supervisor {
 /// Exit code of `sbx exec` when the sandbox (not the command) failed, as ssh does.
 inline constexpr int kSandboxFailedExit = 255;
 
+/// The control-socket PING payload that asks the supervisor to restart its egress proxy now; the
+/// PONG (same payload) comes once the proxy is ready.
+inline constexpr const char* kEgressRestartPing = "egress-restart";
+
 /// A crash told to people: `error` on one line, then the console's last lines each behind "  | ";
 /// both escaped, since both may hold text the guest wrote.
 std::string crash_message(std::string_view error, std::string_view console_tail);

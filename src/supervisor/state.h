@@ -40,6 +40,15 @@ struct BudgetReport {
 /// The "budgets" object of state.json and `sbx status --json`.
 nlohmann::json budgets_to_json(const BudgetReport& b);
 
+/// The values of SandboxState::egress_state ("" without an egress proxy).
+namespace egress_state {
+inline constexpr const char* kStarting = "starting";      // started, not ready yet
+inline constexpr const char* kRunning = "running";        // ready: takes connections
+inline constexpr const char* kFailed = "failed";          // not running; egress_error says why
+inline constexpr const char* kRestarting = "restarting";  // died; started again after egress_restart_in_ms
+inline constexpr const char* kStopped = "stopped";        // stopped with the sandbox
+}  // namespace egress_state
+
 /// The content of state.json.
 struct SandboxState {
   std::string name;
@@ -55,7 +64,7 @@ struct SandboxState {
   std::string console_tail;      // last console lines, for crashed
   std::vector<std::string> warnings;  // guest setup problems READY reported (a mount that failed)
   long egress_pid = 0;               // the egress proxy child
-  std::string egress_state;          // "", "starting", "running", "failed" (see egress_error), "stopped"
+  std::string egress_state;          // one of egress_state::k*, or "" without a proxy
   std::string egress_error;          // why the egress proxy is not running
   std::string egress_digest;         // the [egress] digest the proxy applies now
   std::string egress_reload_digest;  // the last hot reload asked for (sbx up waits for it)

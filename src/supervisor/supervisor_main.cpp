@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "common/log.h"
-#include "supervisor/egress.h"
-#include "supervisor/egress_process.h"
+#include "supervisor/egress_link.h"
+#include "supervisor/egress_child.h"
 #include "supervisor/spawn.h"
 #include "supervisor/supervisor.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "supervisor/egress_process.h"
+#include "supervisor/egress_child.h"
 #include "supervisor/fd_passing.h"
 #include "supervisor/launch.h"
 

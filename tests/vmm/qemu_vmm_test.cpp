@@ -39,13 +39,34 @@ TEST_CASE("QemuVmm starts QEMU, answers query-status over QMP and quits on kill"
   auto started = vmm.start(bare_machine(dir.path()));
   REQUIRE(started.has_value());
   CHECK(vmm.pid() > 0);
+  CHECK(vmm.accelerator() == "tcg");
+  CHECK(vmm.log_file() == dir.path / "qemu.log");
+  auto running = vmm.try_reap();
+  REQUIRE(running.has_value());     // not an error: the VMM runs
+  CHECK_FALSE(running->has_value());
   auto st = vmm.status();
   REQUIRE(st.has_value());
   CHECK((*st == "running" || *st == "prelaunch"));
   vmm.kill();
   auto e = vmm.try_reap();
   REQUIRE(e.has_value());
+  REQUIRE(e->has_value());          // it ended, and says how
   CHECK(::kill(vmm.pid(), 0) != 0);
+}
+
+TEST_CASE("try_reap before a machine was started is an error, not a running VMM", "[vmm]") {
+  QemuVmm vmm(QemuOptions{});
+  auto r = vmm.try_reap();
+  CHECK_FALSE(r.has_value());
+}
+
+TEST_CASE("the backend for this host uses the accelerator host_accel() chooses", "[vmm]") {
+  std::string warning;
+  auto vmm = make_vmm(&warning);
+  REQUIRE(vmm);
+  const AccelChoice choice = host_accel();
+  CHECK(vmm->accelerator() == accel_name(choice.accel));
+  CHECK(warning == choice.warning);
 }
 
 TEST_CASE("a guest kernel panic ends the VMM and leaves the panic in the console log", "[vmm]") {

@@ -1,4 +1,4 @@
-#include "supervisor/egress_process.h"
+#include "supervisor/egress_child.h"
 
 #include <algorithm>
 #include <chrono>

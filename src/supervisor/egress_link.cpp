@@ -1,4 +1,4 @@
-#include "supervisor/egress.h"
+#include "supervisor/egress_link.h"
 
 #include <cerrno>
 #include <csignal>
@@ -14,9 +14,9 @@
 
 namespace sbx::supervisor {
 
-EgressProcess::~EgressProcess() { stop(200); }
+EgressLink::~EgressLink() { stop(200); }
 
-Result<void> EgressProcess::start(const std::filesystem::path& dir, const std::filesystem::path& log) {
+Result<void> EgressLink::start(const std::filesystem::path& dir, const std::filesystem::path& log) {
   char exe[4096];
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) return fail(ErrorCode::io, "cannot find the sbx binary (/proc/self/exe)");
@@ -36,7 +36,7 @@ Result<void> EgressProcess::start(const std::filesystem::path& dir, const std::f
   return {};
 }
 
-void EgressProcess::mark_dead(std::string why) {
+void EgressLink::mark_dead(std::string why) {
   if (!alive_) return;
   alive_ = false;
   control_.reset();
@@ -57,7 +57,7 @@ void EgressProcess::mark_dead(std::string why) {
   death_ = why;
 }
 
-EgressEvent EgressProcess::read_event() {
+EgressEvent EgressLink::read_event() {
   if (!control_) return {};
   Packet p;
   switch (receive_with_fd(control_.get(), p)) {
@@ -81,14 +81,14 @@ EgressEvent EgressProcess::read_event() {
   return {};  // unknown words from a newer child are ignored
 }
 
-std::string EgressProcess::unavailable_reason() const {
+std::string EgressLink::unavailable_reason() const {
   if (!alive_ && !death_.empty()) return "the sandbox's egress proxy is not running: " + death_;
   if (!alive_) return "the sandbox has no egress proxy";
   if (!ready_) return "the sandbox's egress proxy is still starting";
   return "";
 }
 
-Result<vmm::Fd> EgressProcess::open_stream(const EgressRequest& request) {
+Result<vmm::Fd> EgressLink::open_stream(const EgressRequest& request) {
   if (auto why = unavailable_reason(); !why.empty()) return fail(ErrorCode::runtime, why);
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
@@ -107,12 +107,12 @@ Result<vmm::Fd> EgressProcess::open_stream(const EgressRequest& request) {
   return fail(ErrorCode::runtime, "unreachable");
 }
 
-bool EgressProcess::request_reload() {
+bool EgressLink::request_reload() {
   if (!alive_) return false;
   return send_with_fd(control_.get(), "reload", -1) == IoStatus::ok;
 }
 
-void EgressProcess::stop(int grace_ms) {
+void EgressLink::stop(int grace_ms) {
   if (pid_ > 0) {
     ::kill(static_cast<pid_t>(pid_), SIGTERM);
     int status = 0;

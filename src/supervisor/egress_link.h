@@ -33,12 +33,12 @@ struct EgressEvent {
 };
 
 /// The supervisor's handle on its egress proxy child.
-class EgressProcess {
+class EgressLink {
  public:
-  EgressProcess() = default;
-  ~EgressProcess();
-  EgressProcess(const EgressProcess&) = delete;
-  EgressProcess& operator=(const EgressProcess&) = delete;
+  EgressLink() = default;
+  ~EgressLink();
+  EgressLink(const EgressLink&) = delete;
+  EgressLink& operator=(const EgressLink&) = delete;
 
   /// Start `argv0 __egress dir` (argv0: this sbx binary), stdout/stderr appended to `log`.
   Result<void> start(const std::filesystem::path& dir, const std::filesystem::path& log);
