@@ -40,7 +40,7 @@ TEST_CASE("QemuVmm starts QEMU, answers query-status over QMP and quits on kill"
   REQUIRE(started.has_value());
   CHECK(vmm.pid() > 0);
   CHECK(vmm.accelerator() == "tcg");
-  CHECK(vmm.log_file() == dir.path / "qemu.log");
+  CHECK(vmm.log_file() == dir.path() / "qemu.log");
   auto running = vmm.try_reap();
   REQUIRE(running.has_value());     // not an error: the VMM runs
   CHECK_FALSE(running->has_value());
