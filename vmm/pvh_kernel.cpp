@@ -7,6 +7,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "common/atomic_file.h"
 #include "common/digest.h"
 
 namespace sbx::vmm {
@@ -76,14 +77,7 @@ Result<fs::path> pvh_kernel(const fs::path& bzimage, const fs::path& cache_dir) 
   auto elf = SBX_TRY(lz4_legacy_decompress(std::string_view(image).substr(at)));
   if (!has_pvh_note(elf)) return fail(ErrorCode::invalid, bzimage.string() + " has no PVH entry point");
   fs::create_directories(cache_dir, ec);
-  const fs::path tmp = out.string() + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    o.write(elf.data(), static_cast<std::streamsize>(elf.size()));
-    if (!o) return fail(ErrorCode::io, "cannot write " + tmp.string());
-  }
-  fs::rename(tmp, out, ec);
-  if (ec) return fail(ErrorCode::io, "cannot write " + out.string() + ": " + ec.message());
+  SBX_TRY_VOID(write_file_atomic(out, elf));
   return out;
 }
 

@@ -11,7 +11,7 @@
 namespace sbx::vmm {
 
 /// The common owned descriptor under its old name, for the callers outside vmm/ that still spell
-/// it vmm::Fd (src/supervisor, src/cli); inside sbx::vmm a plain `Fd` is sbx::Fd already.
+/// it Fd (src/supervisor, src/cli); inside sbx::vmm a plain `Fd` is sbx::Fd already.
 using Fd = sbx::Fd;
 
 /// Connect to the Unix socket `path` (any length); an `io` error when it refuses or is absent.

@@ -19,16 +19,16 @@
 #include <unistd.h>
 
 #include "guest/agent/console.h"
+#include "common/errno_text.h"
 
 namespace sbx::guest::agent {
 namespace {
 
-std::string errstr() { return std::strerror(errno); }
 
 void do_mount(const char* src, const char* target, const char* type, unsigned long flags, const char* data) {
   ::mkdir(target, 0755);
   if (::mount(src, target, type, flags, data) != 0 && errno != EBUSY)
-    say(std::string("mount ") + type + " on " + target + " failed: " + errstr());
+    say(std::string("mount ") + type + " on " + target + " failed: " + errno_text());
 }
 
 bool wait_for(const char* path, int timeout_ms) {
@@ -68,11 +68,11 @@ void load_modules() {
     std::string path = "/lib/modules/" + name;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      say("module " + name + ": cannot open: " + errstr());
+      say("module " + name + ": cannot open: " + errno_text());
       continue;
     }
     if (::syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)
-      say("module " + name + ": finit_module failed: " + errstr());
+      say("module " + name + ": finit_module failed: " + errno_text());
     else
       ++loaded;
     ::close(fd);
@@ -88,7 +88,7 @@ bool switch_root() {
   ::mkdir("/run/lower", 0755);
   if (::mount("/dev/vda", "/run/lower", "ext4", MS_RDONLY | MS_NODEV, "noload") != 0 &&
       ::mount("/dev/vda", "/run/lower", "ext4", MS_RDONLY | MS_NODEV, nullptr) != 0) {
-    say("cannot mount /dev/vda (ext4, read-only): " + errstr());
+    say("cannot mount /dev/vda (ext4, read-only): " + errno_text());
     return false;
   }
   do_mount("tmpfs", "/run/rw", "tmpfs", MS_NODEV, "mode=0755");
@@ -96,7 +96,7 @@ bool switch_root() {
   ::mkdir("/run/rw/work", 0755);
   if (::mount("overlay", "/newroot", "overlay", 0,
               "lowerdir=/run/lower,upperdir=/run/rw/upper,workdir=/run/rw/work") != 0) {
-    say("overlay mount failed (" + errstr() + "); using the root disk read-only");
+    say("overlay mount failed (" + errno_text() + "); using the root disk read-only");
     if (::mount("/run/lower", "/newroot", nullptr, MS_BIND, nullptr) != 0) return false;
   }
   // Move the pseudo filesystems into the new root, then make it "/" (what switch_root does).
@@ -104,11 +104,11 @@ bool switch_root() {
     std::string target = std::string("/newroot") + m;
     ::mkdir(target.c_str(), 0755);
     if (::mount(m, target.c_str(), nullptr, MS_MOVE, nullptr) != 0)
-      say(std::string("cannot move ") + m + ": " + errstr());
+      say(std::string("cannot move ") + m + ": " + errno_text());
   }
   if (::chdir("/newroot") != 0 || ::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0 || ::chroot(".") != 0 ||
       ::chdir("/") != 0) {
-    say("switching to the root disk failed: " + errstr());
+    say("switching to the root disk failed: " + errno_text());
     return false;
   }
   do_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -133,7 +133,7 @@ void start_power_button_watch(std::vector<int> module_fds) {
   std::thread([fds = std::move(module_fds)] {
     for (int fd : fds) {
       if (::syscall(SYS_finit_module, fd, "", 0) != 0 && errno != EEXIST)
-        say(std::string("late module: finit_module failed: ") + errstr());
+        say(std::string("late module: finit_module failed: ") + errno_text());
       ::close(fd);
     }
     // The ACPI button driver registers an input device named "Power Button".
@@ -168,22 +168,22 @@ void start_power_button_watch(std::vector<int> module_fds) {
 void loopback_up() {
   int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) {
-    say("loopback: socket failed: " + errstr());
+    say("loopback: socket failed: " + errno_text());
     return;
   }
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
   if (::ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) say("loopback: SIOCSIFFLAGS failed: " + errstr());
+    if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) say("loopback: SIOCSIFFLAGS failed: " + errno_text());
   } else {
-    say("loopback: SIOCGIFFLAGS failed: " + errstr());
+    say("loopback: SIOCGIFFLAGS failed: " + errno_text());
   }
   ::close(s);
 }
 
 void set_hostname(const std::string& name) {
-  if (::sethostname(name.data(), name.size()) != 0) say("sethostname failed: " + errstr());
+  if (::sethostname(name.data(), name.size()) != 0) say("sethostname failed: " + errno_text());
 }
 
 std::string find_port(std::string_view name, int timeout_ms) {
@@ -217,7 +217,7 @@ std::string mount_share(const protocol::MountSpec& m) {
   }
   unsigned long flags = MS_NODEV | MS_NOSUID | (m.readonly ? MS_RDONLY : 0);
   if (::mount(m.tag.c_str(), m.target.c_str(), "virtiofs", flags, nullptr) != 0)
-    return "mount virtio-fs " + m.tag + " on " + m.target + ": " + errstr();
+    return "mount virtio-fs " + m.tag + " on " + m.target + ": " + errno_text();
   return {};
 }
 
@@ -226,7 +226,7 @@ void power_off(bool reboot) {
   say(reboot ? "rebooting" : "powering off");
   ::reboot(reboot ? RB_AUTOBOOT : RB_POWER_OFF);
   // reboot() only returns on failure; PID 1 must not exit (kernel panic), so halt here.
-  say("reboot() failed: " + errstr());
+  say("reboot() failed: " + errno_text());
   for (;;) ::pause();
 }
 

@@ -14,6 +14,7 @@
 #include "guest/agent/pid1.h"
 #include "guest/agent/proxy_listener.h"
 #include "guest/agent/session_impl.h"
+#include "common/errno_text.h"
 
 #ifndef SBX_VERSION
 #define SBX_VERSION "0.0.0"
@@ -28,7 +29,6 @@ constexpr int kDrainingPollMs = 50;
 // An empty HELLO from the host: the one sequence recognised while a session is broken.
 const std::string kHostHello = p::encode(p::Frame{p::FrameType::hello, 0, 0, {}});
 
-std::string errstr() { return std::strerror(errno); }
 }  // namespace
 
 Session::Session(std::string port_path, p::BootTiming timing, int signal_fd)
@@ -41,7 +41,7 @@ void Session::run() { impl_->run(); }
 Session::Impl::Impl(std::string port_path, p::BootTiming timing, int signal_fd)
     : port_path_(std::move(port_path)), signal_fd_(signal_fd), timing_(timing) {
   port_ = ::open(port_path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (port_ < 0) say("cannot open " + port_path_ + ": " + errstr());
+  if (port_ < 0) say("cannot open " + port_path_ + ": " + errno_text());
   listener_ = open_proxy_listener();
 }
 
@@ -283,7 +283,7 @@ void Session::Impl::loop() {
     bool draining = poll_streams(set);
     int timeout = !connected_ ? kDisconnectedPollMs : draining ? kDrainingPollMs : -1;
     int n = ::poll(set.fds.data(), set.fds.size(), timeout);
-    if (n < 0 && errno != EINTR) say("poll failed: " + errstr());
+    if (n < 0 && errno != EINTR) say("poll failed: " + errno_text());
     for (std::size_t i = 0; n > 0 && i < set.fds.size(); ++i) {
       short re = set.fds[i].revents;
       if (!re) continue;

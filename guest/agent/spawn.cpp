@@ -13,10 +13,11 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/fd.h"
+
 namespace sbx::guest::agent {
 namespace {
 
-void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 [[noreturn]] void child_fail(int errpipe, const char* step) {
   int e = errno;
@@ -264,15 +265,15 @@ Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string
   }
   s.pid = pid;
   if (req.tty) {
-    set_nonblock(master);
+    set_nonblocking(master);
     s.in_fd = s.out_fd = master;
   } else {
     ::close(in_pipe[0]);
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
-    set_nonblock(in_pipe[1]);
-    set_nonblock(out_pipe[0]);
-    set_nonblock(err_pipe[0]);
+    set_nonblocking(in_pipe[1]);
+    set_nonblocking(out_pipe[0]);
+    set_nonblocking(err_pipe[0]);
     s.in_fd = in_pipe[1];
     s.out_fd = out_pipe[0];
     s.err_fd = err_pipe[0];

@@ -33,13 +33,6 @@ Result<std::string> read_file(const fs::path& file) {
   return ss.str();
 }
 
-Result<void> write_file_atomic(const fs::path& file, std::string_view bytes) {
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  if (ec) return fail(ErrorCode::io, "cannot create " + file.parent_path().string() + ": " + ec.message());
-  return sbx::write_file_atomic(file, bytes, {.mode = 0644});
-}
-
 Result<fs::path> agent_binary() {
   std::error_code ec;
   if (const char* env = std::getenv("SBX_GUEST_AGENT"); env && *env) {
@@ -118,6 +111,8 @@ Result<fs::path> build_initramfs(const Kernel& kernel, const fs::path& agent, co
              kernel.version + ")");
   auto bytes = SBX_TRY(make_initramfs(agent, files, late_files));
   SBX_TRY_VOID(paths::ensure_private_dir(cache_dir));
+  fs::create_directories(out.parent_path(), ec);
+  if (ec) return fail(ErrorCode::io, "cannot create " + out.parent_path().string() + ": " + ec.message());
   SBX_TRY_VOID(write_file_atomic(out, bytes));
   if (progress) progress("initramfs: wrote " + out.string() + " (" + std::to_string(bytes.size() / 1024) + " KiB)");
   return out;

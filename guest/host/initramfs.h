@@ -32,8 +32,6 @@ Result<std::filesystem::path> build_initramfs(const Kernel& kernel, const Progre
 Result<std::filesystem::path> build_initramfs(const Kernel& kernel, const std::filesystem::path& agent,
                                               const std::filesystem::path& cache_dir, const Progress& progress = {});
 
-/// Write `bytes` to `file` atomically (temp file + rename), creating parent directories.
-Result<void> write_file_atomic(const std::filesystem::path& file, std::string_view bytes);
 /// Read a whole file.
 Result<std::string> read_file(const std::filesystem::path& file);
 

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 // Stop one sandbox; "was" says what it was before.
 Result<std::string> stop_one(const supervisor::SandboxPaths& paths, const Output& out) {
-  vmm::Fd lifecycle;  // an 'sbx up' still booting this sandbox finishes first
+  Fd lifecycle;  // an 'sbx up' still booting this sandbox finishes first
   if (fs::is_directory(paths.dir)) lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), out));
   auto st = supervisor::read_state(paths);
   if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",

@@ -1,14 +1,10 @@
 // sbx init [--agent NAME] [--force] [DIR]: write a commented starter Sandboxfile.
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <iostream>
-#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/atomic_file.h"
 #include "common/text.h"
 #include "config/loader.h"
 #include "config/names.h"
@@ -21,33 +17,11 @@ namespace {
 namespace fs = std::filesystem;
 
 Result<void> write_file(const fs::path& file, const std::string& text, bool force) {
-  // Write a sibling temporary file, then link (no --force: fails if the target appeared) or rename.
-  const fs::path tmp = file.parent_path() / (".Sandboxfile.tmp." + std::to_string(::getpid()));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(ErrorCode::io, "cannot create " + tmp.string() + ": " + std::strerror(errno), "check the directory's permissions");
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return fail(ErrorCode::io, "cannot write " + tmp.string() + ": " + std::strerror(e));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  int rc = force ? ::rename(tmp.c_str(), file.c_str()) : ::link(tmp.c_str(), file.c_str());
-  const int e = errno;
-  if (!force) ::unlink(tmp.c_str());
-  if (rc != 0) {
-    if (force) ::unlink(tmp.c_str());
-    if (e == EEXIST)
-      return fail(ErrorCode::conflict, file.string() + " already exists", "pass --force to overwrite it");
-    return fail(ErrorCode::io, "cannot write " + file.string() + ": " + std::strerror(e), "check the directory's permissions");
-  }
+  // Without --force the rename refuses a target that appeared meanwhile (RENAME_NOREPLACE).
+  auto written = write_file_atomic(file, text, {.mode = 0644, .replace = force});
+  if (!written && written.error().code == ErrorCode::conflict)
+    return fail(ErrorCode::conflict, file.string() + " already exists", "pass --force to overwrite it");
+  if (!written) return fail(ErrorCode::io, written.error().message, "check the directory's permissions");
   return {};
 }
 

@@ -61,10 +61,10 @@ int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& ope
   return *code;
 }
 
-Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out) {
+Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out) {
   SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
   const auto file = paths.dir / "lifecycle.lock";
-  vmm::Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return fail(ErrorCode::io, "cannot open " + file.string() + ": " + std::strerror(errno));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool said = false;

@@ -36,6 +36,6 @@ int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& ope
 /// Hold the sandbox's lifecycle lock (an flock on <state dir>/lifecycle.lock) so that two
 /// `sbx up` / `sbx down` of one sandbox never interleave; waits up to `timeout`, saying so once
 /// through `out`. The lock is released when the returned fd closes (or the process dies).
-Result<vmm::Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out);
+Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out);
 
 }  // namespace sbx::cli

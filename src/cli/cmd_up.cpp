@@ -61,7 +61,7 @@ Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Art
   supervisor::Launch launch = reconcile::make_launch(file, artifacts, paths);
   launch.boot_timeout_ms = timeout_s * 1000;
   SBX_TRY_VOID(reconcile::write_egress_snapshot(file, paths));  // what the egress proxy loads
-  SBX_TRY_VOID(supervisor::write_file_atomic(paths.launch(), supervisor::launch_to_json(launch)));
+  SBX_TRY_VOID(write_file_atomic(paths.launch(), supervisor::launch_to_json(launch), supervisor::kPrivateFile));
   const pid_t pid = SBX_TRY(supervisor::spawn_supervisor(paths.dir));
   // The supervisor creates its control socket first thing; wait for it (or its early death).
   const auto deadline = steady_clock::now() + seconds(10);

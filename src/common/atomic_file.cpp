@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <random>
+#include <stdio.h>  // renameat2
 #include <string>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ Result<void> TempFile::write(std::string_view data) {
   return {};
 }
 
-Result<void> TempFile::commit(const fs::path& target, bool sync_dir) {
+Result<void> TempFile::commit(const fs::path& target, bool sync_dir, bool replace) {
   const bool synced = ::fsync(fd_) == 0;
   int err = errno;
   const bool closed = ::close(fd_) == 0;
@@ -65,10 +66,13 @@ Result<void> TempFile::commit(const fs::path& target, bool sync_dir) {
     discard();
     return fail(ErrorCode::io, "cannot flush " + what + ": " + errno_text(err));
   }
-  if (::rename(path_.c_str(), target.c_str()) != 0) {
+  const int renamed = replace ? ::rename(path_.c_str(), target.c_str())
+                              : ::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+  if (renamed != 0) {
     err = errno;
     const std::string what = path_.string();
     discard();
+    if (err == EEXIST && !replace) return fail(ErrorCode::conflict, target.string() + " already exists");
     return fail(ErrorCode::io, "cannot rename " + what + " to " + target.string() + ": " + errno_text(err));
   }
   path_.clear();
@@ -92,8 +96,10 @@ Result<void> write_file_atomic(const fs::path& file, std::string_view bytes, con
   if (!tmp) return fail(ErrorCode::io, "cannot write " + file.string() + ": " + tmp.error().message, tmp.error().hint);
   if (auto w = tmp->write(bytes); !w) return fail(ErrorCode::io, "cannot write " + file.string() + ": " + w.error().message,
                                                   "check the free space in " + dir.string());
-  if (auto c = tmp->commit(file, options.sync_dir); !c)
+  if (auto c = tmp->commit(file, options.sync_dir, options.replace); !c) {
+    if (c.error().code == ErrorCode::conflict) return std::unexpected(c.error());
     return fail(ErrorCode::io, "cannot write " + file.string() + ": " + c.error().message);
+  }
   return {};
 }
 

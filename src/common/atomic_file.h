@@ -32,9 +32,11 @@ class TempFile {
   Result<void> write(std::string_view data);
 
   /// fsync and close the file, then rename it onto `target` (same file system); with `sync_dir`
-  /// the directory is fsynced too, so the rename itself survives a crash. On failure the
-  /// temporary file is removed and `target` is untouched.
-  Result<void> commit(const std::filesystem::path& target, bool sync_dir = false);
+  /// the directory is fsynced too, so the rename itself survives a crash. With `replace` false an
+  /// existing `target` is kept and the result is a `conflict` error (renameat2 RENAME_NOREPLACE,
+  /// so two writers cannot both win). On failure the temporary file is removed and `target` is
+  /// untouched.
+  Result<void> commit(const std::filesystem::path& target, bool sync_dir = false, bool replace = true);
 
  private:
   TempFile(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
@@ -48,6 +50,7 @@ class TempFile {
 struct AtomicWriteOptions {
   mode_t mode = 0644;     // permission bits of the new file, less the umask
   bool sync_dir = false;  // also fsync the directory after the rename
+  bool replace = true;    // false: an existing file is kept and the result is a `conflict` error
 };
 
 /// Replace `file` with `bytes` atomically: a temporary file in the same directory is written in

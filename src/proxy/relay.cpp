@@ -8,8 +8,6 @@
 
 namespace sbx::proxy {
 
-void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
 bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
 void Buffer::ensure(size_t c) {

@@ -5,15 +5,14 @@
 #include <memory>
 #include <string_view>
 
+#include "common/fd.h"  // set_nonblocking
+
 namespace sbx::proxy {
 
 /// Switch a tunnel direction from the buffer to splice() after it has carried this much.
 constexpr std::uint64_t kSpliceAfter = 1 << 20;
 /// The size asked for the pipe of a spliced direction.
 constexpr int kPipeSize = 1 << 20;
-
-/// Put a descriptor in non-blocking mode.
-void set_nonblocking(int fd);
 
 /// Whether the last call failed only because it would have blocked.
 bool would_block();

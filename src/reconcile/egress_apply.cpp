@@ -30,7 +30,7 @@ void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const su
 
 Result<void> write_egress_snapshot(const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {
   auto text = SBX_TRY(supervisor::read_small_file(file.file));
-  return supervisor::write_file_atomic(paths.egress_snapshot(), text);
+  return write_file_atomic(paths.egress_snapshot(), text, supervisor::kPrivateFile);
 }
 
 Result<void> hot_update_egress(const config::Sandboxfile& file, const supervisor::Launch& desired,
@@ -42,7 +42,7 @@ Result<void> hot_update_egress(const config::Sandboxfile& file, const supervisor
   auto running = SBX_TRY(supervisor::launch_from_json(text, paths.launch().string()));
   running.egress = desired.egress;  // the machine is the same by the plan: keep the rest as it runs
   SBX_TRY_VOID(write_egress_snapshot(file, paths));
-  SBX_TRY_VOID(supervisor::write_file_atomic(paths.launch(), supervisor::launch_to_json(running)));
+  SBX_TRY_VOID(write_file_atomic(paths.launch(), supervisor::launch_to_json(running), supervisor::kPrivateFile));
   // The id tells this request's answer from an earlier one's (sigqueue carries it to the signalfd).
   const int id = static_cast<int>((::getpid() ^ duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count()) & 0x7fffffff) | 1;
   sigval value{};

@@ -12,15 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
+#include "common/atomic_file.h"
+#include "common/errno_text.h"
 #include "common/text.h"
 
 namespace sbx::secrets::detail {
 namespace fs = std::filesystem;
 namespace {
-
-std::string errno_text() { return std::strerror(errno); }
 
 std::string quoted(const fs::path& p) { return text::shell_quote(p.string()); }
 
@@ -150,42 +148,14 @@ Result<std::string> read_private_file(const fs::path& file, std::size_t max_size
 bool is_temp_name(std::string_view file_name) { return file_name.starts_with(".tmp-"); }
 
 Result<void> write_atomic(const fs::path& dir, std::string_view name, std::string_view bytes) {
-  unsigned char rnd[8];
-  randombytes_buf(rnd, sizeof rnd);
-  char hex[sizeof rnd * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
-  const fs::path tmp = dir / (".tmp-" + std::string(name) + "-" + std::to_string(::getpid()) + "-" + hex);
-  const fs::path target = dir / std::string(name);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(ErrorCode::io, "cannot create " + tmp.string() + ": " + errno_text(), "check free space and permissions of " + dir.string());
-  auto abandon = [&](std::string what) -> Result<void> {
-    const int saved = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return fail(ErrorCode::io, what + " " + tmp.string() + ": " + std::strerror(saved), "check free space on the disk holding " + dir.string());
-  };
-  if (::fchmod(fd, 0600) != 0) return abandon("cannot chmod");
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return abandon("cannot write");
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) return abandon("cannot fsync");
-  if (::close(fd) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    return fail(ErrorCode::io, "cannot close " + tmp.string() + ": " + std::strerror(saved));
-  }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    return fail(ErrorCode::io, "cannot rename " + tmp.string() + " to " + target.string() + ": " + std::strerror(saved));
-  }
-  return fsync_dir(dir);
+  // The ".tmp-" prefix is what is_temp_name() and remove_stale_temps() recognise.
+  auto tmp = SBX_TRY(TempFile::create(dir, ".tmp-" + std::string(name) + "-", 0600));
+  // Exactly 0600 whatever the umask: the store's files are never readable by others.
+  if (::fchmod(tmp.fd(), 0600) != 0)
+    return fail(ErrorCode::io, "cannot chmod " + tmp.path().string() + ": " + errno_text(), "check the permissions of " + dir.string());
+  if (auto w = tmp.write(bytes); !w)
+    return fail(ErrorCode::io, w.error().message, "check free space on the disk holding " + dir.string());
+  return tmp.commit(dir / std::string(name), /*sync_dir=*/true);
 }
 
 Result<void> remove_durable(const fs::path& dir, std::string_view name) {

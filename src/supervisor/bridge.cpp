@@ -9,7 +9,7 @@ namespace proto = sbx::guest::protocol;
 using proto::Frame;
 using proto::FrameType;
 
-StreamBridge::StreamBridge(std::uint32_t stream, vmm::Fd sock)
+StreamBridge::StreamBridge(std::uint32_t stream, Fd sock)
     : stream_(stream), sock_(std::move(sock)), send_window_(proto::kInitialWindow), recv_credit_(proto::kInitialWindow) {}
 
 void StreamBridge::on_guest_frame(const Frame& f, const Emit& emit) {

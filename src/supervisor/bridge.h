@@ -18,7 +18,7 @@ class StreamBridge {
   using Emit = std::function<void(const guest::protocol::Frame&)>;
 
   /// Bridge guest stream `stream` and the connected, non-blocking stream socket `sock`.
-  StreamBridge(std::uint32_t stream, vmm::Fd sock);
+  StreamBridge(std::uint32_t stream, Fd sock);
 
   /// A frame the guest sent on this stream (DATA, WINDOW, EOF or CLOSE; others are ignored).
   void on_guest_frame(const guest::protocol::Frame& f, const Emit& emit);
@@ -42,7 +42,7 @@ class StreamBridge {
   void send_close(const Emit& emit);
 
   std::uint32_t stream_;
-  vmm::Fd sock_;
+  Fd sock_;
   std::uint32_t send_window_;   // what the guest lets us send
   std::uint32_t recv_credit_;   // what the guest may still send us
   std::string to_sock_;

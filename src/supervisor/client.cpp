@@ -56,7 +56,7 @@ class SignalCatcher {
 
  private:
   sigset_t set_{}, old_{};
-  vmm::Fd fd_;
+  Fd fd_;
 };
 
 bool write_fd(int fd, std::string_view data) {

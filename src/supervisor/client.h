@@ -42,10 +42,10 @@ class Client {
   Result<void> stop(std::chrono::milliseconds timeout);
 
  private:
-  explicit Client(vmm::Fd fd, SandboxPaths paths) : fd_(std::move(fd)), paths_(std::move(paths)) {}
+  explicit Client(Fd fd, SandboxPaths paths) : fd_(std::move(fd)), paths_(std::move(paths)) {}
   Result<guest::protocol::Frame> read_frame(std::chrono::steady_clock::time_point deadline);
   Error sandbox_failed(const std::string& why) const;
-  vmm::Fd fd_;
+  Fd fd_;
   SandboxPaths paths_;
   guest::protocol::Decoder decoder_;
 };

@@ -156,7 +156,7 @@ void EgressKeeper::reload(long id) {
   reload_id_ = id;
 }
 
-std::expected<vmm::Fd, StreamRefusal> EgressKeeper::open_stream(const EgressRequest& request) {
+std::expected<Fd, StreamRefusal> EgressKeeper::open_stream(const EgressRequest& request) {
   if (restart_at_) {
     const auto in = duration_cast<milliseconds>(*restart_at_ - steady_clock::now()).count();
     return std::unexpected(StreamRefusal{"the sandbox's egress proxy is restarting (restart " +

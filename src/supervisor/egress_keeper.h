@@ -70,7 +70,7 @@ class EgressKeeper {
   /// sbx up rewrote launch.json's [egress]: ask the child to reload (answer `id` in the state).
   void reload(long id);
   /// Pass one guest proxy stream to the child: the socket to bridge, or why not.
-  std::expected<vmm::Fd, StreamRefusal> open_stream(const EgressRequest& request);
+  std::expected<Fd, StreamRefusal> open_stream(const EgressRequest& request);
   /// The sandbox is stopping: a death is no longer followed by a restart.
   void wind_down() { winding_down_ = true; }
   /// Forget a scheduled restart.

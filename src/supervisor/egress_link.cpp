@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fd.h"
 #include "supervisor/fd_passing.h"
 #include "vmm/process.h"
 
@@ -31,7 +32,7 @@ Result<void> EgressLink::start(const std::filesystem::path& dir, const std::file
   pid_ = child.pid;
   pidfd_ = child.pidfd;
   control_ = std::move(pair.first);
-  ::fcntl(control_.get(), F_SETFL, ::fcntl(control_.get(), F_GETFL) | O_NONBLOCK);
+  set_nonblocking(control_.get());
   alive_ = true;
   return {};
 }
@@ -88,12 +89,12 @@ std::string EgressLink::unavailable_reason() const {
   return "";
 }
 
-Result<vmm::Fd> EgressLink::open_stream(const EgressRequest& request) {
+Result<Fd> EgressLink::open_stream(const EgressRequest& request) {
   if (auto why = unavailable_reason(); !why.empty()) return fail(ErrorCode::runtime, why);
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
     return fail(ErrorCode::io, std::string("sbx supervisor: socketpair: ") + std::strerror(errno));
-  vmm::Fd ours(sv[0]), theirs(sv[1]);
+  Fd ours(sv[0]), theirs(sv[1]);
   const std::string message = "stream " + request.client.substr(0, 200);
   switch (send_with_fd(control_.get(), message, theirs.get())) {
     case IoStatus::ok: return ours;

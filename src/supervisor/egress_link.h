@@ -55,7 +55,7 @@ class EgressLink {
   std::string unavailable_reason() const;
   /// A connected, non-blocking stream socket whose other end the proxy now serves as a client,
   /// or why the connection is refused (the guest answers the program with 502 and that reason).
-  Result<vmm::Fd> open_stream(const EgressRequest& request);
+  Result<Fd> open_stream(const EgressRequest& request);
   /// Ask the proxy to re-read the applied Sandboxfile; the answer comes as an event.
   bool request_reload();
   /// Stop the child (SIGTERM, then SIGKILL after `grace_ms`) and reap it.
@@ -63,7 +63,7 @@ class EgressLink {
 
  private:
   void mark_dead(std::string why);
-  vmm::Fd control_;
+  Fd control_;
   long pid_ = 0;
   int pidfd_ = -1;
   bool alive_ = false, ready_ = false;

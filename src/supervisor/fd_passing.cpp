@@ -56,7 +56,7 @@ IoStatus receive_with_fd(int sock, Packet& out) {
     return IoStatus::error;
   }
   // Take ownership of every descriptor that came, whatever else is wrong with the packet.
-  std::vector<vmm::Fd> fds;
+  std::vector<Fd> fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -74,19 +74,19 @@ IoStatus receive_with_fd(int sock, Packet& out) {
   // message is whole and the peer still there: back-pressure for this packet, nothing more.
   if ((msg.msg_flags & MSG_CTRUNC) || fds.size() > 1) {
     out.fd_lost = true;
-    out.fd = vmm::Fd();
+    out.fd = Fd();
     return IoStatus::ok;
   }
-  out.fd = fds.empty() ? vmm::Fd() : std::move(fds.front());
+  out.fd = fds.empty() ? Fd() : std::move(fds.front());
   out.fd_lost = false;
   return IoStatus::ok;
 }
 
-Result<std::pair<vmm::Fd, vmm::Fd>> control_pair() {
+Result<std::pair<Fd, Fd>> control_pair() {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return fail(ErrorCode::io, std::string("socketpair: ") + std::strerror(errno));
-  return std::pair<vmm::Fd, vmm::Fd>{vmm::Fd(sv[0]), vmm::Fd(sv[1])};
+  return std::pair<Fd, Fd>{Fd(sv[0]), Fd(sv[1])};
 }
 
 }  // namespace sbx::supervisor

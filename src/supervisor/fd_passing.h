@@ -21,7 +21,7 @@ IoStatus send_with_fd(int sock, std::string_view message, int fd);
 /// One received packet and the descriptor it carried (empty Fd when none).
 struct Packet {
   std::string message;
-  vmm::Fd fd;
+  Fd fd;
   bool fd_lost = false;  // a descriptor was sent but this process had no room for it (MSG_CTRUNC)
 };
 
@@ -31,6 +31,6 @@ struct Packet {
 IoStatus receive_with_fd(int sock, Packet& out);
 
 /// A SOCK_SEQPACKET socketpair (close-on-exec): [0] for this process, [1] for the child.
-Result<std::pair<vmm::Fd, vmm::Fd>> control_pair();
+Result<std::pair<Fd, Fd>> control_pair();
 
 }  // namespace sbx::supervisor

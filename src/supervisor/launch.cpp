@@ -105,10 +105,6 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
   }
 }
 
-Result<void> write_file_atomic(const std::filesystem::path& file, std::string_view text) {
-  return sbx::write_file_atomic(file, text, {.mode = 0600});
-}
-
 Result<std::string> read_small_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(ErrorCode::not_found, "cannot read " + file.string());

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "guest/protocol/messages.h"
 #include "vmm/vmm.h"
@@ -43,8 +44,9 @@ struct Launch {
 std::string launch_to_json(const Launch& l);
 Result<Launch> launch_from_json(std::string_view text, const std::string& display_name);
 
-/// Write `text` to `file` atomically (temporary file, fsync, rename), mode 0600.
-Result<void> write_file_atomic(const std::filesystem::path& file, std::string_view text);
+/// How the sandbox's own files (launch.json, state.json, the egress snapshot) are written with
+/// sbx::write_file_atomic: readable by their owner only.
+inline constexpr AtomicWriteOptions kPrivateFile{.mode = 0600};
 /// Read a whole (small) file.
 Result<std::string> read_small_file(const std::filesystem::path& file);
 

@@ -31,7 +31,7 @@ using proto::FrameType;
 
 /// A client of the control socket (`sbx exec`, `shell`, `up`, `down`).
 struct ClientConn {
-  vmm::Fd fd;
+  Fd fd;
   proto::Decoder decoder;
   std::string out;
   std::optional<std::string> waiting_ready;  // PING payload to answer once READY
@@ -76,7 +76,7 @@ class Supervisor {
   SandboxState state_;
   std::shared_ptr<spdlog::logger> log_ = sbx::log::get("supervisor");
   std::unique_ptr<vmm::Vmm> vmm_;
-  vmm::Fd listen_, chan_, sigfd_;
+  Fd listen_, chan_, sigfd_;
   proto::Decoder chan_decoder_;
   std::string chan_out_;
   std::map<int, ClientConn> conns_;
@@ -97,7 +97,7 @@ class Supervisor {
   // Budgets (budget.h) and what counts against them.
   Budgets budgets_;
   std::unique_ptr<RotatingLog> guest_log_, console_log_;
-  vmm::Fd console_;                                // QEMU's serial console socket
+  Fd console_;                                // QEMU's serial console socket
   std::uint64_t log_overrun_bytes_ = 0;            // log DATA past the stream's window, dropped
   RefusalLog log_refusal_, route_refusal_, proxy_refusal_;
   bool log_overrun_logged_ = false, log_write_logged_ = false, console_write_logged_ = false;

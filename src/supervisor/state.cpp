@@ -82,7 +82,7 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
                               {"restarts", s.egress_restarts},
                               {"restart_in_ms", s.egress_restart_in_ms}}},
                   {"budgets", budgets_to_json(s.budgets)}};
-  return write_file_atomic(p.state(), j.dump(2) + "\n");
+  return write_file_atomic(p.state(), j.dump(2) + "\n", kPrivateFile);
 }
 
 Result<SandboxState> read_state(const SandboxPaths& p) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "common/fd.h"
 #include "secrets/harden.h"
 #include "supervisor/client.h"
 #include "supervisor/exit_reason.h"
@@ -36,7 +37,6 @@ constexpr size_t kErrorFrameSlack = 64;           // an ERROR frame's text stays
 std::int64_t unix_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 }  // namespace
 

@@ -12,22 +12,12 @@
 #include <vector>
 
 #include "common/atomic_file.h"
+#include "support/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sbx-atomic-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sbx::test::TempDir;
 
 std::string read(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -45,29 +35,29 @@ std::vector<std::string> names_in(const fs::path& dir) {
 
 TEST_CASE("write_file_atomic creates a file with the content and mode asked for", "[common][atomic]") {
   TempDir d;
-  const fs::path f = d.path / "state.json";
+  const fs::path f = d.path() / "state.json";
   REQUIRE(sbx::write_file_atomic(f, "{\"a\":1}\n", {.mode = 0600}).has_value());
   CHECK(read(f) == "{\"a\":1}\n");
   struct stat st {};
   REQUIRE(::stat(f.c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
-  CHECK(names_in(d.path) == std::vector<std::string>{"state.json"});
+  CHECK(names_in(d.path()) == std::vector<std::string>{"state.json"});
 }
 
 TEST_CASE("write_file_atomic replaces an existing file and leaves no temporary file", "[common][atomic]") {
   TempDir d;
-  const fs::path f = d.path / "image.json";
+  const fs::path f = d.path() / "image.json";
   REQUIRE(sbx::write_file_atomic(f, "old").has_value());
   REQUIRE(sbx::write_file_atomic(f, std::string(100000, 'x'), {.sync_dir = true}).has_value());
   CHECK(read(f) == std::string(100000, 'x'));
   REQUIRE(sbx::write_file_atomic(f, "").has_value());
   CHECK(read(f).empty());
-  CHECK(names_in(d.path) == std::vector<std::string>{"image.json"});
+  CHECK(names_in(d.path()) == std::vector<std::string>{"image.json"});
 }
 
 TEST_CASE("a write that fails half way keeps the old file and removes the temporary one", "[common][atomic]") {
   TempDir d;
-  const fs::path f = d.path / "launch.json";
+  const fs::path f = d.path() / "launch.json";
   REQUIRE(sbx::write_file_atomic(f, "old content").has_value());
   // A child with a 4 KiB file-size limit: writing 64 KiB fails with EFBIG after a partial write.
   const pid_t pid = ::fork();
@@ -87,12 +77,12 @@ TEST_CASE("a write that fails half way keeps the old file and removes the tempor
   REQUIRE(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);  // 1: the write succeeded; 2: the error lacks the path or the errno text
   CHECK(read(f) == "old content");
-  CHECK(names_in(d.path) == std::vector<std::string>{"launch.json"});
+  CHECK(names_in(d.path()) == std::vector<std::string>{"launch.json"});
 }
 
 TEST_CASE("a rename that fails leaves the target as it was and no temporary file", "[common][atomic]") {
   TempDir d;
-  const fs::path target = d.path / "busy";
+  const fs::path target = d.path() / "busy";
   fs::create_directories(target / "inside");
   auto r = sbx::write_file_atomic(target, "bytes");
   REQUIRE_FALSE(r.has_value());
@@ -100,27 +90,27 @@ TEST_CASE("a rename that fails leaves the target as it was and no temporary file
   CHECK(r.error().message.find(target.string()) != std::string::npos);
   CHECK(r.error().message.find("Is a directory") != std::string::npos);
   CHECK(fs::is_directory(target / "inside"));
-  CHECK(names_in(d.path) == std::vector<std::string>{"busy"});
+  CHECK(names_in(d.path()) == std::vector<std::string>{"busy"});
 }
 
 TEST_CASE("write_file_atomic into a missing directory names the path and the reason", "[common][atomic]") {
   TempDir d;
-  const fs::path f = d.path / "absent" / "file";
+  const fs::path f = d.path() / "absent" / "file";
   auto r = sbx::write_file_atomic(f, "x");
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message.find(f.string()) != std::string::npos);
   CHECK(r.error().message.find("No such file or directory") != std::string::npos);
-  CHECK_FALSE(fs::exists(d.path / "absent"));
+  CHECK_FALSE(fs::exists(d.path() / "absent"));
 }
 
 TEST_CASE("a temporary file that is not committed is removed", "[common][atomic]") {
   TempDir d;
   fs::path where;
   {
-    auto t = sbx::TempFile::create(d.path, ".partial-");
+    auto t = sbx::TempFile::create(d.path(), ".partial-");
     REQUIRE(t.has_value());
     where = t->path();
-    CHECK(where.parent_path() == d.path);
+    CHECK(where.parent_path() == d.path());
     CHECK(where.filename().string().starts_with(".partial-"));
     REQUIRE(t->write("half").has_value());
     CHECK(fs::exists(where));
@@ -128,17 +118,17 @@ TEST_CASE("a temporary file that is not committed is removed", "[common][atomic]
     CHECK(moved.path() == where);
   }
   CHECK_FALSE(fs::exists(where));
-  CHECK(names_in(d.path).empty());
+  CHECK(names_in(d.path()).empty());
 }
 
 TEST_CASE("two temporary files in one directory never share a name", "[common][atomic]") {
   TempDir d;
-  auto a = sbx::TempFile::create(d.path, "x.tmp.");
-  auto b = sbx::TempFile::create(d.path, "x.tmp.");
+  auto a = sbx::TempFile::create(d.path(), "x.tmp.");
+  auto b = sbx::TempFile::create(d.path(), "x.tmp.");
   REQUIRE(a.has_value());
   REQUIRE(b.has_value());
   CHECK(a->path() != b->path());
-  REQUIRE(a->commit(d.path / "x").has_value());
+  REQUIRE(a->commit(d.path() / "x").has_value());
   CHECK(a->fd() == -1);
-  CHECK(names_in(d.path).size() == 2);  // x and b's temporary file
+  CHECK(names_in(d.path()).size() == 2);  // x and b's temporary file
 }

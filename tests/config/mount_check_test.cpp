@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "config/mount_check.h"
+#include "support/temp_dir.h"
 
 using namespace sbx;
 namespace fs = std::filesystem;
@@ -18,38 +19,28 @@ config::Mount mount(const fs::path& source, const std::string& target, int line)
   return m;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-mount-check-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sbx::test::TempDir;
 
 }  // namespace
 
 TEST_CASE("existing directories pass the mount check", "[config][mount]") {
   TempDir t;
-  fs::create_directories(t.path / "a" / "inner");
+  fs::create_directories(t.path() / "a" / "inner");
   config::Sandboxfile f;
-  f.mounts = {mount(t.path / "a", "/workspace", 3), mount(t.path, "/workspace/inner", 7)};
+  f.mounts = {mount(t.path() / "a", "/workspace", 3), mount(t.path(), "/workspace/inner", 7)};
   CHECK(config::check_mount_sources(f, {}).has_value());
 }
 
 TEST_CASE("every mount problem is reported with its line and a fix", "[config][mount]") {
   TempDir t;
-  fs::create_directories(t.path / "outer");
-  fs::create_directories(t.path / "other");
-  fs::create_directories(t.path / "private" / "secrets");
-  std::ofstream(t.path / "file.txt") << "x";
+  fs::create_directories(t.path() / "outer");
+  fs::create_directories(t.path() / "other");
+  fs::create_directories(t.path() / "private" / "secrets");
+  std::ofstream(t.path() / "file.txt") << "x";
   config::Sandboxfile f;
-  f.mounts = {mount(t.path / "missing", "/a", 3), mount(t.path / "file.txt", "/b", 6), mount(t.path / "outer", "/c", 9),
-              mount(t.path / "other", "/c/inner", 12), mount(t.path / "private", "/d", 15)};
-  const auto r = config::check_mount_sources(f, {t.path / "private" / "secrets"});
+  f.mounts = {mount(t.path() / "missing", "/a", 3), mount(t.path() / "file.txt", "/b", 6), mount(t.path() / "outer", "/c", 9),
+              mount(t.path() / "other", "/c/inner", 12), mount(t.path() / "private", "/d", 15)};
+  const auto r = config::check_mount_sources(f, {t.path() / "private" / "secrets"});
   REQUIRE_FALSE(r.has_value());
   const auto& d = r.error().details;
   REQUIRE(d.size() == 4);
@@ -60,11 +51,11 @@ TEST_CASE("every mount problem is reported with its line and a fix", "[config][m
   CHECK(d[2].location.line == 15);
   CHECK(d[2].message.find("contains sbx's own files") != std::string::npos);
   CHECK(d[3].location.line == 12);
-  CHECK(d[3].hint.find("create " + (t.path / "outer" / "inner").string()) != std::string::npos);
+  CHECK(d[3].hint.find("create " + (t.path() / "outer" / "inner").string()) != std::string::npos);
   // One directory containing the other counts either way round (a source inside sbx's state too).
   config::Sandboxfile inside;
-  inside.mounts = {mount(t.path / "private" / "secrets", "/s", 2)};
-  CHECK_FALSE(config::check_mount_sources(inside, {t.path / "private"}).has_value());
+  inside.mounts = {mount(t.path() / "private" / "secrets", "/s", 2)};
+  CHECK_FALSE(config::check_mount_sources(inside, {t.path() / "private"}).has_value());
 }
 
 TEST_CASE("outer targets are mounted before the targets nested in them", "[config][mount]") {
@@ -78,7 +69,7 @@ TEST_CASE("outer targets are mounted before the targets nested in them", "[confi
 
 TEST_CASE("a checked mount source becomes its symlink-free path, following links outside the project", "[config][mount][security]") {
   TempDir t;
-  const fs::path real = fs::canonical(t.path);
+  const fs::path real = fs::canonical(t.path());
   fs::create_directories(real / "disk" / "cache");
   fs::create_directories(real / "proj");
   // A link the user made above the project and outside any read-write mount: followed.
@@ -95,7 +86,7 @@ TEST_CASE("a checked mount source becomes its symlink-free path, following links
 
 TEST_CASE("a symlink the sandbox could have planted in a mount source is refused", "[config][mount][security]") {
   TempDir t;
-  const fs::path real = fs::canonical(t.path);
+  const fs::path real = fs::canonical(t.path());
   fs::create_directories(real / "proj" / "sub");
   fs::create_directories(real / "rw" / "deep");
   fs::create_directories(real / "outside");
@@ -127,7 +118,7 @@ TEST_CASE("a symlink the sandbox could have planted in a mount source is refused
 
 TEST_CASE("symlink loops and dangling links in a mount source are reported, not followed forever", "[config][mount]") {
   TempDir t;
-  const fs::path real = fs::canonical(t.path);
+  const fs::path real = fs::canonical(t.path());
   fs::create_symlink(real / "loop-b", real / "loop-a");
   fs::create_symlink(real / "loop-a", real / "loop-b");
   fs::create_symlink(real / "nowhere", real / "dangling");

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host_files.h"
 #include "sbx_runner.h"
 
 using namespace sbx::e2e;
@@ -23,15 +24,6 @@ namespace {
 
 constexpr const char* kName = "defects-e2e";
 constexpr const char* kEnvValue = "env-secret-Vq7Lr2Wd9";
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http_server.h"
+#include "host_files.h"
 #include "sbx_runner.h"
 
 using namespace sbx::e2e;
@@ -24,51 +26,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kSecretValue = "e2e-secret-Zq81xPv";
-
-// python3 -m http.server on 127.0.0.1, an ephemeral port, serving `dir`; killed on destruction.
-struct HttpServer {
-  pid_t pid = -1;
-  int port = 0;
-  explicit HttpServer(const fs::path& dir) {
-    int out[2];
-    REQUIRE(::pipe(out) == 0);
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      const std::string script =
-          "import http.server,functools,sys\n"
-          "h=functools.partial(http.server.SimpleHTTPRequestHandler,directory=sys.argv[1])\n"
-          "s=http.server.ThreadingHTTPServer(('127.0.0.1',0),h)\n"
-          "print(s.server_address[1],flush=True)\n"
-          "s.serve_forever()\n";
-      ::execlp("python3", "python3", "-c", script.c_str(), dir.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    port = std::atoi(line.c_str());
-    REQUIRE(port > 0);
-  }
-  ~HttpServer() {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-};
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
 
 std::string sandboxfile(int allowed_port, int second_port_or_0) {
   std::string allow = "\"127.0.0.1/32:" + std::to_string(allowed_port) + "\", \"localhost:" + std::to_string(allowed_port) + "\"";
@@ -109,7 +66,7 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
     ~Restore() { had ? ::setenv("SBX_DATA_DIR", v.c_str(), 1) : ::unsetenv("SBX_DATA_DIR"); }
   } restore{saved_data, old_data != nullptr};
 
-  write_file(project / "Sandboxfile", sandboxfile(server.port, 0));
+  write_file(project / "Sandboxfile", sandboxfile(server.port(), 0));
   const auto missing = sbx.run({"up", "--detach", project.string()}, {}, 60s);
   INFO(missing.err);
   CHECK(missing.code != 0);  // the header secret is not in the store: refused before booting
@@ -133,7 +90,7 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
   };
   const std::string boot_id = exec("cat /proc/sys/kernel/random/boot_id").out;
   REQUIRE_FALSE(boot_id.empty());
-  const std::string port = std::to_string(server.port), port2 = std::to_string(second.port);
+  const std::string port = std::to_string(server.port()), port2 = std::to_string(second.port());
 
   // Allowed by a CIDR rule: the content arrives.
   const auto get = exec("wget -q -O- http://127.0.0.1:" + port + "/hello.txt");
@@ -176,7 +133,7 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
   for (std::string line; std::getline(lines, line);) {
     const auto j = json::parse(line, nullptr, false);
     REQUIRE_FALSE(j.is_discarded());
-    if (j["decision"] == "allow" && j["host"] == "127.0.0.1" && j["port"] == server.port) ++allows;
+    if (j["decision"] == "allow" && j["host"] == "127.0.0.1" && j["port"] == server.port()) ++allows;
     if (j["decision"] == "deny" && j["host"] == "denied.example.invalid") {
       ++denies;
       CHECK(j["rule"] == "default");
@@ -189,7 +146,7 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
   CHECK(table.out.find("fix: add to [egress]") != std::string::npos);
 
   // Hot reload: allow the second port; the VM keeps running (same QEMU, same boot).
-  write_file(project / "Sandboxfile", sandboxfile(server.port, second.port));
+  write_file(project / "Sandboxfile", sandboxfile(server.port(), second.port()));
   const auto hot = sbx.run({"up", "--detach", project.string()}, {}, 60s);
   INFO(hot.err);
   CHECK(hot.code == 0);

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http_server.h"
 #include "sbx_runner.h"
 
 using namespace sbx::e2e;
@@ -27,40 +28,6 @@ namespace {
 
 constexpr const char* kName = "budget-e2e";
 constexpr std::uint64_t kMiB = 1u << 20;
-
-// python3's http.server on 127.0.0.1 (an ephemeral port) serving `dir`.
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-  explicit Server(const fs::path& dir) {
-    int out[2];
-    REQUIRE(::pipe(out) == 0);
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      const char* script =
-          "import http.server,functools,sys\n"
-          "h=functools.partial(http.server.SimpleHTTPRequestHandler,directory=sys.argv[1])\n"
-          "s=http.server.ThreadingHTTPServer(('127.0.0.1',0),h)\n"
-          "print(s.server_address[1],flush=True)\n"
-          "s.serve_forever()\n";
-      ::execlp("python3", "python3", "-c", script, dir.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    port = std::atoi(line.c_str());
-    REQUIRE(port > 0);
-  }
-  ~Server() {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-};
 
 json status(const Sbx& sbx) {
   const auto r = sbx.run({"status", "--name", kName, "--json"}, {}, 30s);
@@ -128,8 +95,8 @@ TEST_CASE("a guest writing raw channel frames stays within every host-side budge
   fs::copy_file(SBX_E2E_GUEST_FLOOD, tools / "guest_flood");
   fs::permissions(tools / "guest_flood", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                              fs::perms::others_read | fs::perms::others_exec);
-  Server server(www);
-  const std::string port = std::to_string(server.port);
+  HttpServer server(www);
+  const std::string port = std::to_string(server.port());
   std::ofstream(project / "Sandboxfile") << "version = 1\nname = \"" << kName << "\"\n"
                                          << "[agent]\ncommand = [\"true\"]\n[image]\nref = \"builtin\"\n"
                                          << "[egress]\nallow = [\"127.0.0.1/32:" << port << "\"]\n"

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host_files.h"
 #include "sbx_runner.h"
 
 using namespace sbx::e2e;
@@ -19,18 +20,6 @@ namespace {
 // The host user the tests pretend to have run `sudo sbx` as (needs no passwd entry).
 constexpr uid_t kUser = 4242;
 constexpr gid_t kGroup = 4243;
-
-void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void chown_tree(const fs::path& dir, uid_t uid, gid_t gid) {
-  REQUIRE(::lchown(dir.c_str(), uid, gid) == 0);
-  for (const auto& e : fs::recursive_directory_iterator(dir)) REQUIRE(::lchown(e.path().c_str(), uid, gid) == 0);
-}
 
 struct stat lstat_of(const fs::path& p) {
   struct stat st{};
@@ -57,15 +46,15 @@ struct World {
     fs::create_directories(root / "work");
     fs::create_directories(root / "ro");
     fs::create_directories(root / "outside");
-    write(root / "outside" / "secret.txt", secret + "\n");
-    write(root / "work" / "host.txt", "from the host\n");
+    write_file(root / "outside" / "secret.txt", secret + "\n");
+    write_file(root / "work" / "host.txt", "from the host\n");
     fs::create_symlink(root / "outside" / "secret.txt", root / "work" / "abs-link");
     fs::create_symlink("../outside/secret.txt", root / "work" / "rel-link");
-    write(root / "ro" / "ro.txt", "read-only\n");
-    write(root / "work" / "fresh.txt", "first\n");
+    write_file(root / "ro" / "ro.txt", "read-only\n");
+    write_file(root / "work" / "fresh.txt", "first\n");
     chown_tree(root / "work", kUser, kGroup);
     chown_tree(root / "ro", kUser, kGroup);
-    write(root / "proj" / "Sandboxfile",
+    write_file(root / "proj" / "Sandboxfile",
           "version = 1\nname = \"mounts\"\n[agent]\ncommand = [\"/bin/true\"]\n"
           "[[mount]]\nsource = \"../work\"\ntarget = \"/workspace\"\nmode = \"rw\"\n"
           "[[mount]]\nsource = \"../ro\"\ntarget = \"/ro\"\ncache = \"always\"\n");
@@ -111,7 +100,7 @@ TEST_CASE("a mount shares a host directory live, as the invoking user, and nothi
     const auto r = w.exec("echo written in the guest > /workspace/new.txt && mkdir /workspace/dir && id -u");
     CHECK(r.code == 0);
     CHECK(r.out == "1000\n");
-    CHECK(read(work / "new.txt") == "written in the guest\n");
+    CHECK(read_file(work / "new.txt") == "written in the guest\n");
     CHECK(lstat_of(work / "new.txt").st_uid == kUser);
     CHECK(lstat_of(work / "new.txt").st_gid == kGroup);
     CHECK(lstat_of(work / "dir").st_uid == kUser);
@@ -133,7 +122,7 @@ TEST_CASE("a mount shares a host directory live, as the invoking user, and nothi
     CHECK(r.out.find("allowed") == std::string::npos);
     CHECK(r.out.find("created") == std::string::npos);
     CHECK(r.out.find("read-only\n") != std::string::npos);
-    CHECK(read(w.root / "ro" / "ro.txt") == "read-only\n");
+    CHECK(read_file(w.root / "ro" / "ro.txt") == "read-only\n");
     CHECK_FALSE(fs::exists(w.root / "ro" / "new"));
     CHECK_FALSE(fs::exists(w.root / "ro" / "new2"));
     CHECK_FALSE(fs::exists(w.root / "ro" / "d"));
@@ -155,12 +144,12 @@ TEST_CASE("a mount shares a host directory live, as the invoking user, and nothi
     CHECK(fs::read_symlink(work / "g-shadow") == "/etc/shadow");
     // /etc/shadow through the link is the guest's own (a busybox image), not the host's.
     const auto shadow = w.exec("cat /workspace/g-shadow 2>/dev/null", true);
-    CHECK((shadow.out.empty() || shadow.out != read("/etc/shadow")));
+    CHECK((shadow.out.empty() || shadow.out != read_file("/etc/shadow")));
   }
   SECTION("each mount's virtiofsd has its cache policy, and with auto a host-side edit reaches the guest") {
     std::map<std::string, std::string> policy;  // source -> cache= option of its virtiofsd
     for (const auto& e : fs::directory_iterator("/proc")) {
-      const std::string cmd = read(e.path() / "cmdline");
+      const std::string cmd = read_file(e.path() / "cmdline");
       if (cmd.find("virtiofsd") == std::string::npos) continue;
       for (const char* source : {"ro", "work"})
         // virtiofsd serves the checked directory at the same path under a tmpfs of its own (vmm::served_path).
@@ -172,7 +161,7 @@ TEST_CASE("a mount shares a host directory live, as the invoking user, and nothi
     CHECK(policy["work"] == "auto");
     // The guest reads (and so caches) the file, then the host rewrites it with a new size.
     CHECK(w.exec("cat /workspace/fresh.txt").out == "first\n");
-    write(work / "fresh.txt", "second, longer\n");
+    write_file(work / "fresh.txt", "second, longer\n");
     // cache auto: attributes are trusted for 1 s; poll for at most 5 s.
     const auto r = w.exec("i=0; while [ $i -lt 50 ]; do grep -q second /workspace/fresh.txt && break; i=$((i+1)); sleep 0.1; done;"
                           "cat /workspace/fresh.txt");
@@ -184,7 +173,7 @@ TEST_CASE("a mount shares a host directory live, as the invoking user, and nothi
     CHECK(sockets_in(w.sbx.sandbox_dir("mounts")).empty());
     int serving = 0;
     for (const auto& e : fs::directory_iterator("/proc")) {
-      const std::string cmd = read(e.path() / "cmdline");
+      const std::string cmd = read_file(e.path() / "cmdline");
       if (cmd.find("virtiofsd") != std::string::npos && cmd.find(w.root.string()) != std::string::npos) ++serving;
     }
     CHECK(serving == 0);
@@ -195,8 +184,8 @@ TEST_CASE("bad mounts are reported with their location before anything is built 
   const fs::path root = make_temp_dir();
   Sbx sbx;
   fs::create_directories(root / "proj" / "outer");
-  write(root / "proj" / "file.txt", "x");
-  write(root / "proj" / "Sandboxfile",
+  write_file(root / "proj" / "file.txt", "x");
+  write_file(root / "proj" / "Sandboxfile",
         "version = 1\nname = \"badmounts\"\n"
         "[[mount]]\nsource = \"missing\"\ntarget = \"/a\"\n"      // line 3
         "[[mount]]\nsource = \"file.txt\"\ntarget = \"/b\"\n"     // line 6
@@ -234,7 +223,7 @@ TEST_CASE("an unprivileged user's sandbox serves its mounts from a user namespac
   fs::copy(SBX_E2E_CACHE_DIR, sbx.cache_dir, fs::copy_options::recursive);
   fs::create_directories(root / "home");
   fs::create_directories(root / "proj" / "src");
-  write(root / "proj" / "Sandboxfile",
+  write_file(root / "proj" / "Sandboxfile",
         "version = 1\nname = \"unpriv\"\n[[mount]]\nsource = \"src\"\ntarget = \"/workspace\"\nmode = \"rw\"\n");
   sbx.env = {"HOME=" + (root / "home").string()};
   chown_tree(root, kUser, kGroup);
@@ -246,7 +235,7 @@ TEST_CASE("an unprivileged user's sandbox serves its mounts from a user namespac
   CHECK(refused.code == 1);
   CHECK(refused.err.find("virtiofsd drops all supplementary groups") != std::string::npos);
   CHECK(refused.err.find("run sbx through sudo") != std::string::npos);  // the fix travels in the message
-  CHECK(read(sbx.sandbox_dir("unpriv") / "console.log").empty());
+  CHECK(read_file(sbx.sandbox_dir("unpriv") / "console.log").empty());
   sbx.supplementary_group = false;
   const auto up = sbx.run({"up", "--detach", (root / "proj").string()}, {}, 180s);
   INFO(up.err);
@@ -254,7 +243,7 @@ TEST_CASE("an unprivileged user's sandbox serves its mounts from a user namespac
   const auto r = sbx.run({"exec", "--name", "unpriv", "--", "sh", "-c", "echo hi > /workspace/x && cat /workspace/x"}, {}, 60s);
   CHECK(r.code == 0);
   CHECK(r.out == "hi\n");
-  CHECK(read(root / "proj" / "src" / "x") == "hi\n");
+  CHECK(read_file(root / "proj" / "src" / "x") == "hi\n");
   CHECK(lstat_of(root / "proj" / "src" / "x").st_uid == kUser);
   CHECK(sbx.run({"down", "--name", "unpriv"}, {}, 60s).code == 0);
   std::error_code ec;

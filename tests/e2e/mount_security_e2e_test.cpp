@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "host_files.h"
 #include "sbx_runner.h"
 
 using namespace sbx::e2e;
@@ -21,18 +22,6 @@ constexpr uid_t kUser = 4242;
 constexpr gid_t kGroup = 4243;
 
 enum class RunAs { root, sudo, user };
-
-void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
-
-std::string read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void chown_tree(const fs::path& dir, uid_t uid, gid_t gid) {
-  REQUIRE(::lchown(dir.c_str(), uid, gid) == 0);
-  for (const auto& e : fs::recursive_directory_iterator(dir)) REQUIRE(::lchown(e.path().c_str(), uid, gid) == 0);
-}
 
 // A test's directory, removed however the test ends (declared before its Sbx, which stops the
 // sandbox first).
@@ -83,9 +72,9 @@ void check_share(RunAs as, const std::string& name) {
   fs::create_directories(root / "proj");
   fs::create_directories(work);
   fs::copy_file(SBX_E2E_SHARE_PROBE, work / "probe");
-  write(work / "host-suid-agent", "host\n");
-  write(work / "host-suid-root", "host\n");
-  write(root / "proj" / "Sandboxfile",
+  write_file(work / "host-suid-agent", "host\n");
+  write_file(work / "host-suid-root", "host\n");
+  write_file(root / "proj" / "Sandboxfile",
         "version = 1\nname = \"" + name + "\"\n[agent]\ncommand = [\"/bin/true\"]\n"
         "[[mount]]\nsource = \"../work\"\ntarget = \"/workspace\"\nmode = \"rw\"\n");
   chown_tree(work, owner, group);
@@ -123,8 +112,8 @@ void check_share(RunAs as, const std::string& name) {
   for (const char* f : {"a-suid", "a-sgid", "a-both", "a-dir", "a-plain", "r-suid", "r-sgid", "r-both", "r-dir", "r-owned",
                         "r-plain"})
     CHECK(fs::exists(work / f));
-  CHECK(read(work / "host-suid-agent") == "host\nagent\n");
-  CHECK(read(work / "host-suid-root") == "host\nroot\n");
+  CHECK(read_file(work / "host-suid-agent") == "host\nagent\n");
+  CHECK(read_file(work / "host-suid-root") == "host\nroot\n");
   CHECK_FALSE(fs::exists(work / "r-by-root"));  // guest root has no identity to create with
 
   // No file in the share is set-uid or set-gid, none carries a file capability, and every one
@@ -183,11 +172,11 @@ TEST_CASE("a mount source the guest swaps for a symlink to outside is refused at
   fs::create_directories(root / "work" / "data" / "inner");
   fs::create_directories(root / "outside" / "inner");
   const std::string secret = "outside-secret-" + std::to_string(::getpid());
-  write(root / "outside" / "inner" / "secret.txt", secret + "\n");
-  write(root / "work" / "data" / "inner" / "inside.txt", "inside\n");
+  write_file(root / "outside" / "inner" / "secret.txt", secret + "\n");
+  write_file(root / "work" / "data" / "inner" / "inside.txt", "inside\n");
   // The second mount's source lies inside the first, read-write one: the guest can replace a
   // directory on its path (an intermediate one: virtiofsd itself refuses a final symlink).
-  write(root / "proj" / "Sandboxfile",
+  write_file(root / "proj" / "Sandboxfile",
         "version = 1\nname = \"sec-swap\"\n[agent]\ncommand = [\"/bin/true\"]\n"
         "[[mount]]\nsource = \"../work\"\ntarget = \"/workspace\"\nmode = \"rw\"\n"
         "[[mount]]\nsource = \"../work/data/inner\"\ntarget = \"/data\"\nmode = \"rw\"\n");

@@ -8,10 +8,12 @@
 #include "guest/host/initramfs.h"
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
-#include "guest/host/tool.h"
+#include "common/run_tool.h"
 #include "support/temp_dir.h"
 
 using namespace sbx::guest;
+using sbx::find_tool;
+using sbx::run_tool;
 namespace fs = std::filesystem;
 using sbx::test::TempDir;
 

@@ -7,9 +7,13 @@
 
 #include "guest/host/cpio.h"
 #include "guest/host/initramfs.h"
-#include "guest/host/tool.h"
+#include "common/atomic_file.h"
+#include "common/run_tool.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::guest;
+using sbx::find_tool;
+using sbx::run_tool;
 namespace fs = std::filesystem;
 
 namespace {
@@ -25,14 +29,8 @@ std::string sample_archive() {
   return *a;
 }
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("sbx-cpio-test-" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sbx::test::TempDir;
+
 }  // namespace
 
 TEST_CASE("the cpio writer's archive reads back entry by entry", "[guest][cpio]") {
@@ -82,8 +80,8 @@ TEST_CASE("GNU cpio lists and extracts the archive with the same names, modes an
     return;
   }
   TempDir tmp;
-  const fs::path path = tmp.path / "a.cpio";
-  REQUIRE(write_file_atomic(path, sample_archive()).has_value());
+  const fs::path path = tmp.path() / "a.cpio";
+  REQUIRE(sbx::write_file_atomic(path, sample_archive()).has_value());
   auto listed = run_tool({"/bin/sh", "-c", *cpio + " -itvn --quiet < " + path.string()});
   REQUIRE(listed.has_value());
   CHECK(listed->status == 0);
@@ -100,7 +98,7 @@ TEST_CASE("GNU cpio lists and extracts the archive with the same names, modes an
   CHECK(rows == std::vector<std::string>{"drwxr-xr-x 0:0 0 etc", "-rw-r--r-- 0:0 20 etc/hosts", "-rwxr-xr-x 0:0 10 init",
                                          "-rw------- 0:0 3 etc/odd", "lrwxrwxrwx 0:0 7 sh -> busybox"});
 
-  const fs::path root = tmp.path / "root";
+  const fs::path root = tmp.path() / "root";
   fs::create_directories(root);
   auto extracted = run_tool({"/bin/sh", "-c", "cd " + root.string() + " && " + *cpio +
                                                   " -idm --quiet --no-absolute-filenames < " + path.string()});

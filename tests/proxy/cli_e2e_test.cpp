@@ -110,8 +110,13 @@ TEST_CASE("sbx proxy injects a secret header for its host only, and the secret i
   out = sh(curl + "-H 'Host: other.test' https://secret.test:" + port + "/x", &rc);
   CHECK(out.find("does not match the CONNECT host") != std::string::npos);
   CHECK(out.find(kSecret) == std::string::npos);
-  std::this_thread::sleep_for(300ms);
-  const auto egress = slurp(dir.path / "egress.jsonl");
+  // A tunnel's record is written when it ends: wait for the last one's (the Host mismatch).
+  std::string egress = slurp(dir.path / "egress.jsonl");
+  for (int i = 0; i < 250 && egress.find("then refused") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+    egress = slurp(dir.path / "egress.jsonl");
+  }
+  CHECK(egress.find("then refused") != std::string::npos);
   const auto stderr_log = slurp(dir.path / "stderr.log");
   CHECK(egress.find("\"intercepted\":true") != std::string::npos);
   CHECK(egress.find(kSecret) == std::string::npos);

@@ -3,7 +3,8 @@
 steps, used in order across all connections, one step per request received:
   {"send": "<raw bytes, latin-1>", "delay": seconds before sending (optional), "close": true to close
    the connection after sending (optional)}.
-argv[2]: a log file; one line per accepted connection ("conn N") and per request ("N METHOD PATH").
+argv[2]: a log file; one line per accepted connection ("conn N"), per request ("N METHOD PATH") and
+per close a step asked for ("close N").
 argv[3] (optional): a file that gets every request head as received, each followed by a line "--".
 argv[4], argv[5] (optional): certificate and key: serve HTTPS instead.
 Prints its port. Requests are read by their head (and Content-Length body), so pipelined requests
@@ -54,6 +55,8 @@ def serve(c, n):
             time.sleep(step.get("delay", 0))
             c.sendall(step["send"].encode("latin-1"))
             if step.get("close"):
+                c.close()
+                log.write("close %d\n" % n)
                 return
     finally:
         c.close()

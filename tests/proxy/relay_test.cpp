@@ -19,7 +19,7 @@ struct Pair {
   int fd[2] = {-1, -1};
   Pair() {
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) == 0);
-    set_nonblocking(fd[0]);
+    sbx::set_nonblocking(fd[0]);
   }
   ~Pair() {
     for (int f : fd)

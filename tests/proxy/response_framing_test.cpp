@@ -94,7 +94,7 @@ TEST_CASE("a close-delimited response ends the client connection and nothing mor
   const auto got = recv_all(fd, 5000);  // ends at the proxy's close
   close(fd);
   CHECK(got == "HTTP/1.1 200 OK\r\n\r\nuntil-close");
-  CHECK(wait_lines(log, 2) == std::vector<std::string>{"conn 1", "1 GET /1"});
+  CHECK(wait_lines(log, 3) == std::vector<std::string>{"conn 1", "1 GET /1", "close 1"});
 }
 
 TEST_CASE("bytes an upstream sends beyond its response are never forwarded and that upstream is not reused", "[proxy][e2e]") {
@@ -123,11 +123,12 @@ TEST_CASE("an upstream that closes an idle kept-alive connection is replaced for
   const int fd = connect_local(px.port);
   REQUIRE(send_all(fd, get("a.test", up.port, "/1")));
   CHECK(recv_until(fd, "first", 5000) == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
-  std::this_thread::sleep_for(100ms);  // the upstream's FIN reaches the proxy first
+  // The upstream has closed (and its FIN is on the proxy's socket) before the next request.
+  REQUIRE(wait_lines(log, 3) == std::vector<std::string>{"conn 1", "1 GET /1", "close 1"});
   REQUIRE(send_all(fd, get("a.test", up.port, "/2")));
   CHECK(recv_until(fd, "second", 5000) == kLength);
   close(fd);
-  CHECK(wait_lines(log, 4) == std::vector<std::string>{"conn 1", "1 GET /1", "conn 2", "2 GET /2"});
+  CHECK(wait_lines(log, 5) == std::vector<std::string>{"conn 1", "1 GET /1", "close 1", "conn 2", "2 GET /2"});
 }
 
 TEST_CASE("response-side smuggling (conflicting lengths, CL with TE, other codings, bad heads) gets a 502", "[proxy][e2e]") {

@@ -61,6 +61,12 @@ ProxyOptions intercepting(const TempDir& dir, std::string secret = kSecret) {
   return opt;
 }
 
+// Until the proxy holds no client connection (intercepted ones included), at most 5 s.
+void wait_idle(const RunningProxy& px) {
+  for (int i = 0; i < 250 && px.proxy->stats().active != 0; ++i) std::this_thread::sleep_for(20ms);
+  CHECK(px.proxy->stats().active == 0);
+}
+
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -166,7 +172,7 @@ TEST_CASE("plain HTTP: a Connection header naming Content-Length, Transfer-Encod
                                           "/next HTTP/1.1\r\nHost: " + a + "\r\n\r\n");
     CHECK(r.starts_with("HTTP/1.1 400"));
     CHECK(r.find("Connection header names") != std::string::npos);
-    std::this_thread::sleep_for(200ms);
+    wait_idle(px);  // the proxy has retired the connection: it sends nothing more upstream for it
     CHECK(read_lines(dir.path / "up.log").empty());
     CHECK(slurp(dir.path / "heads.log").find("evil.test") == std::string::npos);
   }
@@ -211,7 +217,7 @@ TEST_CASE("intercepted tunnel: a smuggled request never reaches the upstream, an
     const auto r = c.read("");
     CHECK(r.starts_with("HTTP/1.1 400"));
     CHECK(r.find("Connection header names") != std::string::npos);
-    std::this_thread::sleep_for(200ms);
+    wait_idle(px);  // the proxy has retired the connection: it sends nothing more upstream for it
     const auto heads = slurp(dir.path / "heads.log");
     CHECK(heads.find("evil.test") == std::string::npos);
     CHECK(heads.find(kSecret) == std::string::npos);

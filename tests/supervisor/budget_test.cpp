@@ -9,20 +9,14 @@
 #include "supervisor/backoff.h"
 #include "supervisor/budget.h"
 #include "supervisor/state.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::supervisor;
 namespace fs = std::filesystem;
 using namespace std::chrono;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-budget-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sbx::test::TempDir;
 
 std::uint64_t bytes_on_disk(const fs::path& dir) {
   std::uint64_t total = 0;
@@ -33,42 +27,42 @@ std::uint64_t bytes_on_disk(const fs::path& dir) {
 
 TEST_CASE("a rotating log keeps at most keep+1 files of max bytes whatever is written", "[supervisor][budget]") {
   TempDir d;
-  RotatingLog log(d.path / "guest.log", 1000, 2);
+  RotatingLog log(d.path() / "guest.log", 1000, 2);
   const std::string line(99, 'x');
   for (int i = 0; i < 500; ++i) REQUIRE(log.append(line + "\n"));
   CHECK(log.total() == 500 * 100);
   CHECK(log.rotations() >= 45);
-  CHECK(bytes_on_disk(d.path) <= 3 * 1000);
-  CHECK(fs::exists(d.path / "guest.log.1"));
-  CHECK(fs::exists(d.path / "guest.log.2"));
-  CHECK_FALSE(fs::exists(d.path / "guest.log.3"));
+  CHECK(bytes_on_disk(d.path()) <= 3 * 1000);
+  CHECK(fs::exists(d.path() / "guest.log.1"));
+  CHECK(fs::exists(d.path() / "guest.log.2"));
+  CHECK_FALSE(fs::exists(d.path() / "guest.log.3"));
   // Whole lines stay whole: every file holds only complete lines.
-  std::ifstream in(d.path / "guest.log.1");
+  std::ifstream in(d.path() / "guest.log.1");
   std::string l;
   while (std::getline(in, l)) CHECK(l == line);
 }
 
 TEST_CASE("a rotating log splits a write larger than one file and still stays within its cap", "[supervisor][budget]") {
   TempDir d;
-  RotatingLog log(d.path / "console.log", 4096, 1);
+  RotatingLog log(d.path() / "console.log", 4096, 1);
   REQUIRE(log.append(std::string(100000, 'a')));
   CHECK(log.total() == 100000);
-  CHECK(bytes_on_disk(d.path) <= 2 * 4096);
+  CHECK(bytes_on_disk(d.path()) <= 2 * 4096);
 }
 
 TEST_CASE("a rotating log counts an existing file against its cap", "[supervisor][budget]") {
   TempDir d;
-  { std::ofstream(d.path / "guest.log") << std::string(900, 'o'); }
-  RotatingLog log(d.path / "guest.log", 1000, 1);
+  { std::ofstream(d.path() / "guest.log") << std::string(900, 'o'); }
+  RotatingLog log(d.path() / "guest.log", 1000, 1);
   CHECK(log.size() == 900);
   REQUIRE(log.append(std::string(200, 'n')));
-  CHECK(fs::file_size(d.path / "guest.log.1") == 900);
-  CHECK(fs::file_size(d.path / "guest.log") == 200);
+  CHECK(fs::file_size(d.path() / "guest.log.1") == 900);
+  CHECK(fs::file_size(d.path() / "guest.log") == 200);
 }
 
 TEST_CASE("a rotating log that cannot write says why and counts the dropped bytes", "[supervisor][budget]") {
   TempDir d;
-  RotatingLog log(d.path / "missing-dir" / "guest.log", 1000, 1);
+  RotatingLog log(d.path() / "missing-dir" / "guest.log", 1000, 1);
   CHECK_FALSE(log.append("hello"));
   CHECK(log.dropped() == 5);
   CHECK(log.error().find("missing-dir") != std::string::npos);
@@ -110,8 +104,8 @@ TEST_CASE("state.json round-trips the budgets and the egress restart count", "[s
   s.budgets.proxy_streams = {10, 768, 0};
   s.budgets.guest_log = {123, 16u << 20, 4, 9, 3};
   s.budgets.console_log = {77, 8u << 20, 1, 0, 2};
-  REQUIRE(write_state({d.path}, s));
-  auto back = read_state({d.path});
+  REQUIRE(write_state({d.path()}, s));
+  auto back = read_state({d.path()});
   REQUIRE(back);
   CHECK(back->egress_restarts == 3);
   CHECK(back->egress_restart_in_ms == 800);
@@ -135,21 +129,21 @@ TEST_CASE("writing state.json on a full file system is an error that names the f
     return;
   }
   TempDir d;
-  REQUIRE(::mount("tmpfs", d.path.c_str(), "tmpfs", 0, "size=64k") == 0);
+  REQUIRE(::mount("tmpfs", d.path().c_str(), "tmpfs", 0, "size=64k") == 0);
   struct Unmount {
     fs::path p;
     ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
-  } unmount{d.path};
+  } unmount{d.path()};
   {
-    std::ofstream fill(d.path / "fill");
+    std::ofstream fill(d.path() / "fill");
     const std::string block(4096, 'f');
     for (int i = 0; i < 64 && fill; ++i) fill << block;  // 256 KiB into 64 KiB: full
   }
   SandboxState s;
   s.name = "demo";
-  auto r = write_state({d.path}, s);
+  auto r = write_state({d.path()}, s);
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find("state.json") != std::string::npos);
   CHECK(r.error().message.find("No space left") != std::string::npos);
-  CHECK_FALSE(fs::exists(d.path / "state.json"));
+  CHECK_FALSE(fs::exists(d.path() / "state.json"));
 }

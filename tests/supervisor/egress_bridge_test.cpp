@@ -19,10 +19,10 @@ using proto::FrameType;
 
 namespace {
 
-std::pair<sbx::vmm::Fd, sbx::vmm::Fd> stream_pair() {
+std::pair<sbx::Fd, sbx::Fd> stream_pair() {
   int sv[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
-  return {sbx::vmm::Fd(sv[0]), sbx::vmm::Fd(sv[1])};
+  return {sbx::Fd(sv[0]), sbx::Fd(sv[1])};
 }
 
 std::string read_some(int fd) {

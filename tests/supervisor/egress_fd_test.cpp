@@ -19,6 +19,7 @@
 #include "supervisor/egress_child.h"
 #include "supervisor/fd_passing.h"
 #include "supervisor/launch.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::supervisor;
 namespace fs = std::filesystem;
@@ -26,14 +27,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-egress-fd-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sbx::test::TempDir;
 
 // What arrives on `fd` within `ms` (until the peer closes or is quiet).
 std::string read_for(int fd, int ms) {
@@ -60,10 +54,10 @@ IoStatus send_stream(int control, int fd, int i) {
 }
 
 // A guest stream handed to the child: our end of the socketpair.
-sbx::vmm::Fd new_stream(int control, int i) {
+sbx::Fd new_stream(int control, int i) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return {};
-  sbx::vmm::Fd mine(sv[0]), theirs(sv[1]);
+  sbx::Fd mine(sv[0]), theirs(sv[1]);
   if (send_stream(control, theirs.get(), i) != IoStatus::ok) return {};
   return mine;
 }
@@ -121,15 +115,15 @@ TEST_CASE("a descriptor that does not fit the receiver's fd table is reported lo
 
 TEST_CASE("a flood of guest streams gets 503s from the egress child, which keeps serving", "[supervisor][egress][security]") {
   TempDir dir;
-  std::ofstream(dir.path / "Sandboxfile") << "version = 1\n[egress]\nallow = [\"allowed.test\"]\n";
+  std::ofstream(dir.path() / "Sandboxfile") << "version = 1\n[egress]\nallow = [\"allowed.test\"]\n";
   Launch l;
   l.name = "fd-flood";
   l.egress.enabled = true;
-  l.egress.sandboxfile = (dir.path / "Sandboxfile").string();
-  l.egress.project_dir = dir.path.string();
-  l.egress.snapshot = (dir.path / "Sandboxfile").string();
+  l.egress.sandboxfile = (dir.path() / "Sandboxfile").string();
+  l.egress.project_dir = dir.path().string();
+  l.egress.snapshot = (dir.path() / "Sandboxfile").string();
   l.egress.digest = "test";
-  std::ofstream(dir.path / "launch.json") << launch_to_json(l);
+  std::ofstream(dir.path() / "launch.json") << launch_to_json(l);
   auto control = control_pair();
   REQUIRE(control);
   constexpr rlim_t kLimit = 128;  // a desktop-like 1024 scaled down: the same arithmetic, faster
@@ -139,7 +133,7 @@ TEST_CASE("a flood of guest streams gets 503s from the egress child, which keeps
     control->first.reset();
     rlimit r{kLimit, kLimit};
     if (::setrlimit(RLIMIT_NOFILE, &r) != 0) ::_exit(9);
-    ::_exit(run_egress_process(dir.path, control->second.get()));
+    ::_exit(run_egress_process(dir.path(), control->second.get()));
   }
   control->second.reset();
   const int ctl = control->first.get();
@@ -151,7 +145,7 @@ TEST_CASE("a flood of guest streams gets 503s from the egress child, which keeps
 
   // Four times as many streams as the child has descriptors, all held open.
   constexpr int kStreams = 4 * kLimit;
-  std::vector<sbx::vmm::Fd> streams;
+  std::vector<sbx::Fd> streams;
   for (int i = 0; i < kStreams; ++i) {
     auto s = new_stream(ctl, i);
     REQUIRE(s);

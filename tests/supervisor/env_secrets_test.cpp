@@ -7,6 +7,7 @@
 #include "guest/protocol/messages.h"
 #include "secrets/store.h"
 #include "supervisor/env_secrets.h"
+#include "support/temp_dir.h"
 
 using namespace sbx;
 namespace fs = std::filesystem;
@@ -15,17 +16,9 @@ namespace {
 
 // A private key-file store: SBX_DATA_DIR points at a fresh directory for the test's lifetime.
 struct PrivateStore {
-  fs::path dir;
-  PrivateStore() {
-    char tmpl[] = "/tmp/sbx-env-secrets-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-    ::setenv("SBX_DATA_DIR", dir.c_str(), 1);
-  }
-  ~PrivateStore() {
-    ::unsetenv("SBX_DATA_DIR");
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  sbx::test::TempDir dir{"sbx-env-secrets"};
+  PrivateStore() { ::setenv("SBX_DATA_DIR", dir.path().c_str(), 1); }
+  ~PrivateStore() { ::unsetenv("SBX_DATA_DIR"); }
   void set(const std::string& name, std::string_view value) {
     secrets::OpenOptions o;
     o.create = true;

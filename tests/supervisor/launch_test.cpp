@@ -4,19 +4,14 @@
 
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::supervisor;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-sup-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sbx::test::TempDir;
+
 }  // namespace
 
 TEST_CASE("launch.json round-trips every field", "[supervisor]") {
@@ -77,7 +72,7 @@ TEST_CASE("a malformed launch.json is an error, not a crash", "[supervisor]") {
 
 TEST_CASE("state.json is written atomically and read back", "[supervisor]") {
   TempDir dir;
-  SandboxPaths p{dir.path};
+  SandboxPaths p{dir.path()};
   SandboxState s;
   s.name = "demo";
   s.phase = Phase::crashed;
@@ -91,16 +86,16 @@ TEST_CASE("state.json is written atomically and read back", "[supervisor]") {
   CHECK(back->error == s.error);
   CHECK(back->console_tail == s.console_tail);
   CHECK(back->supervisor_pid == 42);
-  for (const auto& e : fs::directory_iterator(dir.path)) CHECK(e.path().filename() == "state.json");
+  for (const auto& e : fs::directory_iterator(dir.path())) CHECK(e.path().filename() == "state.json");
   CHECK((fs::status(p.state()).permissions() & fs::perms::others_read) == fs::perms::none);
 }
 
 TEST_CASE("remove_sockets removes every socket file and keeps the logs", "[supervisor]") {
   TempDir dir;
-  SandboxPaths p{dir.path};
-  for (const char* f : {"ctl.sock", "fs0.sock", "console.log"}) std::fclose(std::fopen((dir.path / f).c_str(), "w"));
+  SandboxPaths p{dir.path()};
+  for (const char* f : {"ctl.sock", "fs0.sock", "console.log"}) std::fclose(std::fopen((dir.path() / f).c_str(), "w"));
   remove_sockets(p);
-  CHECK_FALSE(fs::exists(dir.path / "ctl.sock"));
-  CHECK_FALSE(fs::exists(dir.path / "fs0.sock"));
-  CHECK(fs::exists(dir.path / "console.log"));
+  CHECK_FALSE(fs::exists(dir.path() / "ctl.sock"));
+  CHECK_FALSE(fs::exists(dir.path() / "fs0.sock"));
+  CHECK(fs::exists(dir.path() / "console.log"));
 }

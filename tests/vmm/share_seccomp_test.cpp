@@ -13,23 +13,14 @@
 #include <unistd.h>
 
 #include "vmm/share_seccomp.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::vmm;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-seccomp-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sbx::test::TempDir;
 
 // Run `body` in a child under the filter; returns what it wrote (one line per unexpected result).
 template <typename Body>
@@ -70,7 +61,7 @@ TEST_CASE("under virtiofsd's extra filter no file gets a set-uid or set-gid mode
   auto program = share_seccomp_program();
   REQUIRE(program.has_value());
   TempDir t;
-  const std::string d = t.path.string();
+  const std::string d = t.path().string();
   const std::string file = d + "/file";
   ::close(::open(file.c_str(), O_CREAT | O_WRONLY, 0644));
   const std::string out = under_filter(*program, [&] {
@@ -105,6 +96,6 @@ TEST_CASE("under virtiofsd's extra filter no file gets a set-uid or set-gid mode
   struct stat st{};
   REQUIRE(::stat(file.c_str(), &st) == 0);
   CHECK((st.st_mode & (S_ISUID | S_ISGID)) == 0);
-  for (const char* gone : {"c1", "c2", "c3", "d1", "d2", "f1", "f2"}) CHECK_FALSE(fs::exists(t.path / gone));
-  for (const char* made : {"c4", "d3", "f3"}) CHECK(fs::exists(t.path / made));
+  for (const char* gone : {"c1", "c2", "c3", "d1", "d2", "f1", "f2"}) CHECK_FALSE(fs::exists(t.path() / gone));
+  for (const char* made : {"c4", "d3", "f3"}) CHECK(fs::exists(t.path() / made));
 }

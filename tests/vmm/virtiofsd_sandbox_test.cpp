@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vmm/virtiofsd.h"
+#include "support/temp_dir.h"
 
 using namespace sbx::vmm;
 namespace fs = std::filesystem;
@@ -20,17 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sbx-virtiofsd-test-XXXXXX";
-    path = fs::canonical(::mkdtemp(tmpl));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sbx::test::TempDir;
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);
@@ -76,13 +67,13 @@ TEST_CASE("virtiofsd serves exactly the checked directory, without CAP_FSETID or
     return;
   }
   TempDir t;
-  fs::create_directories(t.path / "share");
+  fs::create_directories(t.path() / "share");
   Share s;
   s.tag = "t";
-  s.socket = t.path / "fs.sock";
-  s.source = t.path / "share";
+  s.socket = t.path() / "fs.sock";
+  s.source = t.path() / "share";
   s.read_only = false;
-  auto child = start_virtiofsd(s, invoking_user(), t.path / "virtiofsd.log");
+  auto child = start_virtiofsd(s, invoking_user(), t.path() / "virtiofsd.log");
   REQUIRE(child.has_value());
   const int front = connect_to(s.socket);  // virtiofsd sets up its sandbox once a front end connects
   CHECK(front >= 0);
@@ -100,7 +91,7 @@ TEST_CASE("virtiofsd serves exactly the checked directory, without CAP_FSETID or
         server = kid;
     }
   }
-  INFO("virtiofsd log: " << read(t.path / "virtiofsd.log"));
+  INFO("virtiofsd log: " << read(t.path() / "virtiofsd.log"));
   REQUIRE(server > 0);
   const unsigned long long permitted = std::stoull(status_field(server, "CapPrm"), nullptr, 16);
   CHECK((permitted & (1ull << 4)) == 0);   // CAP_FSETID
@@ -119,16 +110,16 @@ TEST_CASE("a share whose checked path gained a symlink is not served", "[vmm][vi
     return;
   }
   TempDir t;
-  fs::create_directories(t.path / "a" / "b");
-  fs::create_directories(t.path / "outside" / "b");
+  fs::create_directories(t.path() / "a" / "b");
+  fs::create_directories(t.path() / "outside" / "b");
   Share s;
   s.tag = "t";
-  s.socket = t.path / "fs.sock";
-  s.source = t.path / "a" / "b";  // as sbx up checked it
+  s.socket = t.path() / "fs.sock";
+  s.source = t.path() / "a" / "b";  // as sbx up checked it
   // Then a guest with write access to t swaps "a" for a link to a directory outside.
-  fs::rename(t.path / "a", t.path / "a.old");
-  fs::create_directory_symlink(t.path / "outside", t.path / "a");
-  auto child = start_virtiofsd(s, invoking_user(), t.path / "virtiofsd.log");
+  fs::rename(t.path() / "a", t.path() / "a.old");
+  fs::create_directory_symlink(t.path() / "outside", t.path() / "a");
+  auto child = start_virtiofsd(s, invoking_user(), t.path() / "virtiofsd.log");
   if (child) {
     ::kill(child->pid, SIGKILL);
     ::waitpid(child->pid, nullptr, 0);
