@@ -7,6 +7,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "common/escape.h"
 #include "common/log.h"
 #include "vmm/process.h"
 #include "vmm/virtiofsd.h"
@@ -29,13 +30,12 @@ std::string tail_file(const std::filesystem::path& file, size_t max_lines) {
     if (data[pos - 1] == '\n' && ++lines == max_lines) break;
     --pos;
   }
+  // The bytes as they are, less the serial line's \r: the console is guest-controlled, so every
+  // caller escapes what it shows (text::escape_lines_for_terminal) instead of this losing it.
   std::string out;
   out.reserve(data.size() - pos);
-  // The console is guest-controlled: keep printable text only (the serial line ends in \r\n).
-  for (char c : std::string_view(data).substr(pos)) {
-    if (c == '\r') continue;
-    out += ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) ? '?' : c;
-  }
+  for (char c : std::string_view(data).substr(pos))
+    if (c != '\r') out += c;
   return out;
 }
 
@@ -108,11 +108,11 @@ Result<void> QemuVmm::start(const MachineSpec& spec) {
     // A virtiofsd that died during its own setup makes QEMU fail to connect: say why it died.
     for (Helper& h : helpers_)
       if (h.pid > 0 && ::waitpid(h.pid, nullptr, WNOHANG) == h.pid) {
-        why += "\nvirtiofsd for " + h.source.string() + " exited:\n" + tail_file(h.log, 5);
+        why += "\nvirtiofsd for " + h.source.string() + " exited:\n" + text::escape_lines_for_terminal(tail_file(h.log, 5), "  | ");
         h.pid = -1;
       }
     if (!exited) kill();
-    return fail(ErrorCode::runtime, "the VMM did not start: " + why + "\n" + tail_file(qemu_log(), 10),
+    return fail(ErrorCode::runtime, "the VMM did not start: " + why + "\n" + text::escape_lines_for_terminal(tail_file(qemu_log(), 10), "  | "),
                 "see " + qemu_log().string());
   }
   qmp_.emplace(std::move(*qmp));

@@ -104,8 +104,9 @@ class Vmm {
 /// warning about software emulation, if any, goes to `warning`.
 std::unique_ptr<Vmm> make_vmm(std::string* warning);
 
-/// The last `max_lines` lines of a text file with control characters masked ("" when it cannot
-/// be read): console and VMM logs are guest- or VMM-written text.
+/// The last `max_lines` lines of a text file, byte for byte less each line's '\r' ("" when it
+/// cannot be read). Console and VMM logs are guest- or VMM-written: escape before showing them
+/// (text::escape_lines_for_terminal).
 std::string tail_file(const std::filesystem::path& file, size_t max_lines);
 
 }  // namespace sbx::vmm

@@ -58,7 +58,9 @@ void Output::end_redraw() const {
 }
 
 void Output::result(const nlohmann::json& doc) const {
-  std::cout << doc.dump() << '\n';
+  // Results can carry text from the guest or the file system that is not UTF-8: replace such
+  // bytes (U+FFFD) rather than throw and print nothing.
+  std::cout << doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   std::cout.flush();
 }
 

@@ -82,7 +82,9 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
                               {"restarts", s.egress_restarts},
                               {"restart_in_ms", s.egress_restart_in_ms}}},
                   {"budgets", budgets_to_json(s.budgets)}};
-  return write_file_atomic(p.state(), j.dump(2) + "\n", kPrivateFile);
+  // console_tail and error carry guest bytes, which need not be UTF-8: a strict dump() would throw
+  // and lose the state write; invalid bytes become U+FFFD (display escapes the rest).
+  return write_file_atomic(p.state(), j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", kPrivateFile);
 }
 
 Result<SandboxState> read_state(const SandboxPaths& p) {

@@ -90,6 +90,23 @@ TEST_CASE("state.json is written atomically and read back", "[supervisor]") {
   CHECK((fs::status(p.state()).permissions() & fs::perms::others_read) == fs::perms::none);
 }
 
+TEST_CASE("a console tail that is not UTF-8 (guest bytes) is recorded in state.json, not a supervisor crash",
+          "[supervisor][security]") {
+  TempDir dir;
+  SandboxPaths p{dir.path()};
+  SandboxState s;
+  s.name = "demo";
+  s.phase = Phase::crashed;
+  s.console_tail = "panic \xff\xfe\x1b[31m\n";  // what a hostile guest prints before it dies
+  s.error = "the guest said \xc3";
+  auto written = write_state(p, s);  // nlohmann's strict dump() threw type_error 316 here
+  REQUIRE(written.has_value());
+  auto back = read_state(p);
+  REQUIRE(back.has_value());
+  CHECK(back->console_tail == "panic \xef\xbf\xbd\xef\xbf\xbd\x1b[31m\n");  // U+FFFD per bad byte; escaped at display
+  CHECK(back->error == "the guest said \xef\xbf\xbd");
+}
+
 TEST_CASE("remove_sockets removes every socket file and keeps the logs", "[supervisor]") {
   TempDir dir;
   SandboxPaths p{dir.path()};
