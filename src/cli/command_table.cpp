@@ -15,6 +15,7 @@ std::span<const CommandSpec* const> command_table() {
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,
       &kProxyCommand, &kEgressSuggestCommand,
+      &kRenderKubernetesCommand,
       &kSuperviseCommand, &kEgressProcessCommand,
   };
   return commands;
