@@ -3,7 +3,8 @@
 redirect init container's iptables script and the rendered `sbx proxy` command (with the rendered
 ConfigMap as its Sandboxfile), then let curl, as the agent's uid and with no proxy variables, reach
 servers on the namespace's loopback. Allowed names pass over TLS and plain HTTP; a denied name,
-an address without a name, and the agent's UDP are refused; the egress log records each.
+an address without a name, and the agent's UDP are refused; a header secret from the mounted
+Secret is added on the wire; the egress log records each.
 
 usage: transparent_netns.py SBX     (root; needs unshare, iptables, curl, openssl, python3-yaml)
 Exit 77 (skipped) when the machine cannot create the namespace or lacks a tool.
@@ -71,16 +72,17 @@ sh("ip", "link", "set", "sbx1", "up")
 
 # Servers on loopback: TLS on 443 (a certificate for both names), plain HTTP on 80.
 sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
-   "-subj", "/CN=allowed.example", "-addext", "subjectAltName=DNS:allowed.example,DNS:denied.example",
+   "-subj", "/CN=allowed.example", "-addext", "subjectAltName=DNS:allowed.example,DNS:denied.example,DNS:secret.example",
    "-keyout", str(tmp / "key.pem"), "-out", str(tmp / "cert.pem"))
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        body = BODY + f"authorization: {self.headers.get('Authorization')}\n".encode()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(BODY)
+        self.wfile.write(body)
 
     def log_message(self, *a):
         pass
@@ -104,8 +106,13 @@ user = "{AGENT_UID}:{AGENT_UID}"
 [image]
 ref = "registry.example.com/team/agent:1"
 [egress]
-allow = ["allowed.example", "127.0.0.1/32"]
+allow = ["allowed.example", "secret.example", "127.0.0.1/32"]
 deny = ["denied.example"]
+[[secret]]
+name = "api.token"
+hosts = ["secret.example"]
+header = "Authorization"
+template = "Bearer {{}}"
 """)
 r = subprocess.run([sbx, "render", "kubernetes", "--plain", str(project)], capture_output=True, text=True)
 if r.returncode != 0:
@@ -123,10 +130,19 @@ subprocess.run(redirect, check=True)
 
 # The sidecar's command, as rendered, with this machine's paths and the test's name table.
 cmd = list(init["sbx-proxy"]["command"])
+# The Secret volume and the shared CA volume, as the kubelet would lay them out.
+(tmp / "secrets").mkdir()
+(tmp / "secrets" / "api.token").write_text("s3cret-value\n")
+(tmp / "ca").mkdir()
+(tmp / "ca").chmod(0o755)
 swap = {"/etc/sbx/egress/Sandboxfile": str(tmp / "egress" / "Sandboxfile"), "/var/run/sbx/state": str(tmp / "state"),
-        "/dev/stdout": str(tmp / "egress.jsonl")}
+        "/dev/stdout": str(tmp / "egress.jsonl"), "/var/run/sbx/secrets": str(tmp / "secrets"),
+        "/var/run/sbx/ca/ca-bundle.crt": str(tmp / "ca" / "ca-bundle.crt")}
+if "--secrets-dir" not in cmd or "--ca-bundle-out" not in cmd:
+    fail(f"the rendered sidecar takes no secrets: {cmd}")
 cmd = [sbx if i == 0 else swap.get(a, a) for i, a in enumerate(cmd)]
-cmd += ["--resolve", "allowed.example=127.0.0.1", "--resolve", "denied.example=127.0.0.1"]
+cmd += ["--resolve", "allowed.example=127.0.0.1", "--resolve", "denied.example=127.0.0.1", "--resolve",
+        "secret.example=127.0.0.1", "--upstream-ca", str(tmp / "cert.pem")]
 proxy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "SBX_PROXY_TEST_RESOLVE": "1", "SBX_LOG": "debug"})
 procs.append(proxy)
@@ -141,9 +157,9 @@ if lines != ["listening 127.0.0.1:3128", "transparent 127.0.0.1:15001"]:
     fail(f"sbx proxy printed {lines}")
 
 
-def curl(*args, env=None):
+def curl(*args, env=None, cacert=None):
     argv = ["setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}", "--clear-groups", "curl", "-sS", "--max-time", "20",
-            "--cacert", str(tmp / "cert.pem"), "-o", "-", "-w", "\n%{http_code}", *args]
+            "--cacert", cacert or str(tmp / "cert.pem"), "-o", "-", "-w", "\n%{http_code}", *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env or {"PATH": "/usr/bin:/bin"})
 
 
@@ -173,6 +189,24 @@ if "denied.example" not in refused_http.stdout:
     fail(f"the 403 does not name the host: {refused_http.stdout!r}")
 expect_refused("an address with no name (no SNI)", curl("-k", f"https://{SERVER_IP}/"))
 
+# A header secret: the agent trusts the bundle the sidecar wrote (the rendered CURL_CA_BUNDLE
+# names it), the proxy adds the header, the agent's environment holds no value.
+agent = pod["containers"][0]
+agent_env = {e["name"]: e["value"] for e in agent["env"]}
+bundle = agent_env["CURL_CA_BUNDLE"].replace("/var/run/sbx/ca", str(tmp / "ca"))
+if not pathlib.Path(bundle).exists():
+    fail("the sidecar wrote no CA bundle")
+secret = curl("--resolve", f"secret.example:443:{SERVER_IP}", "https://secret.example/", cacert=bundle)
+expect_body("a secret host, intercepted, through the redirect", secret)
+if "authorization: Bearer s3cret-value\n" not in secret.stdout:
+    fail(f"the proxy did not add the header: {secret.stdout!r}")
+if any("s3cret" in v for v in agent_env.values()) or "s3cret" in r.stdout:
+    fail("the secret value is in the rendered manifests")
+for c in pod["containers"] + [c for c in pod["initContainers"] if c["name"] != "sbx-proxy"]:
+    if any(m["name"] == "sbx-secrets" for m in c.get("volumeMounts", [])):
+        fail(f"{c['name']} mounts the Secret")
+print("ok: the header secret is added on the wire, and only the sidecar mounts it")
+
 # Not redirected traffic of the agent's uid is refused outright (UDP off loopback, but DNS).
 udp = subprocess.run(["setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}", "--clear-groups", sys.executable, "-c",
                       f"import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('{SERVER_IP}', 443))"],
@@ -186,7 +220,7 @@ proxy.wait(timeout=10)
 decisions = [json.loads(l) for l in (tmp / "egress.jsonl").read_text().splitlines() if l.strip()]
 seen = {(d.get("host"), d.get("port"), d.get("decision")) for d in decisions}
 for want in [("allowed.example", 443, "allow"), ("allowed.example", 80, "allow"), ("denied.example", 443, "deny"),
-             ("denied.example", 80, "deny"), (SERVER_IP, 443, "deny")]:
+             ("denied.example", 80, "deny"), (SERVER_IP, 443, "deny"), ("secret.example", 443, "allow")]:
     if want not in seen:
         fail(f"egress log lacks {want}: {sorted(map(str, seen))}")
 print(f"ok: the egress log has every decision ({len(decisions)} lines)")
