@@ -104,7 +104,7 @@ int run_render_kubernetes(const Args& a) {
 
 const CommandSpec kRenderKubernetesCommand{
     .name = "render kubernetes",
-    .summary = "Render the Sandboxfile as Kubernetes manifests (Kata pod, proxy sidecar, NetworkPolicy)",
+    .summary = "Print the Sandboxfile as Kubernetes manifests: a Kata pod with the proxy as sidecar",
     .usage = "sbx render kubernetes [OPTIONS] [PATH]",
     .description =
         "Prints the Sandboxfile at PATH (default: the current directory) as Kubernetes objects, for a\n"
