@@ -43,7 +43,7 @@ Result<std::string> git_url_flag(const std::string& v) {
   const bool https = v.starts_with("https://") && v.size() > 8;
   const auto authority = https ? v.substr(8, v.find('/', 8) - 8) : std::string();
   bool clean = true;
-  for (unsigned char c : v) clean &= c > 0x20 && c != 0x7F;
+  for (unsigned char c : v) clean &= c > 0x20 && c < 0x7F;
   if (!https || authority.empty() || authority.find('@') != std::string::npos || !clean)
     return fail(ErrorCode::usage, "--git-url '" + v + "' is not an https URL without credentials",
                 "write https://HOST/OWNER/REPO.git; a private repository's token belongs in a header [[secret]] for its host");

@@ -171,6 +171,11 @@ Result<Volumes> mount_volumes(const config::Sandboxfile& f, const KubernetesOpti
     vm["readOnly"] = !m.writable;
     v.agent_mounts.push_back(std::move(vm));
   }
+  for (const auto& [target, claim] : o.claims) {
+    bool used = false;
+    for (const auto& m : f.mounts) used |= m.target == target;
+    if (!used) return fail(ErrorCode::usage, "--claim " + target + "=" + claim + " names no [[mount]] target", "write a target of the Sandboxfile's mounts");
+  }
   if (v.repo_used) {
     ordered_json repo = {{"name", "sbx-repo"}};
     if (!o.repo.pvc.empty())

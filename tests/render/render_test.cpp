@@ -149,6 +149,14 @@ TEST_CASE("kubernetes: what cannot map to a cluster is an error that says what t
   CHECK_THAT(err(img + "[[mount]]\nsource = \".\"\ntarget = \"/w\"\n", no_repo), Catch::Contains("--git-url"));
 }
 
+TEST_CASE("kubernetes: a claim for a target no mount has is refused", "[render]") {
+  auto o = opts();
+  o.claims["/nowhere"] = "c";
+  auto r = render::pod_spec(load("version = 1\n[image]\nref = \"registry.example.com/a:1\"\n"), o);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("names no [[mount]] target"));
+}
+
 TEST_CASE("kubernetes: a claimed host directory becomes that PVC with its mode", "[render]") {
   auto o = opts();
   o.claims["/cache"] = "npm-cache";
