@@ -28,7 +28,12 @@ packages=(
   ca-certificates
   libcurl4-openssl-dev                          # registry pulls: streaming HTTPS with TLS verification, proxies, bounded redirects
   docker-registry python3-cryptography          # registry tests: a real distribution server on loopback, a JWT token server for it
+  python3-yaml iptables                         # render tests: PyYAML reads manifests back; the rendered redirect runs in a netns
 )
+# sbx render tests validate manifests offline with npm's kubernetes-models (installed into the build
+# tree with --ignore-scripts); a node from elsewhere (nodesource) brings its own npm.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 if [[ "${SBX_SKIP_APT:-0}" != 1 ]]; then
   missing=()

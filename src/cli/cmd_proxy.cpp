@@ -1,6 +1,7 @@
 // sbx proxy --sandboxfile PATH --listen ADDR: run the egress proxy standalone (for containers,
 // host processes and tests), with hot reload of the Sandboxfile.
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <pthread.h>
@@ -8,11 +9,14 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/atomic_file.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/text.h"
 #include "config/loader.h"
+#include "proxy/dir_secret_source.h"
 #include "proxy/proxy.h"
+#include "proxy/transparent.h"
 #include "secrets/harden.h"
 #include "secrets/store.h"
 
@@ -89,7 +93,8 @@ int run_proxy(const Args& a) {
   for (const auto& s : policy->secrets) injects |= s.inject == config::InjectKind::header;
   if (injects) {
     if (auto h = secrets::harden_process(); !h) return out.error(h.error());
-    opt.secrets = store_source();
+    const auto dir = a.value("secrets-dir");
+    opt.secrets = dir ? proxy::dir_secret_source(*dir) : store_source();
   }
 
   // Signals go to one thread that turns them into stop / reload.
@@ -108,6 +113,13 @@ int run_proxy(const Args& a) {
     // The CA is made at first use; with header secrets that is now, so the guest can trust it.
     auto pem = proxy.ca_certificate_pem();
     if (!pem) return out.error(pem.error());
+    if (auto bundle = a.value("ca-bundle-out"); bundle) {
+      // For a container beside the proxy: the system roots (blind tunnels) plus this CA (intercepted hosts).
+      std::ifstream in("/etc/ssl/certs/ca-certificates.crt", std::ios::binary);
+      const std::string roots((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (auto w = write_file_atomic(*bundle, roots + (roots.empty() || roots.back() == '\n' ? "" : "\n") + *pem); !w)
+        return out.error(w.error());
+    }
   }
   auto port = proxy.listen(a.value("listen").value_or("127.0.0.1:3128"));
   if (!port) return out.error(port.error());
@@ -115,6 +127,13 @@ int run_proxy(const Args& a) {
   proxy.watch(file, [file] { return load_policy(file); });
   std::cout << "listening " << a.value("listen").value_or("127.0.0.1:3128").substr(0, a.value("listen").value_or("127.0.0.1:3128").rfind(':'))
             << ":" << *port << std::endl;
+  std::unique_ptr<proxy::TransparentListener> transparent;
+  if (auto t = a.value("transparent")) {
+    auto l = proxy::TransparentListener::start(proxy, *t);
+    if (!l) return out.error(l.error());
+    transparent = std::move(*l);
+    std::cout << "transparent " << t->substr(0, t->rfind(':')) << ":" << transparent->port() << std::endl;
+  }
   std::thread signals([&] {
     while (true) {
       int sig = 0;
@@ -128,6 +147,7 @@ int run_proxy(const Args& a) {
     }
   });
   proxy.run();
+  if (transparent) transparent->stop();
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
   return 0;
@@ -158,6 +178,12 @@ host is a blind tunnel whose TLS server name must match the CONNECT host.
 The Sandboxfile is watched: when it changes (or on SIGHUP) its rules apply to new
 connections; a file that no longer loads keeps the old rules and logs why.
 
+With --transparent, connections redirected to that port (iptables/nftables REDIRECT, as the
+Kubernetes sidecar's init container sets up) are served too: the host name is read from the
+TLS ClientHello (SNI) or the HTTP Host header, the port from the original destination, and
+the connection is decided like a CONNECT to them; with no name, like a CONNECT to the
+original address (refused unless a CIDR rule allows it).
+
 Each decision is one JSON line in the egress log (--log): time, method, host, port,
 address, decision, rule, reason, bytes each way, duration.
 
@@ -178,6 +204,9 @@ EXAMPLES
         {"max-connections", 0, "N", "Client connections at once (default 4096)."},
         {"idle-timeout", 0, "SECONDS", "Close a connection idle this long (default 300)."},
         {"handshake-timeout", 0, "SECONDS", "Time for a request head or TLS hello (default 10)."},
+        {"transparent", 0, "ADDR:PORT", "Also accept connections an iptables REDIRECT sent here; the host comes from SNI or Host."},
+        {"secrets-dir", 0, "DIR", "Read header secrets from DIR/NAME (a mounted Kubernetes Secret) instead of the store."},
+        {"ca-bundle-out", 0, "FILE", "With header secrets: write the system roots plus the sandbox CA to FILE (0644)."},
         {"resolve", 0, "NAME=ADDR", "Tests only (needs SBX_PROXY_TEST_RESOLVE=1): resolve NAME to ADDR[,ADDR][|next answer].", true},
     },
     0,

@@ -10,7 +10,7 @@ std::span<const CommandSpec* const> command_table() {
   // One line per group, in the order the help lists them; internal commands (__*) last, unlisted.
   static const std::vector<const CommandSpec*> commands = {
       &kUpCommand, &kExecCommand, &kShellCommand, &kStatusCommand, &kLogsCommand, &kDownCommand,
-      &kInitCommand, &kValidateCommand, &kPlanCommand,
+      &kInitCommand, &kValidateCommand, &kPlanCommand, &kRenderKubernetesCommand,
       &kImageLsCommand, &kImageRmCommand, &kImagePruneCommand,
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,

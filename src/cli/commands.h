@@ -28,5 +28,6 @@ extern const CommandSpec kPlanCommand;
 extern const CommandSpec kInitCommand;
 extern const CommandSpec kProxyCommand;
 extern const CommandSpec kEgressSuggestCommand;
+extern const CommandSpec kRenderKubernetesCommand;
 
 }  // namespace sbx::cli
