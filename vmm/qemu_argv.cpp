@@ -73,9 +73,11 @@ std::vector<std::string> qemu_argv(const MachineSpec& spec, const QemuOptions& o
   for (size_t i = 0; i < spec.disks.size(); ++i) {
     const auto& d = spec.disks[i];
     const std::string id = "disk" + std::to_string(i);
+    // A write the host cannot store (its disk full) is an I/O error in the guest: QEMU's default
+    // (werror=enospc) pauses the VM, and nothing here would ever resume it.
     add({"-drive", "id=" + id + ",if=none,format=raw,file=" + path_for_qemu(d.path, rd) +
-                       (d.read_only ? ",readonly=on" : ",discard=unmap"),
-         "-device", "virtio-blk-device,drive=" + id});
+                       (d.read_only ? ",readonly=on" : ",discard=unmap,werror=report"),
+         "-device", "virtio-blk-device,drive=" + id + (d.serial.empty() ? "" : ",serial=" + qemu_escape(d.serial))});
   }
   if (!spec.channels.empty()) {
     add({"-device", "virtio-serial-device,id=vser0,max_ports=" + std::to_string(spec.channels.size() + 1)});

@@ -19,6 +19,7 @@ namespace sbx::vmm {
 struct Disk {
   std::filesystem::path path;
   bool read_only = true;
+  std::string serial;  // the device's serial the guest reads in /sys/block/vdX/serial ("" for none)
 };
 
 /// virtiofsd's `cache=` policies: `auto` trusts names and attributes for 1 s and data until the

@@ -39,6 +39,57 @@ bool wait_for(const char* path, int timeout_ms) {
   return false;
 }
 
+// The value of `key=` on the kernel command line ("" when absent).
+std::string cmdline_value(std::string_view key) {
+  std::ifstream f("/proc/cmdline");
+  std::string word;
+  while (f >> word)
+    if (word.size() > key.size() && word.compare(0, key.size(), key) == 0 && word[key.size()] == '=')
+      return word.substr(key.size() + 1);
+  return {};
+}
+
+// The virtio-blk device whose serial is `serial` (/sys/block/vd*/serial), waiting up to
+// `timeout_ms` for it to appear; "" when there is none.
+std::string find_disk(const std::string& serial, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 5) {
+    if (DIR* d = ::opendir("/sys/block")) {
+      std::string found;
+      while (dirent* e = ::readdir(d)) {
+        if (std::strncmp(e->d_name, "vd", 2) != 0) continue;
+        std::ifstream f(std::string("/sys/block/") + e->d_name + "/serial");
+        std::string s;
+        std::getline(f, s);
+        if (s == serial) found = std::string("/dev/") + e->d_name;
+      }
+      ::closedir(d);
+      if (!found.empty() && ::access(found.c_str(), F_OK) == 0) return found;
+    }
+    ::usleep(5000);
+  }
+  return {};
+}
+
+// The writable layer of the root overlay on /run/rw: the sandbox disk when the host gave one
+// (sbx.disk=SERIAL on the command line), else a tmpfs in RAM.
+void mount_writable_layer() {
+  ::mkdir("/run/rw", 0755);
+  const std::string serial = cmdline_value("sbx.disk");
+  if (!serial.empty()) {
+    const std::string dev = find_disk(serial, 5000);
+    // discard: what the guest deletes is given back to the host (the disk file is sparse).
+    if (dev.empty())
+      say("no sandbox disk with serial " + serial + "; the writable layer is in RAM");
+    else if (::mount(dev.c_str(), "/run/rw", "ext4", MS_NODEV, "discard") != 0)
+      say("cannot mount the sandbox disk " + dev + " (ext4): " + errstr() + "; the writable layer is in RAM");
+    else {
+      say("sandbox disk " + dev + " mounted: the writable layer persists");
+      return;
+    }
+  }
+  do_mount("tmpfs", "/run/rw", "tmpfs", MS_NODEV, "mode=0755");
+}
+
 }  // namespace
 
 void setup_console() {
@@ -91,7 +142,7 @@ bool switch_root() {
     say("cannot mount /dev/vda (ext4, read-only): " + errno_text());
     return false;
   }
-  do_mount("tmpfs", "/run/rw", "tmpfs", MS_NODEV, "mode=0755");
+  mount_writable_layer();
   ::mkdir("/run/rw/upper", 0755);
   ::mkdir("/run/rw/work", 0755);
   if (::mount("overlay", "/newroot", "overlay", 0,
@@ -223,6 +274,10 @@ std::string mount_share(const protocol::MountSpec& m) {
 
 void power_off(bool reboot) {
   ::sync();
+  // The sandbox disk outlives the VM: leave its file system clean, not only synced (a tmpfs or
+  // an initramfs without /run/rw answers EINVAL or ENOENT: nothing to do).
+  if (::mount(nullptr, "/run/rw", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0 && errno != EINVAL && errno != ENOENT)
+    say("cannot remount the writable layer read-only: " + errstr());
   say(reboot ? "rebooting" : "powering off");
   ::reboot(reboot ? RB_AUTOBOOT : RB_POWER_OFF);
   // reboot() only returns on failure; PID 1 must not exit (kernel panic), so halt here.

@@ -19,7 +19,8 @@ std::vector<int> open_late_modules();
 /// On a thread: load the late modules, then watch the ACPI power button and send SIGPWR to
 /// PID 1 when it is pressed (QMP system_powerdown), so a wedged channel still shuts down cleanly.
 void start_power_button_watch(std::vector<int> module_fds);
-/// Mount /dev/vda read-only under a tmpfs overlay and switch into it (mount move + chroot).
+/// Mount /dev/vda read-only under an overlay whose writable layer is the sandbox disk (serial
+/// sbx.disk=SERIAL on the kernel command line) or a tmpfs, and switch into it (mount move + chroot).
 /// Returns false (and stays in the initramfs) if there is no usable root disk.
 bool switch_root();
 /// Bring the loopback interface up (127.0.0.1).

@@ -43,7 +43,7 @@ int main() {
   timing.modules_ms = uptime_ms() - t0;
   auto late_modules = open_late_modules();
   t0 = uptime_ms();
-  if (switch_root()) say("root disk mounted read-only under a tmpfs overlay");
+  if (switch_root()) say("root disk mounted read-only under the writable overlay");
   timing.rootfs_ms = uptime_ms() - t0;
   loopback_up();
   set_hostname("sbx");

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/paths.h"
+#include "reconcile/sandboxes.h"
 #include "supervisor/client.h"
 #include "supervisor/spawn.h"
 
@@ -22,40 +23,7 @@ namespace fs = std::filesystem;
 Result<std::string> stop_one(const supervisor::SandboxPaths& paths, const Output& out) {
   Fd lifecycle;  // an 'sbx up' still booting this sandbox finishes first
   if (fs::is_directory(paths.dir)) lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), out));
-  auto st = supervisor::read_state(paths);
-  if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",
-                       "see 'sbx status' for the sandboxes that exist");
-  // One classification with 'sbx status': a sandbox whose supervisor died crashed.
-  const supervisor::SandboxState seen = supervisor::effective_state(*st);
-  const std::string was = supervisor::phase_name(seen.phase);
-  if (supervisor::supervisor_alive(st->supervisor_pid)) {
-    auto client = supervisor::Client::connect(paths);
-    if (client) {
-      SBX_TRY_VOID(client->stop(seconds(30)));
-    }
-    // Bounded wait for the supervisor to be gone; it removes its sockets itself.
-    const auto deadline = steady_clock::now() + seconds(5);
-    // Wait until it has fully exited (its cmdline empties before it is gone).
-    while (!supervisor::process_gone(st->supervisor_pid) && steady_clock::now() < deadline) ::usleep(10000);
-    if (supervisor::supervisor_alive(st->supervisor_pid)) {
-      ::kill(static_cast<pid_t>(st->supervisor_pid), SIGKILL);  // its VMM dies with it (pdeathsig)
-    }
-  }
-  supervisor::remove_sockets(paths);
-  if (auto now = supervisor::read_state(paths); now && (now->phase == supervisor::Phase::ready ||
-                                                         now->phase == supervisor::Phase::starting ||
-                                                         now->phase == supervisor::Phase::stopping)) {
-    // A crash stays a crash (status keeps saying why); a stop we asked for is a stop.
-    if (seen.phase == supervisor::Phase::crashed) {
-      now->phase = supervisor::Phase::crashed;
-      now->error = seen.error;
-    } else {
-      now->phase = supervisor::Phase::stopped;
-    }
-    now->vmm_pid = 0;
-    SBX_TRY_VOID(supervisor::write_state(paths, *now));
-  }
-  return was;
+  return stop_locked(paths);
 }
 
 int run_down(const Args& args) {
@@ -63,9 +31,7 @@ int run_down(const Args& args) {
   const bool json = out.json();
   std::vector<supervisor::SandboxPaths> targets;
   if (args.flag("all")) {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(paths::state_dir() / "sandboxes", ec))
-      if (e.is_directory()) targets.push_back({e.path()});
+    for (const auto& s : reconcile::list_sandboxes(paths::state_dir())) targets.push_back(s.paths);
   } else {
     auto target = resolve_sandbox(args, true);
     if (!target) return out.error(target.error());

@@ -5,10 +5,17 @@
 #include <nlohmann/json.hpp>
 
 #include "common/paths.h"
+#include "reconcile/sandboxes.h"
 
 namespace sbx::cli::image_cmd {
 
-Result<std::vector<image::CachedImage>> list() { return image::list_images(paths::cache_dir(), paths::state_dir()); }
+Result<std::vector<image::CachedImage>> list() {
+  std::vector<image::DiskUser> in_use;
+  for (const auto& s : reconcile::list_sandboxes(paths::state_dir()))
+    if (s.uses_images())
+      for (const auto& d : s.root_disks) in_use.push_back({d, s.name});
+  return image::list_images(paths::cache_dir(), in_use);
+}
 
 nlohmann::json to_json(const image::CachedImage& i) {
   return {{"id", i.id},

@@ -1,6 +1,8 @@
 #include "cli/cmd_sandbox_common.h"
 
+#include <csignal>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include "common/paths.h"
 #include "config/loader.h"
 #include "supervisor/client.h"
+#include "supervisor/spawn.h"
 
 namespace sbx::cli {
 
@@ -68,7 +71,19 @@ Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::se
   if (!fd) return fail(ErrorCode::io, "cannot open " + file.string() + ": " + std::strerror(errno));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool said = false;
-  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+      // 'sbx rm' may have removed the directory while this waited: a lock on a removed file
+      // guards nothing, so start again on the file that is there now.
+      struct stat held{}, now{};
+      if (::fstat(fd.get(), &held) == 0 && ::stat(file.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+          held.st_dev == now.st_dev)
+        break;
+      SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
+      fd = vmm::Fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!fd) return fail(ErrorCode::io, "cannot open " + file.string() + ": " + std::strerror(errno));
+      continue;
+    }
     if (errno != EWOULDBLOCK && errno != EINTR)
       return fail(ErrorCode::io, "cannot lock " + file.string() + ": " + std::strerror(errno));
     if (std::chrono::steady_clock::now() > deadline)
@@ -80,6 +95,44 @@ Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::se
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return fd;
+}
+
+Result<std::string> stop_locked(const supervisor::SandboxPaths& paths) {
+  using namespace std::chrono;
+  auto st = supervisor::read_state(paths);
+  if (!st) return fail(ErrorCode::not_found, "no sandbox '" + paths.dir.filename().string() + "'",
+                       "see 'sbx status' for the sandboxes that exist");
+  // One classification with 'sbx status': a sandbox whose supervisor died crashed.
+  const supervisor::SandboxState seen = supervisor::effective_state(*st);
+  const std::string was = supervisor::phase_name(seen.phase);
+  if (supervisor::supervisor_alive(st->supervisor_pid)) {
+    auto client = supervisor::Client::connect(paths);
+    if (client) {
+      SBX_TRY_VOID(client->stop(seconds(30)));
+    }
+    // Bounded wait for the supervisor to be gone; it removes its sockets itself.
+    const auto deadline = steady_clock::now() + seconds(5);
+    // Wait until it has fully exited (its cmdline empties before it is gone).
+    while (!supervisor::process_gone(st->supervisor_pid) && steady_clock::now() < deadline) ::usleep(10000);
+    if (supervisor::supervisor_alive(st->supervisor_pid)) {
+      ::kill(static_cast<pid_t>(st->supervisor_pid), SIGKILL);  // its VMM dies with it (pdeathsig)
+    }
+  }
+  supervisor::remove_sockets(paths);
+  if (auto now = supervisor::read_state(paths); now && (now->phase == supervisor::Phase::ready ||
+                                                         now->phase == supervisor::Phase::starting ||
+                                                         now->phase == supervisor::Phase::stopping)) {
+    // A crash stays a crash (status keeps saying why); a stop we asked for is a stop.
+    if (seen.phase == supervisor::Phase::crashed) {
+      now->phase = supervisor::Phase::crashed;
+      now->error = seen.error;
+    } else {
+      now->phase = supervisor::Phase::stopped;
+    }
+    now->vmm_pid = 0;
+    SBX_TRY_VOID(supervisor::write_state(paths, *now));
+  }
+  return was;
 }
 
 }  // namespace sbx::cli

@@ -38,4 +38,10 @@ int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& ope
 /// through `out`. The lock is released when the returned fd closes (or the process dies).
 Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out);
 
+/// Stop the sandbox at `paths`, whose lifecycle lock the caller holds: its supervisor is asked to
+/// power the guest off (then killed after a bounded wait), its sockets removed and state.json
+/// says stopped (a crash stays a crash). Returns what it was before ("running", "crashed", ...);
+/// not_found when it has no state.json.
+Result<std::string> stop_locked(const supervisor::SandboxPaths& paths);
+
 }  // namespace sbx::cli

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cmd_sandbox_common.h"
+#include "cli/cmd_up_disk.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/escape.h"
@@ -146,7 +147,10 @@ int run_up(const Args& args) {
   auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines(), out.meter());
   if (!artifacts) return out.error(artifacts.error());
   const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths);
-  const reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
+  reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
+  const bool fresh = args.flag("fresh");
+  if (fresh && (plan.action == reconcile::Action::nothing || plan.action == reconcile::Action::hot_update))
+    plan = {reconcile::Action::recreate, "--fresh: start over from the image"};
   out.note("sandbox '" + file.name + "': " + reconcile::action_name(plan.action) + " (" +
            text::escape_for_terminal(plan.reason) + ")");  // may quote a crash
 
@@ -160,6 +164,13 @@ int run_up(const Args& args) {
   if (plan.action == reconcile::Action::hot_update) {
     if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return out.error(r.error());
     out.note("sandbox '" + file.name + "': egress rules reloaded without a reboot; new connections use them");
+  }
+  // The disk before anything stops: a reset asks first (cmd_up_disk.h).
+  std::optional<reconcile::DiskPlan> disk;
+  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
+    auto d = decide_disk(file, *artifacts, paths, fresh, args.flag("yes"), out);
+    if (!d) return out.error(d.error());
+    disk = *d;
   }
   // Secrets are read in the background (header: the egress proxy; env: the supervisor): check
   // now, before booting.
@@ -175,6 +186,7 @@ int run_up(const Args& args) {
       out.progress("booting sandbox '" + file.name + "' (" + std::to_string(file.resources.cpus) + " vCPU, kernel " +
                    artifacts->kernel_version + ")...");
     }
+    if (auto r = prepare_disk(*disk, file, *artifacts, paths, out); !r) return out.error(r.error());
     if (auto r = start_sandbox(file, *artifacts, paths, timeout_s); !r) return out.error(r.error());
   }
   lifecycle->reset();  // the attached agent may run for hours; 'sbx down' must not wait for it
@@ -222,6 +234,7 @@ int run_up(const Args& args) {
                         {"warnings", warnings}};
     if (ran_agent) j["agent_exit_code"] = agent_code;
     if (repaired) j["repaired"] = {"egress"};
+    if (disk) j["disk"] = {{"action", reconcile::disk_action_name(disk->action)}, {"reason", disk->reason}};
     out.result(j);
   } else {
     out.note("sandbox '" + file.name + "' keeps running: 'sbx exec -- CMD', 'sbx shell', 'sbx status', 'sbx logs', "
@@ -257,6 +270,13 @@ const CommandSpec kUpCommand{
         "than the host's RAM fails before anything is built, naming the largest value that fits;\n"
         "memory above what the host has available now boots with a warning.\n"
         "\n"
+        "Each sandbox has its own disk (<state dir>/sandboxes/NAME/disk.ext4, sparse, ext4, sized\n"
+        "by [resources] disk): the writable layer of the guest's root, kept across 'sbx down' and\n"
+        "'sbx up' until 'sbx rm'. A larger size grows it; a changed image resets it (the plan says\n"
+        "why; on a terminal sbx asks, without one it refuses unless --yes); --fresh resets it and\n"
+        "reboots a running sandbox. A host without room to make the disk fails before anything is\n"
+        "written.\n"
+        "\n"
         "On hosts without usable hardware virtualisation (no /dev/kvm, or a PVM hypervisor) the guest\n"
         "runs under software emulation: sbx says so in one warning line.\n"
         "\n"
@@ -275,6 +295,8 @@ const CommandSpec kUpCommand{
         "    sbx up --detach && sbx exec -- ls /\n"
         "    sbx up --json\n",
     .options = {{"detach", 'd', "", "Start (or reuse) the sandbox but do not run the agent command."},
+                {"fresh", 0, "", "Start over from the image: stop the sandbox if it runs and reset its disk."},
+                {"yes", 'y', "", "Reset the disk without asking when the image changed (for scripts)."},
                 {"timeout", 0, "SECONDS", "How long to wait for the guest to become ready (default 120)."},
                 {"json", 0, "", "Print one JSON result on stdout; the agent's output goes to stderr."}},
     .min_positionals = 0,

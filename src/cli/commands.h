@@ -9,6 +9,8 @@ extern const CommandSpec kUpCommand;
 extern const CommandSpec kExecCommand;
 extern const CommandSpec kShellCommand;
 extern const CommandSpec kDownCommand;
+extern const CommandSpec kLsCommand;
+extern const CommandSpec kRmCommand;
 extern const CommandSpec kStatusCommand;
 extern const CommandSpec kLogsCommand;
 extern const CommandSpec kSuperviseCommand;

@@ -1,7 +1,6 @@
 #include "image/cache.h"
 
 #include <algorithm>
-#include <csignal>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -12,7 +11,6 @@
 
 #include "common/atomic_file.h"
 #include "common/digest.h"
-#include "common/process.h"
 
 namespace sbx::image {
 namespace fs = std::filesystem;
@@ -72,13 +70,6 @@ std::uint64_t allocated_bytes(const fs::path& p) {
   struct stat st{};
   if (::stat(p.c_str(), &st) != 0) return 0;
   return static_cast<std::uint64_t>(st.st_blocks) * 512;
-}
-
-// Every string in a JSON document (launch.json's disks, whatever its exact schema).
-void collect_strings(const json& j, std::vector<std::string>& out) {
-  if (j.is_string()) out.push_back(j.get<std::string>());
-  else if (j.is_array() || j.is_object())
-    for (const auto& e : j) collect_strings(e, out);
 }
 
 }  // namespace
@@ -154,40 +145,13 @@ void write_ref(const fs::path& cache, const std::string& key, const RefEntry& en
                           json{{"key", key}, {"id", entry.id}, {"file_sha256", entry.file_sha256}}.dump() + "\n", kRecordFile);
 }
 
-std::vector<std::pair<fs::path, std::string>> disks_in_use(const fs::path& state_dir) {
-  std::vector<std::pair<fs::path, std::string>> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(state_dir / "sandboxes", ec)) {
-    auto launch = slurp(e.path() / "launch.json", 4u << 20);
-    if (!launch) continue;
-    // A sandbox counts while its supervisor lives, or while it is being started (no state yet).
-    bool live = true;
-    if (auto st = slurp(e.path() / "state.json")) {
-      json s = json::parse(*st, nullptr, false);
-      const long pid = s.is_object() ? s.value("supervisor_pid", 0L) : 0L;
-      // An exited supervisor that is still a zombie no longer holds anything; a process we may not
-      // signal (EPERM: another user's) is not our supervisor.
-      live = process::alive(pid) && ::kill(static_cast<pid_t>(pid), 0) == 0;
-    }
-    if (!live) continue;
-    json l = json::parse(*launch, nullptr, false);
-    if (l.is_discarded()) continue;
-    std::vector<std::string> strs;
-    collect_strings(l, strs);
-    for (const auto& s : strs)
-      if (s.ends_with(".ext4")) out.emplace_back(fs::path(s), e.path().filename().string());
-  }
-  return out;
-}
-
-Result<std::vector<CachedImage>> list_images(const fs::path& cache, const fs::path& state_dir) {
+Result<std::vector<CachedImage>> list_images(const fs::path& cache, const std::vector<DiskUser>& in_use) {
   std::vector<CachedImage> out;
-  const auto used = disks_in_use(state_dir);
   auto users_of = [&](const fs::path& disk) {
     std::vector<std::string> names;
     std::error_code ec;
-    for (const auto& [d, name] : used)
-      if (fs::equivalent(d, disk, ec)) names.push_back(name);
+    for (const auto& u : in_use)
+      if (fs::equivalent(u.disk, disk, ec)) names.push_back(u.sandbox);
     return names;
   };
   std::error_code ec;

@@ -47,11 +47,14 @@ struct RefEntry {
 std::optional<RefEntry> read_ref(const std::filesystem::path& cache, const std::string& key);
 void write_ref(const std::filesystem::path& cache, const std::string& key, const RefEntry& entry);
 
-/// Every cached image, with the running sandboxes (under `state_dir`) that use each.
-Result<std::vector<CachedImage>> list_images(const std::filesystem::path& cache, const std::filesystem::path& state_dir);
+/// A root disk a sandbox uses now, and the sandbox's name (reconcile::list_sandboxes finds them).
+struct DiskUser {
+  std::filesystem::path disk;
+  std::string sandbox;
+};
 
-/// Root disks named by the launch.json of sandboxes whose supervisor is alive: disk -> names.
-std::vector<std::pair<std::filesystem::path, std::string>> disks_in_use(const std::filesystem::path& state_dir);
+/// Every cached image, with the sandboxes of `in_use` that use each.
+Result<std::vector<CachedImage>> list_images(const std::filesystem::path& cache, const std::vector<DiskUser>& in_use);
 
 /// Delete one cached image (its directory, or the builtin disk) and refs pointing at it.
 Result<void> remove_image(const std::filesystem::path& cache, const CachedImage& image);

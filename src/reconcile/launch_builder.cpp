@@ -1,5 +1,6 @@
 #include "reconcile/launch_builder.h"
 #include "reconcile/egress_apply.h"
+#include "reconcile/sandbox_disk.h"
 
 #include <cstdlib>
 
@@ -89,6 +90,9 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   m.memory_bytes = file.resources.memory_bytes ? file.resources.memory_bytes : config::kDefaultMemoryBytes;
   m.cpus = file.resources.cpus ? file.resources.cpus : config::kDefaultCpus;
   m.disks.push_back({a.root_disk, true});
+  // The sandbox disk holds the overlay's writable layer; the guest finds it by its serial.
+  m.disks.push_back({paths.disk(), false, std::string(kDiskSerial)});
+  m.cmdline += " sbx.disk=" + std::string(kDiskSerial);
   m.channels.push_back({std::string(guest::protocol::kPortName), paths.channel()});
   m.console_log = paths.console_log();
   m.runtime_dir = paths.dir;

@@ -13,7 +13,11 @@ using nlohmann::json;
 std::string launch_to_json(const Launch& l) {
   const auto& m = l.machine;
   json disks = json::array(), shares = json::array(), channels = json::array();
-  for (const auto& d : m.disks) disks.push_back({{"path", d.path.string()}, {"read_only", d.read_only}});
+  for (const auto& d : m.disks) {
+    json disk = {{"path", d.path.string()}, {"read_only", d.read_only}};
+    if (!d.serial.empty()) disk["serial"] = d.serial;
+    disks.push_back(disk);
+  }
   for (const auto& s : m.shares)
     shares.push_back({{"tag", s.tag}, {"socket", s.socket.string()}, {"source", s.source.string()}, {"read_only", s.read_only},
                       {"cache", vmm::share_cache_name(s.cache)}});
@@ -64,7 +68,14 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
     l.machine.cmdline = m.at("cmdline").get<std::string>();
     l.machine.memory_bytes = m.at("memory_bytes").get<std::uint64_t>();
     l.machine.cpus = m.at("cpus").get<unsigned>();
-    for (const auto& d : m.at("disks")) l.machine.disks.push_back({d.at("path").get<std::string>(), d.at("read_only").get<bool>()});
+    for (const auto& d : m.at("disks")) {
+      vmm::Disk disk{d.at("path").get<std::string>(), d.at("read_only").get<bool>(), d.value("serial", std::string())};
+      // virtio-blk serials are at most 20 bytes; only plain characters reach QEMU's option string.
+      if (disk.serial.size() > 20 || disk.serial.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+        return fail(ErrorCode::invalid, display_name + ": disk " + disk.path.string() + ": invalid serial",
+                    "run 'sbx up' again to rewrite it");
+      l.machine.disks.push_back(std::move(disk));
+    }
     for (const auto& s : m.at("shares")) {
       vmm::Share share{s.at("tag").get<std::string>(), s.at("socket").get<std::string>(), s.at("source").get<std::string>(),
                        s.at("read_only").get<bool>()};

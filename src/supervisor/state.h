@@ -90,6 +90,8 @@ struct SandboxPaths {
   std::filesystem::path egress_log() const { return dir / "egress.log"; }
   std::filesystem::path egress_snapshot() const { return dir / "Sandboxfile.applied"; }
   std::filesystem::path ca_certificate() const { return dir / "ca.crt"; }
+  std::filesystem::path disk() const { return dir / "disk.ext4"; }          // the sandbox disk (sparse ext4)
+  std::filesystem::path disk_record() const { return dir / "disk.json"; }   // what the disk was made for
 };
 
 /// paths::state_dir()/sandboxes/<name>.

@@ -132,7 +132,7 @@ TEST_CASE("an OCI layout tar (gzip) imports and is reused from the cache without
   CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
   CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
   // The image is listed with its reference.
-  auto list = list_images(tmp.path() / "cache", tmp.path() / "state");
+  auto list = list_images(tmp.path() / "cache", {});
   REQUIRE(list);
   REQUIRE(list->size() == 1);
   CHECK(list->front().id == first->id);

@@ -30,9 +30,14 @@ TEST_CASE("the launch turns a Sandboxfile into a machine with its root disk, cha
   CHECK(l.name == "demo");
   CHECK(l.machine.cpus == 2);
   CHECK(l.machine.memory_bytes == (300ull << 20));
-  REQUIRE(l.machine.disks.size() == 1);
+  REQUIRE(l.machine.disks.size() == 2);
   CHECK(l.machine.disks[0].path == "/c/images/default-1.ext4");
   CHECK(l.machine.disks[0].read_only);
+  // The sandbox's own disk, writable, found by the guest through its serial on the command line.
+  CHECK(l.machine.disks[1].path == paths.disk());
+  CHECK_FALSE(l.machine.disks[1].read_only);
+  CHECK(l.machine.disks[1].serial == "sbx-disk");
+  CHECK(l.machine.cmdline.find("sbx.disk=sbx-disk") != std::string::npos);
   REQUIRE(l.machine.channels.size() == 1);
   CHECK(l.machine.channels[0].name == "sbx.ctl");
   CHECK(l.machine.channels[0].socket == paths.channel());

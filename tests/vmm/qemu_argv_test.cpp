@@ -17,7 +17,7 @@ MachineSpec sample_spec() {
   s.cpus = 2;
   s.runtime_dir = "/state/demo";
   s.console_log = "/state/demo/console.log";
-  s.disks = {{"/c/root.ext4", true}, {"/state/demo/scratch,1.img", false}};
+  s.disks = {{"/c/root.ext4", true}, {"/state/demo/scratch,1.img", false, "sbx-disk"}};
   s.channels = {{"sbx.ctl", "/state/demo/ctl.sock"}};
   s.shares = {{"work", "/state/demo/fs0.sock"}};
   return s;
@@ -84,8 +84,9 @@ TEST_CASE("disks, channels and shares become virtio-mmio devices with relative s
   const auto a = qemu_argv(sample_spec(), QemuOptions{});
   CHECK(after(a, "-drive", 0) == "id=disk0,if=none,format=raw,file=/c/root.ext4,readonly=on");
   // A comma in a path is doubled so QEMU does not read it as an option separator.
-  CHECK(after(a, "-drive", 1) == "id=disk1,if=none,format=raw,file=scratch,,1.img,discard=unmap");
+  CHECK(after(a, "-drive", 1) == "id=disk1,if=none,format=raw,file=scratch,,1.img,discard=unmap,werror=report");
   CHECK(after(a, "-device", 0) == "virtio-blk-device,drive=disk0");
+  CHECK(after(a, "-device", 1) == "virtio-blk-device,drive=disk1,serial=sbx-disk");
   CHECK(has(a, "virtio-serial-device,id=vser0,max_ports=2"));
   CHECK(has(a, "socket,id=chan0,path=ctl.sock,server=on,wait=off"));
   CHECK(has(a, "virtserialport,bus=vser0.0,nr=1,chardev=chan0,name=sbx.ctl"));
