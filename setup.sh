@@ -28,6 +28,7 @@ packages=(
   ca-certificates
   libcurl4-openssl-dev                          # registry pulls: streaming HTTPS with TLS verification, proxies, bounded redirects
   docker-registry python3-cryptography          # registry tests: a real distribution server on loopback, a JWT token server for it
+  python3-websockets                            # proxy tests: a real WebSocket server and client through intercepted tunnels
 )
 
 if [[ "${SBX_SKIP_APT:-0}" != 1 ]]; then
