@@ -29,6 +29,7 @@ packages=(
   libcurl4-openssl-dev                          # registry pulls: streaming HTTPS with TLS verification, proxies, bounded redirects
   docker-registry python3-cryptography          # registry tests: a real distribution server on loopback, a JWT token server for it
   python3-yaml iptables                         # render tests: PyYAML reads manifests back; the rendered redirect runs in a netns
+  python3-websockets                            # proxy tests: a real WebSocket server and client through intercepted tunnels
 )
 # sbx render tests validate manifests offline with npm's kubernetes-models (installed into the build
 # tree with --ignore-scripts); a node from elsewhere (nodesource) brings its own npm.

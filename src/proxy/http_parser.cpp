@@ -117,10 +117,10 @@ constexpr FieldRules kResponseFields{
 
 // What the header fields of one message said about its framing.
 struct Fields {
-  int n_cl = 0, n_te = 0, n_host = 0;
+  int n_cl = 0, n_te = 0, n_host = 0, n_upgrade = 0;
   std::uint64_t content_length = 0;
-  bool close = false, keep_alive_token = false;
-  std::string host_header;
+  bool close = false, keep_alive_token = false, upgrade_token = false;
+  std::string host_header, upgrade;
 };
 
 // Parse the header lines of `head` from `pos` (each line ends CRLF). Requests keep the fields
@@ -157,11 +157,17 @@ ParseResult parse_fields(std::string_view head, size_t pos, const HeadLimits& li
     } else if (rules.requests && iequals(name, "host")) {
       if (++f.n_host > 1) return err(400, "more than one Host header");
       f.host_header = std::string(value);
+    } else if (iequals(name, "upgrade")) {
+      // Two Upgrade headers could be read as a list by one side and as the last by the other.
+      if (++f.n_upgrade > 1)
+        return err(rules.status, rules.requests ? "more than one Upgrade header" : "more than one Upgrade header in the response");
+      f.upgrade = std::string(value);
     } else if (iequals(name, "connection") || (rules.requests && iequals(name, "proxy-connection"))) {
       std::string_view framing;
       each_token(value, [&](std::string_view t) {
         if (iequals(t, "close")) f.close = true;
         if (iequals(t, "keep-alive")) f.keep_alive_token = true;
+        if (iequals(t, "upgrade")) f.upgrade_token = true;
         if (framing.empty() && framing_header(t)) framing = t;
       });
       if (!framing.empty()) {
@@ -294,6 +300,8 @@ ParseResult parse_request_head(std::string_view buf, const HeadLimits& limits, T
   if (out.body == BodyKind::length && out.content_length == 0) out.body = BodyKind::none;
   if (out.minor_version == 1 && n_host == 0) return err(400, "HTTP/1.1 request without a Host header");
   out.keep_alive = out.minor_version == 1 ? !f.close : (f.keep_alive_token && !f.close);
+  out.upgrade = std::move(f.upgrade);
+  out.connection_upgrade = f.upgrade_token;
 
   if (method == "CONNECT") {
     if (mode != TargetMode::proxy) return err(400, "CONNECT inside a tunnel");
@@ -380,6 +388,7 @@ ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, 
   if (n_te && n_cl) return err(502, "both Content-Length and Transfer-Encoding in the response");
   if (n_te && out.minor_version == 0) return err(502, "Transfer-Encoding in an HTTP/1.0 response");
   out.keep_alive = out.minor_version == 1 ? !f.close : (f.keep_alive_token && !f.close);
+  out.websocket = f.upgrade_token && iequals(f.upgrade, "websocket");
   // RFC 9112 6.3: HEAD, 1xx, 204 and 304 have no body whatever the headers say.
   if (head_request || out.status < 200 || out.status == 204 || out.status == 304) out.body = BodyKind::none;
   else if (n_te) out.body = BodyKind::chunked;
@@ -394,9 +403,10 @@ ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, 
   return r;
 }
 
-void ResponseFramer::expect(bool head_request) {
+void ResponseFramer::expect(bool head_request, bool websocket) {
   state_ = State::head;
   head_request_ = head_request;
+  websocket_ = websocket;
   started_ = false;
   until_close_ = false;
   status_ = 0;
@@ -429,13 +439,23 @@ ResponseFramer::Status ResponseFramer::feed(std::string_view in, size_t& used, s
           }
           break;
         }
+        // Only a switch to the protocol the request asked for, and only WebSocket: an h2c (or any
+        // other) switch would hand the client an unframed stream to the upstream. A refused 101
+        // is not passed on, so the client can still be told why.
+        if (h.status == 101 && !(websocket_ && h.websocket && h.minor_version == 1)) {
+          reason_ = websocket_ ? "the upstream's 101 does not switch to websocket (Upgrade: websocket and Connection: upgrade)"
+                               : "the upstream switched protocols (101) without a WebSocket upgrade request";
+          return error;
+        }
         used += r.consumed - before;
         out.append(head_, 0, r.consumed);
         head_.clear();
         started_ = true;
         if (h.status == 101) {
-          reason_ = "the upstream switched protocols (101), which plain-HTTP forwarding does not carry";
-          return error;
+          status_ = 101;
+          keep_alive_ = false;
+          state_ = State::idle;
+          return upgraded;
         }
         if (h.status < 200) break;  // interim response: the final one follows
         status_ = h.status;
@@ -585,12 +605,13 @@ ChunkedFramer::Status ChunkedFramer::feed(std::string_view d, size_t& used) {
   return more;
 }
 
-std::string upstream_head(const RequestHead& h, std::string_view drop_header) {
+std::string upstream_head(const RequestHead& h, std::string_view drop_header, bool websocket) {
   std::vector<std::string> named;  // headers the client listed in Connection: also hop-by-hop
   for (const auto& [n, v] : h.headers)
     if (iequals(n, "connection") || iequals(n, "proxy-connection"))
       each_token(v, [&](std::string_view t) {
-        if (!framing_header(t)) named.push_back(lower(t));  // the parser refuses these; never drop them
+        // The parser refuses framing headers here; never drop them. Upgrade stays for a WebSocket.
+        if (!framing_header(t) && !(websocket && iequals(t, "upgrade"))) named.push_back(lower(t));
       });
   std::string out;
   out.reserve(256 + h.headers.size() * 40);
@@ -599,7 +620,7 @@ std::string upstream_head(const RequestHead& h, std::string_view drop_header) {
   out += h.path;
   out += h.minor_version == 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
   for (const auto& [n, v] : h.headers) {
-    if (hop_by_hop(n)) continue;
+    if (hop_by_hop(n) && !(websocket && iequals(n, "upgrade"))) continue;
     if (!drop_header.empty() && iequals(n, drop_header) && !framing_header(n)) continue;
     if (std::find(named.begin(), named.end(), lower(n)) != named.end()) continue;
     out += n;
@@ -607,7 +628,8 @@ std::string upstream_head(const RequestHead& h, std::string_view drop_header) {
     out += v;
     out += "\r\n";
   }
-  if (!h.keep_alive) out += "Connection: close\r\n";
+  if (websocket) out += "Connection: Upgrade\r\n";
+  else if (!h.keep_alive) out += "Connection: close\r\n";
   else if (h.minor_version == 0) out += "Connection: keep-alive\r\n";
   return out;
 }

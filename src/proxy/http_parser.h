@@ -39,6 +39,8 @@ struct RequestHead {
   BodyKind body = BodyKind::none;
   std::uint64_t content_length = 0;
   bool keep_alive = true;
+  std::string upgrade;              // the Upgrade header's value ("" when absent; at most one)
+  bool connection_upgrade = false;  // Connection (or Proxy-Connection) lists the "upgrade" token
 };
 
 /// Result of a parse attempt.
@@ -79,6 +81,7 @@ struct ResponseHead {
   bool until_close = false;        // no framing: the body ends when the upstream closes
   std::uint64_t content_length = 0;
   bool keep_alive = true;          // the upstream may carry another request afterwards
+  bool websocket = false;          // Upgrade is exactly "websocket" and Connection lists "upgrade"
 };
 
 /// Parse a response head at the start of `buf` (as strict as requests: duplicate or conflicting
@@ -90,9 +93,12 @@ ParseResult parse_response_head(std::string_view buf, const HeadLimits& limits, 
 /// upstream is reused only at a response boundary and no byte is credited to the wrong request.
 class ResponseFramer {
  public:
-  enum Status { more, done, error };
-  /// A request was sent upstream: one final response (after any 1xx) is now due.
-  void expect(bool head_request);
+  enum Status { more, done, error, upgraded };
+  /// A request was sent upstream: one final response (after any 1xx) is now due. With
+  /// `websocket` (the request asked for a WebSocket upgrade) a 101 that switches to websocket
+  /// ends the response with `upgraded`: the bytes after `used` belong to the new protocol.
+  /// Any other 101 is an error.
+  void expect(bool head_request, bool websocket = false);
   /// Consume bytes from `in` (`used` of them); the bytes to forward are appended to `out` (a head
   /// only once it is complete and valid). `done`: the response ended; bytes after `used` are not its.
   Status feed(std::string_view in, size_t& used, std::string& out, const HeadLimits& limits);
@@ -113,7 +119,7 @@ class ResponseFramer {
 
  private:
   enum class State { idle, head, length, chunked, close } state_ = State::idle;
-  bool head_request_ = false, started_ = false, keep_alive_ = true, until_close_ = false;
+  bool head_request_ = false, websocket_ = false, started_ = false, keep_alive_ = true, until_close_ = false;
   int status_ = 0;
   std::string head_;
   std::uint64_t left_ = 0;
@@ -121,8 +127,10 @@ class ResponseFramer {
   std::string reason_;
 };
 
-/// Rebuild a head for the upstream: origin-form target, hop-by-hop headers removed.
-/// `extra` is appended verbatim before the final CRLF (e.g. injected headers).
-std::string upstream_head(const RequestHead& h, std::string_view drop_header = {});
+/// Rebuild a head for the upstream: origin-form target, hop-by-hop headers removed (never
+/// Content-Length, Transfer-Encoding or Host). With `websocket` (the caller checked the request
+/// is a WebSocket upgrade) `Upgrade` is kept and `Connection: Upgrade` is sent. The head ends
+/// with the last header line's CRLF: the caller adds the final one (after any injected headers).
+std::string upstream_head(const RequestHead& h, std::string_view drop_header = {}, bool websocket = false);
 
 }  // namespace sbx::proxy

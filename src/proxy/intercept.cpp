@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "proxy/proxy_impl.h"
+#include "proxy/upgrade_relay.h"
 
 namespace sbx::proxy {
 namespace {
@@ -104,8 +105,8 @@ struct Injection {
 
 // The head sent upstream: the guest's own values for the injected headers (placeholders)
 // removed, then the injected lines.
-LockedBuffer build_head(const RequestHead& h, const std::vector<const Injection*>& use) {
-  std::string head = upstream_head(h);
+LockedBuffer build_head(const RequestHead& h, const std::vector<const Injection*>& use, bool websocket) {
+  std::string head = upstream_head(h, {}, websocket);
   if (!use.empty()) {
     std::string filtered;
     size_t pos = 0;
@@ -387,8 +388,13 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
               use.push_back(&inj);
               break;
             }
+      // A WebSocket handshake goes up with its Upgrade; any other switch is dropped (hop-by-hop).
+      const UpgradeCheck upgrade = check_upgrade(h);
+      if (upgrade.kind == UpgradeCheck::refuse) return refuse(400, "bad request: " + upgrade.note);
+      const bool websocket = upgrade.kind == UpgradeCheck::websocket;
+      if (!upgrade.note.empty()) req.reason += "; " + upgrade.note;
       cin.erase(0, r.consumed);
-      const LockedBuffer out = build_head(h, use);
+      const LockedBuffer out = build_head(h, use, websocket);
       if (!ssl_write_all(up.s, job.upstream_fd, out.view(), deadline, stopping))
         return done("upstream write failed");
       rec.bytes_up += out.size();
@@ -404,9 +410,12 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
       body = h.body;
       body_left = h.content_length;
       chunk = ChunkedFramer{};
-      resp.expect(h.method == "HEAD");
+      resp.expect(h.method == "HEAD", websocket);
       awaiting = true;
-      last = !h.keep_alive;
+      // Whatever follows a WebSocket handshake is meant for the new protocol: unless a 101
+      // switches to it, the connection ends after the response, and those bytes are never
+      // read as HTTP (where they could pass as a request the upstream would take).
+      last = !h.keep_alive || websocket;
     }
     // upstream -> client: exactly the bytes of the response due, never more
     const int n = SSL_read(up.s, buf, sizeof buf);
@@ -422,6 +431,22 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
         req.bytes_down += out.size();
       }
       if (fs == ResponseFramer::error) return broken(resp.reason());
+      if (fs == ResponseFramer::upgraded) {
+        awaiting = false;
+        req.status = 101;
+        log->info("intercepted {}:{}: WebSocket upgrade (101), relaying", job.host, job.port);
+        RelayLimits limits;
+        limits.buffer = opt.tunnel_buffer;
+        limits.idle = opt.idle_timeout;
+        // The guest's bytes sent before the 101, and the upstream's behind it, are the new protocol's.
+        const RelayResult relayed = relay_upgraded(cs.s, job.client_fd, up.s, job.upstream_fd, std::move(cin),
+                                                   std::string(buf + used, static_cast<size_t>(n) - used), limits, stopping);
+        rec.bytes_up += relayed.up;
+        req.bytes_up += relayed.up;
+        rec.bytes_down += relayed.down;
+        req.bytes_down += relayed.down;
+        return done("WebSocket relayed until " + relayed.why);
+      }
       if (fs == ResponseFramer::done) {
         awaiting = false;
         req.status = resp.status();

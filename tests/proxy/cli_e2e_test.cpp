@@ -66,11 +66,6 @@ struct SbxProxy {
   std::uint16_t port = 0;
 };
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 }  // namespace
 
 TEST_CASE("sbx proxy injects a secret header for its host only, and the secret is in no log", "[proxy][e2e]") {

@@ -130,3 +130,27 @@ TEST_CASE("the chunked framer finds the end of a body and rejects malformed chun
     CHECK(h.feed(bad, u) == ChunkedFramer::error);
   }
 }
+
+TEST_CASE("a WebSocket handshake keeps Upgrade and Connection: Upgrade; any other Upgrade is hop-by-hop",
+          "[proxy][websocket]") {
+  RequestHead h;
+  REQUIRE(parse_request_head("GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, Upgrade, X-Drop\r\n"
+                             "Upgrade: websocket\r\nX-Drop: 1\r\nSec-WebSocket-Key: k\r\n\r\n",
+                             {}, TargetMode::origin, h)
+              .status == ParseResult::ok);
+  CHECK(h.upgrade == "websocket");
+  CHECK(h.connection_upgrade);
+  const auto ws = upstream_head(h, {}, true);
+  CHECK(ws.find("Upgrade: websocket\r\n") != std::string::npos);
+  CHECK(ws.find("Connection: Upgrade\r\n") != std::string::npos);
+  CHECK(ws.find("keep-alive") == std::string::npos);
+  CHECK(ws.find("X-Drop") == std::string::npos);
+  CHECK(ws.find("Sec-WebSocket-Key: k\r\n") != std::string::npos);
+  const auto plain = upstream_head(h);
+  CHECK(plain.find("Upgrade") == std::string::npos);
+  CHECK(plain.find("Connection") == std::string::npos);
+  // Two Upgrade headers: one side could read a list, the other the last one.
+  CHECK(parse_request_head("GET / HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n\r\n",
+                           {}, TargetMode::origin, h)
+            .status == ParseResult::error);
+}

@@ -149,3 +149,36 @@ TEST_CASE("the response framer refuses bytes nobody asked for, 101 upgrades and 
         ResponseFramer::error);
   CHECK(out == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab");
 }
+
+TEST_CASE("the response framer ends a WebSocket handshake's response at a 101 to websocket, and refuses any other 101",
+          "[proxy][http][websocket]") {
+  HeadLimits limits;
+  const std::string ws101 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  ResponseFramer f;
+  f.expect(false, true);
+  std::string out;
+  size_t used = 0;
+  const std::string in = "HTTP/1.1 100 Continue\r\n\r\n" + ws101 + "\x81\x02hi";
+  CHECK(f.feed(in, used, out, limits) == ResponseFramer::upgraded);
+  CHECK(out == "HTTP/1.1 100 Continue\r\n\r\n" + ws101);
+  CHECK(in.substr(used) == "\x81\x02hi");  // the new protocol's bytes are not the response's
+  CHECK(f.status() == 101);
+  CHECK_FALSE(f.keep_alive());
+  for (const std::string bad : {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+                                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+                                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                                "HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"}) {
+    INFO(bad);
+    ResponseFramer g;
+    g.expect(false, true);
+    out.clear();
+    CHECK(g.feed(bad, used, out, limits) == ResponseFramer::error);
+    CHECK(out.empty());  // a refused 101 is never passed on
+    CHECK_FALSE(g.started());
+  }
+  ResponseFramer plain;  // a switch nobody asked for
+  plain.expect(false);
+  out.clear();
+  CHECK(plain.feed(ws101, used, out, limits) == ResponseFramer::error);
+  CHECK(out.empty());
+}

@@ -42,14 +42,6 @@ std::vector<sbx::config::Secret> api_token() {
   return {s};
 }
 
-SecretSource fixed_secret(std::string value) {
-  return [value](const std::string&) -> sbx::Result<LockedBuffer> {
-    LockedBuffer b(value.size());
-    b.append(value);
-    return b;
-  };
-}
-
 // Options for an intercepting proxy: its CA in `dir`/state, upstreams verified with the test CA.
 ProxyOptions intercepting(const TempDir& dir, std::string secret = kSecret) {
   ProxyOptions opt;
@@ -66,74 +58,6 @@ void wait_idle(const RunningProxy& px) {
   for (int i = 0; i < 250 && px.proxy->stats().active != 0; ++i) std::this_thread::sleep_for(20ms);
   CHECK(px.proxy->stats().active == 0);
 }
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<nlohmann::json> wait_records(const std::filesystem::path& f, size_t n) {
-  for (int i = 0; i < 150 && read_lines(f).size() < n; ++i) std::this_thread::sleep_for(20ms);
-  std::vector<nlohmann::json> out;
-  for (const auto& l : read_lines(f)) out.push_back(nlohmann::json::parse(l));
-  return out;
-}
-
-// A TLS client inside a CONNECT tunnel through the proxy, trusting the proxy's CA.
-struct TunnelClient {
-  TunnelClient(std::uint16_t proxy_port, const std::string& host, std::uint16_t port, const std::string& ca_pem) {
-    fd = connect_local(proxy_port);
-    const auto authority = host + ":" + std::to_string(port);
-    send_all(fd, "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
-    reply = recv_until(fd, "\r\n\r\n", 5000);
-    if (!reply.starts_with("HTTP/1.1 200")) return;
-    ctx = SSL_CTX_new(TLS_client_method());
-    BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
-    X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
-    X509_free(ca);
-    BIO_free(bio);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    SSL_set_tlsext_host_name(ssl, host.c_str());
-    SSL_set1_host(ssl, host.c_str());
-    timeval tv{0, 200'000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (SSL_connect(ssl) != 1) {
-      SSL_free(ssl);
-      ssl = nullptr;
-    }
-  }
-  ~TunnelClient() {
-    if (ssl) SSL_free(ssl);
-    if (ctx) SSL_CTX_free(ctx);
-    if (fd >= 0) close(fd);
-  }
-  bool send(const std::string& s) { return ssl && SSL_write(ssl, s.data(), static_cast<int>(s.size())) == static_cast<int>(s.size()); }
-  // Read until `until` appears (or, with "", until the proxy closes) within `timeout_ms`.
-  std::string read(const std::string& until, int timeout_ms = 5000) {
-    std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    char buf[8192];
-    while (ssl && std::chrono::steady_clock::now() < deadline && (until.empty() || out.find(until) == std::string::npos)) {
-      errno = 0;
-      const int n = SSL_read(ssl, buf, sizeof buf);
-      if (n > 0) {
-        out.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      const int e = SSL_get_error(ssl, n);
-      if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK)) break;
-      if (e == SSL_ERROR_SSL) break;
-    }
-    return out;
-  }
-  int fd = -1;
-  SSL_CTX* ctx = nullptr;
-  SSL* ssl = nullptr;
-  std::string reply;
-};
 
 // A body that an upstream would read as a second request if the proxy dropped the framing
 // header its Connection header names; the second request asks for another virtual host.

@@ -7,8 +7,13 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "config/sandboxfile.h"
 #include "proxy/proxy.h"
+
+struct ssl_st;
+struct ssl_ctx_st;
 
 namespace sbx::proxy::test {
 
@@ -61,6 +66,18 @@ class RawUpstream {
   int pid_ = -1;
 };
 
+/// A WebSocket server over TLS with the test PKI (ws_upstream.py): echoes messages and appends
+/// each handshake's path and headers as a JSON line to `record`.
+class WsUpstream {
+ public:
+  explicit WsUpstream(const std::filesystem::path& record);
+  ~WsUpstream();
+  std::uint16_t port = 0;
+
+ private:
+  int pid_ = -1;
+};
+
 /// An egress rule as the Sandboxfile would give it ("host[:ports]"), at Sandboxfile:`line`.
 config::EgressRule rule(const std::string& text, int line);
 
@@ -91,5 +108,28 @@ std::string roundtrip(std::uint16_t port, const std::string& request, int timeou
 
 /// The lines of a file.
 std::vector<std::string> read_lines(const std::filesystem::path& p);
+/// The whole of a file ("" if missing).
+std::string slurp(const std::filesystem::path& p);
+/// The JSON lines of an egress log once it has `n` of them (or after 3 s).
+std::vector<nlohmann::json> wait_records(const std::filesystem::path& f, size_t n);
+
+/// A secret source that gives every secret the value `value`.
+SecretSource fixed_secret(std::string value);
+
+/// A TLS client inside a CONNECT tunnel through the proxy, trusting the proxy's CA.
+struct TunnelClient {
+  TunnelClient(std::uint16_t proxy_port, const std::string& host, std::uint16_t port, const std::string& ca_pem);
+  ~TunnelClient();
+  TunnelClient(const TunnelClient&) = delete;
+  TunnelClient& operator=(const TunnelClient&) = delete;
+  /// Write all of `s` inside the tunnel.
+  bool send(const std::string& s);
+  /// Read until `until` appears (or, with "", until the proxy closes) within `timeout_ms`.
+  std::string read(const std::string& until, int timeout_ms = 5000);
+  int fd = -1;
+  ssl_ctx_st* ctx = nullptr;
+  ssl_st* ssl = nullptr;
+  std::string reply;  // the proxy's answer to the CONNECT
+};
 
 }  // namespace sbx::proxy::test
