@@ -80,7 +80,7 @@ Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::se
           held.st_dev == now.st_dev)
         break;
       SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
-      fd = vmm::Fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      fd = Fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
       if (!fd) return fail(ErrorCode::io, "cannot open " + file.string() + ": " + std::strerror(errno));
       continue;
     }
