@@ -64,6 +64,19 @@ std::string join(std::span<const std::string_view> words) {
   return out;
 }
 
+// "did you mean": the closest spelling, or the one candidate that starts with what was written.
+std::string suggest(std::string_view word, std::span<const std::string_view> candidates) {
+  if (std::string g = text::closest(word, candidates); !g.empty()) return g;
+  std::string found;
+  for (std::string_view c : candidates) {
+    if (word.size() >= 3 && c.starts_with(word)) {
+      if (!found.empty()) return {};
+      found = c;
+    }
+  }
+  return found;
+}
+
 class Loader {
  public:
   Loader(std::string_view text, std::string display) : text_(text), display_(display), diags_(text, std::move(display)) {}
@@ -97,7 +110,7 @@ class Loader {
     for (auto&& [key, value] : t) {
       const std::string_view k = key.str();
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
-      const std::string guess = text::closest(k, allowed);
+      const std::string guess = suggest(k, allowed);
       std::string msg = where.empty() ? std::string(value.is_table() ? "unknown table '" : "unknown key '") + printable(k) + "'"
                                       : "unknown key '" + printable(k) + "' in " + std::string(where);
       if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
@@ -437,7 +450,7 @@ class Loader {
       if (!s) continue;
       if (std::find(std::begin(kAgentNames), std::end(kAgentNames), *s) == std::end(kAgentNames)) {
         std::string msg = "unknown agent preset '" + printable(*s) + "'";
-        if (std::string g = text::closest(*s, kAgentNames); !g.empty()) msg += " (did you mean '" + g + "'?)";
+        if (std::string g = suggest(*s, kAgentNames); !g.empty()) msg += " (did you mean '" + g + "'?)";
         error(el, std::move(msg), "the presets are: " + join(kAgentNames) + " (custom: a Sandboxfile command without a preset)");
         continue;
       }
