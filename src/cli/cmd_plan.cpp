@@ -13,6 +13,8 @@
 #include "config/mount_check.h"
 #include "config/names.h"
 #include "config/units.h"
+#include "policy/discovery.h"
+#include "policy/explain.h"
 #include "reconcile/host_resources.h"
 
 namespace sbx::cli {
@@ -53,7 +55,45 @@ nlohmann::json host_json(const HostFit& h) {
           {"fits", h.fit.fits()}, {"problems", h.fit.problems}, {"hints", h.fit.hints}, {"warnings", h.fit.warnings}};
 }
 
-std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host) {
+// What the active policies say: the report, or why they cannot be applied (not part of the digest).
+struct PolicyView {
+  std::vector<policy::Policy> policies;
+  policy::Report report;
+  std::string problem;
+};
+
+PolicyView policy_view(const config::Sandboxfile& f) {
+  PolicyView v;
+  auto policies = policy::discover_policies();
+  if (!policies) {
+    v.problem = policies.error().message;
+    return v;
+  }
+  v.policies = std::move(*policies);
+  v.report = policy::check(f, v.policies);
+  return v;
+}
+
+void policy_lines(std::ostringstream& o, const PolicyView& pv, policy::Item item) {
+  for (const auto& line : policy::constraint_lines(pv.report, item)) o << "    policy   " << line << "\n";
+}
+
+nlohmann::json policy_json(const PolicyView& pv) {
+  nlohmann::json j = policy::report_json(pv.report);
+  if (!pv.problem.empty()) j = {{"ok", false}, {"problem", pv.problem}};
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& p : pv.policies) names.push_back({{"name", p.name}, {"file", p.display}, {"enforcement", policy::to_string(p.enforcement)}});
+  j["policies"] = names;
+  nlohmann::json constraints = nlohmann::json::array();
+  for (const auto& c : pv.report.constraints)
+    constraints.push_back({{"item", static_cast<int>(c.item.kind)}, {"index", c.item.index}, {"what", c.what},
+                           {"policy", c.policy}, {"policy_rule", c.policy_at.str()}});
+  j["constraints"] = constraints;
+  return j;
+}
+
+std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host,
+                        const PolicyView& pv) {
   std::ostringstream o;
   o << "sandbox    " << f.name << "\n"
     << "file       " << f.file.string() << "  (version " << f.version << ")\n"
@@ -87,12 +127,16 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     o << ")\n";
     // A symlink on the way is shown resolved: that directory is the one sbx up serves.
     if (auto real = config::resolve_mount_source(f, m); real && *real != m.source) o << "    served from " << real->string() << "\n";
+    policy_lines(o, pv, {policy::ItemKind::mount, static_cast<size_t>(&m - f.mounts.data())});
   }
   o << "\n[egress]  mode " << config::to_string(f.egress.mode)
     << (f.egress.mode == config::EgressMode::enforce ? ": every host not allowed below is refused\n"
                                                      : ": every connection is allowed and logged\n");
   if (f.egress.allow.empty()) o << "  allow    (nothing)\n";
-  for (const auto& r : f.egress.allow) o << "  allow    " << rule_text(r) << "\n";
+  for (size_t i = 0; i < f.egress.allow.size(); ++i) {
+    o << "  allow    " << rule_text(f.egress.allow[i]) << "\n";
+    policy_lines(o, pv, {policy::ItemKind::egress_rule, i});
+  }
   for (const auto& r : f.egress.deny) o << "  deny     " << rule_text(r) << "\n";
   o << "\n[[secret]]\n";
   if (f.secrets.empty()) o << "  (none)\n";
@@ -104,7 +148,15 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     } else {
       o << "  " << s.name << "  env " << s.env_var << "  (the VM sees the value)\n";
     }
+    policy_lines(o, pv, {policy::ItemKind::secret, static_cast<size_t>(&s - f.secrets.data())});
   }
+  o << "\n[policy]\n";
+  if (!pv.problem.empty()) o << "  cannot be applied: " << pv.problem << "\n";
+  for (const auto& p : pv.policies)
+    o << "  " << p.name << "  " << policy::to_string(p.enforcement) << "  " << (p.file.empty() ? p.display : p.file.string()) << "\n";
+  for (const auto& v : pv.report.violations)
+    o << "  " << (v.enforcement == policy::Enforcement::enforce ? "violation" : "warning") << "  " << v.sandboxfile_at.str() << ": "
+      << v.message << " (" << v.policy_at.str() << ")\n";
   return o.str();
 }
 
@@ -116,12 +168,14 @@ int run_plan(const Args& args) {
   if (!file) return out.problems(file.error());
   const std::string digest = config::digest(*file);
   const auto host = host_fit(*file);
+  const PolicyView pv = policy_view(*file);
   if (json) {
     nlohmann::json j = {{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}};
     if (host) j["host"] = host_json(*host);
+    j["policy"] = policy_json(pv);
     out.result(j);
   } else {
-    std::cout << render_plan(*file, digest, host);
+    std::cout << render_plan(*file, digest, host, pv);
   }
   return 0;
 }
@@ -144,7 +198,8 @@ const CommandSpec kPlanCommand{
         "\n"
         "It also shows whether [resources] fits this host (the CPUs sbx may use, the RAM, the memory\n"
         "available now): what 'sbx up' would refuse, with the largest value that fits, or warn about.\n"
-        "That is not part of the digest.\n"
+        "That is not part of the digest, nor is the [policy] part: the active policies, and under each\n"
+        "mount, egress rule and secret binding the policy rules that constrained it (or that it breaks).\n"
         "\n"
         "If the file is invalid, the problems are reported as by 'sbx validate'.\n"
         "\n"
@@ -156,7 +211,8 @@ const CommandSpec kPlanCommand{
         "OUTPUT\n"
         "    --json prints {\"ok\":true,\"digest\",\"file\",\"desired\":{...}} on stdout; \"desired\" is the\n"
         "    canonical document the digest is computed over; \"host\" {cpus, memory_total,\n"
-        "    memory_available, fits, problems, hints, warnings} says how it fits this host.\n"
+        "    memory_available, fits, problems, hints, warnings} says how it fits this host; \"policy\"\n"
+        "    {ok, violations, policies, constraints} what the active policies say.\n"
         "\n"
         "EXAMPLES\n"
         "    sbx plan examples/hello\n"

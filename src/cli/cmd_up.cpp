@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cmd_policy_common.h"
 #include "cli/cmd_sandbox_common.h"
 #include "cli/cmd_up_disk.h"
 #include "cli/commands.h"
@@ -134,6 +135,8 @@ int run_up(const Args& args) {
   // symlink-free path that was checked, and that path is what virtiofsd serves.
   if (auto m = config::check_mount_sources(file, {paths::data_dir(), paths::state_dir(), paths::config_dir()}); !m)
     return out.error(m.error());
+  // So does a Sandboxfile that breaks an enforcing policy (checked on the resolved sources).
+  if (auto checked = enforce_policies(file, out); !checked) return out.problems(checked.error());
   // So do more CPUs or memory than this host has (a policy may lower these ceilings later).
   auto host = reconcile::read_host_facts();
   if (!host) return out.error(host.error());

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cmd_policy_common.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "config/canonical.h"
@@ -19,6 +20,7 @@ int run_validate(const Args& args) {
   auto file = config::load_file(path);
   // A file with problems prints each compiler-style; a missing file is one plain error.
   if (!file) return out.problems(file.error());
+  if (auto checked = enforce_policies(*file, out); !checked) return out.problems(checked.error());
   if (json) {
     out.result({{"ok", true},
                 {"file", file->file.string()},
@@ -43,7 +45,11 @@ const CommandSpec kValidateCommand{
         "rules (RE2 patterns are compiled), secrets and mounts. Each problem is printed on stderr as\n"
         "FILE:LINE:COL, the offending line with a caret under the column, and a hint.\n"
         "\n"
-        "Nothing is started and no file system path named in the Sandboxfile is touched.\n"
+        "It is then checked against the active policies ('sbx policy ls'): a rule of an enforcing\n"
+        "policy it breaks makes it invalid, a warning policy's is printed (see 'sbx policy check').\n"
+        "\n"
+        "Nothing is started; the only file system paths looked at are the mount sources, resolved\n"
+        "(symlinks, '..') for the policies' mount rules.\n"
         "\n"
         "EXIT STATUS\n"
         "    0  the Sandboxfile is valid\n"

@@ -11,6 +11,8 @@ std::span<const CommandSpec* const> command_table() {
   static const std::vector<const CommandSpec*> commands = {
       &kUpCommand, &kExecCommand, &kShellCommand, &kStatusCommand, &kLogsCommand, &kDownCommand, &kLsCommand, &kRmCommand,
       &kInitCommand, &kValidateCommand, &kPlanCommand, &kRenderKubernetesCommand,
+      &kPolicyCheckCommand, &kPolicyLsCommand, &kPolicyValidateCommand,
+      &kPolicyKeygenCommand, &kPolicySignCommand, &kPolicyVerifyCommand,
       &kImageLsCommand, &kImageRmCommand, &kImagePruneCommand,
       &kSecretSetCommand, &kSecretLsCommand, &kSecretRmCommand, &kSecretShowPublicKeyCommand,
       &kSecretSealCommand, &kSecretImportCommand, &kSecretPassphraseCommand,

@@ -31,5 +31,11 @@ extern const CommandSpec kInitCommand;
 extern const CommandSpec kProxyCommand;
 extern const CommandSpec kEgressSuggestCommand;
 extern const CommandSpec kRenderKubernetesCommand;
+extern const CommandSpec kPolicyCheckCommand;
+extern const CommandSpec kPolicyLsCommand;
+extern const CommandSpec kPolicyValidateCommand;
+extern const CommandSpec kPolicyKeygenCommand;
+extern const CommandSpec kPolicySignCommand;
+extern const CommandSpec kPolicyVerifyCommand;
 
 }  // namespace sbx::cli

@@ -26,7 +26,9 @@ void print_overview() {
                "    -V, --version    Print the version and exit.\n\n"
                "ENVIRONMENT\n    SBX_LOG          Log level on stderr: trace, debug, info, warn (default), error, off.\n"
                "    SBX_STATE_DIR, SBX_CACHE_DIR, SBX_DATA_DIR, SBX_CONFIG_DIR\n"
-               "                     Override the XDG locations sbx uses.\n\n"
+               "                     Override the XDG locations sbx uses.\n"
+               "    SBX_SYSTEM_CONFIG_DIR  System policies and trusted keys (default /etc/sbx).\n"
+               "    SBX_POLICY_PATH  More policy files or directories, ':'-separated.\n\n"
                "EXIT STATUS\n    0 success; 1 the operation failed or the input is invalid; 2 usage error.\n\n"
                "Run 'sbx COMMAND --help' for the manual of one command.\n";
 }

@@ -43,6 +43,7 @@ struct Resources {
   unsigned cpus = kDefaultCpus;
   std::uint64_t memory_bytes = kDefaultMemoryBytes;
   std::uint64_t disk_bytes = kDefaultDiskBytes;
+  Location location;                         // the [resources] table, when written
 };
 
 /// How long the guest may trust what it has seen of a mount before asking the host again.
@@ -82,6 +83,7 @@ struct Egress {
   EgressMode mode = EgressMode::enforce;     // default deny
   std::vector<EgressRule> allow;
   std::vector<EgressRule> deny;              // deny beats allow
+  Location location;                         // the [egress] table, when written
 };
 
 enum class InjectKind { header, env };
