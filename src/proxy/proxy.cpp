@@ -1,3 +1,12 @@
+// The proxy's event loop and its per-connection state machine (Proxy::Impl): accept, read the
+// head, decide, resolve, connect, then tunnel (CONNECT) or forward (plain HTTP), and every ending.
+// Why it is past 500 lines: CONNECT tunnels and plain-HTTP forwarding are one state machine over
+// one Conn (they share read_head, begin_request, connect_next and the relay, and a kept-alive
+// plain-HTTP connection moves between their states), driven by one epoll set; splitting it would
+// mean publishing Impl and Conn to every piece. What needs neither lives beside it, one job per
+// file: relay.h (buffers, splice), resolver_pool.h, decision.h (compile, verdict, the 403 body),
+// policy_watcher.h, intercept.cpp (TLS interception threads), upgrade_relay.h (WebSockets),
+// transparent.h (redirected connections), http_parser.h and http_framing.cpp.
 #include "proxy/proxy.h"
 
 #include <arpa/inet.h>
