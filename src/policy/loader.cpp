@@ -12,6 +12,7 @@
 #include "config/egress_rule.h"
 #include "config/names.h"
 #include "config/toml.h"
+#include "config/toml_walk.h"
 #include "config/units.h"
 #include "policy/policy_paths.h"
 
@@ -21,6 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using config::printable;
+using config::toml_walk::join;
+using config::toml_walk::suggest;
+using config::toml_walk::type_name;
 
 // A policy is a short file; anything past these is a mistake or an attack.
 constexpr std::uintmax_t kMaxFileBytes = 1 << 20;
@@ -42,40 +46,6 @@ constexpr std::string_view kAgentKeys[] = {"allow"};
 constexpr std::string_view kDockerKeys[] = {"allow"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kAgentNames[] = {"shell", "claude-code", "codex", "custom"};
-
-std::string type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
-}
-
-std::string join(std::span<const std::string_view> words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ", ") + std::string(w);
-  return out;
-}
-
-// "did you mean": the closest spelling, or the one candidate that starts with what was written.
-std::string suggest(std::string_view word, std::span<const std::string_view> candidates) {
-  if (std::string g = text::closest(word, candidates); !g.empty()) return g;
-  std::string found;
-  for (std::string_view c : candidates) {
-    if (word.size() >= 3 && c.starts_with(word)) {
-      if (!found.empty()) return {};
-      found = c;
-    }
-  }
-  return found;
-}
 
 class Loader {
  public:
@@ -134,34 +104,11 @@ class Loader {
   }
 
   std::optional<std::string> string(const toml::node& n, std::string_view what, std::string_view example) {
-    const auto* s = n.as_string();
-    if (!s) {
-      error(n, std::string(what) + " must be a string, found " + type_name(n.type()), "write it in quotes, e.g. " + std::string(example));
-      return std::nullopt;
-    }
-    const std::string& v = s->get();
-    if (v.size() > kMaxString) {
-      error(n, std::string(what) + " is longer than " + std::to_string(kMaxString) + " bytes");
-      return std::nullopt;
-    }
-    if (v.find('\0') != std::string::npos) {
-      error(n, std::string(what) + " contains a NUL character", "remove the \\u0000 escape");
-      return std::nullopt;
-    }
-    return v;
+    return config::toml_walk::string_of(diags_, n, what, example, kMaxString);
   }
 
   const toml::array* array(const toml::node& n, std::string_view what, std::string_view example, size_t max = kMaxList) {
-    const auto* a = n.as_array();
-    if (!a) {
-      error(n, std::string(what) + " must be an array, found " + type_name(n.type()), "write it in brackets, e.g. " + std::string(example));
-      return nullptr;
-    }
-    if (a->size() > max) {
-      error(n, std::string(what) + " has " + std::to_string(a->size()) + " entries; at most " + std::to_string(max) + " are allowed");
-      return nullptr;
-    }
-    return a;
+    return config::toml_walk::array_of(diags_, n, what, example, max);
   }
 
   std::optional<Setting<bool>> boolean(const toml::table& t, std::string_view key) {
