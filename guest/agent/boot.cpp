@@ -1,6 +1,7 @@
 #include "guest/agent/boot.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -70,6 +72,25 @@ std::string find_disk(const std::string& serial, int timeout_ms) {
   return {};
 }
 
+// A larger [resources] disk only grows the host's file: grow the mounted file system to the
+// whole device (ext4 online resize; nothing to do when it already fills it). The host never
+// touches a file system the guest wrote.
+void grow_to_device(const std::string& dev) {
+  constexpr unsigned long kExt4ResizeFs = _IOW('f', 16, std::uint64_t);  // EXT4_IOC_RESIZE_FS
+  std::uint64_t dev_bytes = 0;
+  struct statfs fs_info {};
+  const int dev_fd = ::open(dev.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool sized = dev_fd >= 0 && ::ioctl(dev_fd, BLKGETSIZE64, &dev_bytes) == 0;
+  if (dev_fd >= 0) ::close(dev_fd);
+  if (!sized || ::statfs("/run/rw", &fs_info) != 0 || fs_info.f_bsize <= 0) return;
+  std::uint64_t blocks = dev_bytes / static_cast<std::uint64_t>(fs_info.f_bsize);
+  const int dir = ::open("/run/rw", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  if (::ioctl(dir, kExt4ResizeFs, &blocks) != 0)
+    say("cannot grow the sandbox disk's file system to " + std::to_string(dev_bytes >> 20) + " MiB: " + errno_text());
+  ::close(dir);
+}
+
 // The writable layer of the root overlay on /run/rw: the sandbox disk when the host gave one
 // (sbx.disk=SERIAL on the command line), else a tmpfs in RAM.
 void mount_writable_layer() {
@@ -81,9 +102,10 @@ void mount_writable_layer() {
     if (dev.empty())
       say("no sandbox disk with serial " + serial + "; the writable layer is in RAM");
     else if (::mount(dev.c_str(), "/run/rw", "ext4", MS_NODEV, "discard") != 0)
-      say("cannot mount the sandbox disk " + dev + " (ext4): " + errstr() + "; the writable layer is in RAM");
+      say("cannot mount the sandbox disk " + dev + " (ext4): " + errno_text() + "; the writable layer is in RAM");
     else {
       say("sandbox disk " + dev + " mounted: the writable layer persists");
+      grow_to_device(dev);
       return;
     }
   }
@@ -277,7 +299,7 @@ void power_off(bool reboot) {
   // The sandbox disk outlives the VM: leave its file system clean, not only synced (a tmpfs or
   // an initramfs without /run/rw answers EINVAL or ENOENT: nothing to do).
   if (::mount(nullptr, "/run/rw", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0 && errno != EINVAL && errno != ENOENT)
-    say("cannot remount the writable layer read-only: " + errstr());
+    say("cannot remount the writable layer read-only: " + errno_text());
   say(reboot ? "rebooting" : "powering off");
   ::reboot(reboot ? RB_AUTOBOOT : RB_POWER_OFF);
   // reboot() only returns on failure; PID 1 must not exit (kernel panic), so halt here.

@@ -71,8 +71,8 @@ Result<DiskPlan> plan_sandbox_disk(const supervisor::SandboxPaths& paths, std::s
                                    bool fresh);
 
 /// Carry out `plan` for the sandbox at `paths` (which must not be running): create or reset the
-/// disk (mkfs into a temporary name, then renamed, so a half-made disk is never used), grow it
-/// (e2fsck -p, then resize2fs), or nothing. Returns warnings (host space). On failure nothing
+/// disk (mkfs into a temporary name, then renamed, so a half-made disk is never used), grow its
+/// file (the guest grows the file system online at its next mount), or nothing. Returns warnings (host space). On failure nothing
 /// half-written is left.
 Result<std::vector<std::string>> apply_disk(const DiskPlan& plan, const supervisor::SandboxPaths& paths,
                                             const DiskRecord& desired);

@@ -115,6 +115,22 @@ TEST_CASE("the sandbox disk keeps files and installed programs across down and u
   CHECK(exec_in(sbx, "keep", "cat /home/agent/note").out == "kept-across-boots\n");
   CHECK(exec_in(sbx, "keep", "mytool").out == "tool-ran\n");
 
+  // A larger disk keeps what is on it: the host grows the file, the guest its file system.
+  make_project(project, "keep", "96MiB");
+  up = sbx.run({"up", "--detach", "--json", project.string()}, {}, 240s);
+  INFO("sbx up with a larger disk: " << up.err);
+  REQUIRE(up.code == 0);
+  CHECK(json::parse(up.out, nullptr, false)["disk"].value("action", "") == "grow");
+  CHECK(fs::file_size(disk) == 96ull << 20);
+  CHECK(exec_in(sbx, "keep", "cat /home/agent/note").out == "kept-across-boots\n");
+  const auto df = exec_in(sbx, "keep", "df -k /run/rw | tail -1");
+  std::istringstream df_line(df.out);
+  std::string dev;
+  std::uint64_t total_kib = 0;
+  df_line >> dev >> total_kib;
+  INFO(df.out);
+  CHECK(total_kib > 80u * 1024);  // was under 64 MiB before the grow
+
   // --fresh starts over from the image: a running sandbox is stopped and its disk reset.
   auto fresh = sbx.run({"up", "--detach", "--fresh", "--json", project.string()}, {}, 240s);
   INFO("sbx up --fresh: " << fresh.err);

@@ -122,9 +122,19 @@ TEST_CASE("apply_disk makes a sparse ext4 disk with its record, keeps it, grows 
   auto grow = reconcile::plan_sandbox_disk(paths, "sha256:aa", 96 * kMiB, false);
   REQUIRE(grow);
   REQUIRE(grow->action == DiskAction::grow);
+  const auto blocks_of = [&] {
+    auto d = run_tool({*find_tool("dumpe2fs", "e2fsprogs"), "-h", paths.disk().string()});
+    const auto at = d ? d->output.find("Block count:") : std::string::npos;
+    return at == std::string::npos ? std::string() : d->output.substr(at, d->output.find('\n', at) - at);
+  };
+  const std::string blocks_before = blocks_of();
+  REQUIRE_FALSE(blocks_before.empty());
   REQUIRE(reconcile::apply_disk(*grow, paths, record("sha256:aa", 96 * kMiB)));
   CHECK(std::filesystem::file_size(paths.disk()) == 96 * kMiB);
   CHECK(reconcile::read_disk_record(paths)->size_bytes == 96 * kMiB);
+  // Only the file grew: the host never resizes (or checks) a file system the guest wrote; the
+  // guest grows it online at its next mount (tests/e2e/disk_e2e_test.cpp).
+  CHECK(blocks_of() == blocks_before);
   auto fsck2 = run_tool({*find_tool("e2fsck", "e2fsprogs"), "-fn", paths.disk().string()});
   CHECK(fsck2->status == 0);
 
