@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/cmd_policy_common.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/atomic_file.h"
@@ -78,9 +79,9 @@ int run_render_kubernetes(const Args& a) {
   if (!opts) return out.error(opts.error());
   auto file = config::load_file(a.positionals.empty() ? "." : a.positionals.front());
   if (!file) return out.problems(file.error());
-  // Org policy goes here: once the policy engine lands, the resolved file is checked against
-  // the merged policies at this one call site, and a violation fails the render as it fails
-  // `sbx up`. Until then nothing beyond the Sandboxfile's own rules is checked.
+  // The org policies of this machine apply at render time as at `sbx up`: an enforced violation
+  // fails the render (warnings are printed), so a cluster gets nothing this host would refuse.
+  if (auto checked = enforce_policies(*file, out); !checked) return out.problems(checked.error());
   auto manifests = render::render_kubernetes(*file, *opts);
   if (!manifests) return out.error(manifests.error());
   const auto dir = a.value("out");
@@ -128,6 +129,10 @@ const CommandSpec kRenderKubernetesCommand{
         "--repo-pvc or a --git-url clone made by an init container through the proxy (so its host\n"
         "must be allowed by [egress]); any other host directory needs --claim TARGET=CLAIM. No\n"
         "hostPath is ever rendered.\n"
+        "\n"
+        "The file is first checked against this machine's org policies ('sbx policy ls'), as by\n"
+        "'sbx up': a rule of an enforcing policy it breaks fails the render, a warning policy's is\n"
+        "printed.\n"
         "\n"
         "The output is deterministic: the same file and options give the same bytes. Labels carry\n"
         "sbx.dev/sandboxfile-digest, the first 32 hex digits of the portable digest (the annotation\n"

@@ -77,3 +77,20 @@ TEST_CASE("keygen, sign and verify through the CLI; sbx up fails closed on an al
   CHECK(up.exit_code == 1);
   CHECK(up.err.find("system policy " + policy.string() + " is not trusted: its signature does not match its contents") != std::string::npos);
 }
+
+TEST_CASE("sbx render kubernetes fails on an enforced violation as sbx up does, and renders under a warn one",
+          "[policy][cli][render]") {
+  PolicyEnv w;
+  write(w.root / "strict.toml", "version = 1\n[resources]\nmax_cpus = 1\n");
+  write(w.root / "warn.toml", "version = 1\nenforcement = \"warn\"\n[resources]\nmax_cpus = 1\n");
+  write_project(w, "[image]\nref = \"registry.example.com/team/agent:1\"\n[resources]\ncpus = 2\n");
+  const auto strict = sbx_run(w, {"render", "kubernetes"}, {{"SBX_POLICY_PATH", (w.root / "strict.toml").string()}});
+  CHECK(strict.exit_code == 1);
+  CHECK(strict.err.find("cpus 2 is more than this policy allows (1)") != std::string::npos);
+  CHECK(strict.err.find("strict.toml:") != std::string::npos);
+  CHECK(strict.out.find("kind:") == std::string::npos);  // nothing rendered
+  const auto warned = sbx_run(w, {"render", "kubernetes"}, {{"SBX_POLICY_PATH", (w.root / "warn.toml").string()}});
+  CHECK(warned.exit_code == 0);
+  CHECK(warned.err.find("warning: cpus 2 is more than this policy allows (1)") != std::string::npos);
+  CHECK(warned.out.find("kind: \"Sandbox\"") != std::string::npos);
+}
