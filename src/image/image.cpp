@@ -283,6 +283,8 @@ Result<PreparedImage> prepare_image(const config::Image& image, const ImportOpti
   switch (image.kind) {
     case config::ImageKind::builtin:
       return fail(ErrorCode::invalid, "the built-in image is built by guest::build_default_rootfs");
+    case config::ImageKind::dev:
+      return fail(ErrorCode::invalid, "the dev image is built by image::prepare_dev_image");
     case config::ImageKind::rootfs_dir: {
       std::error_code ec;
       // A directory holding an OCI layout is an image, not a root file system.
