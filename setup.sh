@@ -28,6 +28,8 @@ packages=(
   ca-certificates
   libcurl4-openssl-dev                          # registry pulls: streaming HTTPS with TLS verification, proxies, bounded redirects
   docker-registry python3-cryptography          # registry tests: a real distribution server on loopback, a JWT token server for it
+  mmdebstrap                                    # the dev image of agent presets: Debian 12 built from this host's apt sources
+  npm                                           # the agent layer: 'npm config get registry' and 'npm view' (never 'npm install') on the host
 )
 
 if [[ "${SBX_SKIP_APT:-0}" != 1 ]]; then
