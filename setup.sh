@@ -30,6 +30,8 @@ packages=(
   docker-registry python3-cryptography          # registry tests: a real distribution server on loopback, a JWT token server for it
   python3-yaml iptables                         # render tests: PyYAML reads manifests back; the rendered redirect runs in a netns
   python3-websockets                            # proxy tests: a real WebSocket server and client through intercepted tunnels
+  mmdebstrap                                    # the dev image of agent presets: Debian 12 built from this host's apt sources
+  npm                                           # the agent layer: 'npm config get registry' and 'npm view' (never 'npm install') on the host
 )
 # sbx render tests validate manifests offline with npm's kubernetes-models (installed into the build
 # tree with --ignore-scripts); a node from elsewhere (nodesource) brings its own npm.

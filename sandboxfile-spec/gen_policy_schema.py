@@ -75,7 +75,7 @@ schema = {
             "max_disk": size("The most disk, e.g. \"20GiB\"."),
         }),
         "agents": table("Which agents.", {
-            "allow": {"type": "array", "maxItems": 4096, "items": {"enum": ["shell", "claude-code", "codex", "custom"]},
+            "allow": {"type": "array", "maxItems": 4096, "items": {"enum": sf.PRESETS + ["custom"]},
                       "description": "Agent presets a sandbox may run; custom is a command without a preset."},
         }),
         "docker": table("Docker inside the sandbox.", {"allow": B("Whether a sandbox may run Docker inside.")}),

@@ -3,7 +3,9 @@
 
 usage: /usr/bin/python3 sandboxfile-spec/gen_schema.py > sandboxfile-spec/sandboxfile.schema.json
 """
-import json
+import json, os
+# One preset per file in src/config/presets (embedded into sbx); the enum follows the files.
+PRESETS = sorted(f[:-5] for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "config", "presets")) if f.endswith(".toml"))
 def ci(word):  # case-insensitive literal for regex engines without flags
     return ''.join(f'[{c.lower()}{c.upper()}]' if c.isalpha() else ('\\' + c if c in '.-' else c) for c in word)
 LABEL = r'[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
@@ -46,7 +48,9 @@ schema = {
   "name":S(pattern=r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$', description="Sandbox name: 1-63 of a-z, 0-9, '-', not starting or ending with '-'. Default: the Sandboxfile directory's name, sanitised."),
   "agent":{"type":"object","additionalProperties":False,"description":"What runs inside the VM.",
    "properties":{
-    "preset":{"enum":["shell","claude-code","codex"],"description":"A known agent; sets the default command (shell: /bin/sh, claude-code: claude, codex: codex). Default: shell, or custom when only command is given."},
+    "preset":{"enum":PRESETS,"description":"A known agent (a preset file shipped with sbx); fills the command, env, image, resources, egress rules and secret binding the file does not write (SPEC.md, Presets). Default: shell, or custom when only command is given."},
+    "version":S(pattern=r'^[A-Za-z0-9.^~<>=*+][A-Za-z0-9.^~<>=*+-]{0,63}$', description="npm version, dist-tag or range of the preset's package, installed in the dev image's agent layer. Default: the preset's."),
+    "headless":{"type":"array","maxItems":256,"items":S(),"description":"The agent's one-prompt form. Default: the preset's."},
     "command":{"type":"array","minItems":1,"maxItems":256,"prefixItems":[S(minLength=1)],"items":S(),"description":"argv of the agent process (program first); not run through a shell. Default: the preset's command."},
     "args":{"type":"array","maxItems":256,"items":S(),"description":"Arguments appended to the command."},
     "env":{"type":"object","maxProperties":256,"propertyNames":env_name,"additionalProperties":S(),"description":"Extra environment variables inside the VM. Proxy variables and SBX_* are reserved."},
@@ -54,7 +58,7 @@ schema = {
     "user":S(pattern=rf'^{USER_PART}(?::{USER_PART})?$', default=DEFAULTS["user"], description=f"User the agent runs as inside the VM: a name, a uid, name:group or uid:gid. Default \"{DEFAULTS['user']}\".")}},
   "image":{"type":"object","additionalProperties":False,"description":"The root file system of the VM.",
    "properties":{
-    "ref":S(minLength=1, description="\"builtin\" (default), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), or a registry reference [host/]name[:tag][@sha256:...]."),
+    "ref":S(minLength=1, description="\"builtin\" (default), \"dev\" (sbx's Debian dev image; the default with an agent preset), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), or a registry reference [host/]name[:tag][@sha256:...]."),
     "digest":S(pattern=r'^sha256:[0-9a-f]{64}$', description="Digest pin \"sha256:<64 hex>\": SHA-256 of an archive, or a registry manifest digest.")},
    "if":{"required":["digest"]},
    "then":{"required":["ref"],"properties":{"ref":{"not":{"anyOf":[

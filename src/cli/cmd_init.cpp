@@ -8,6 +8,7 @@
 #include "common/text.h"
 #include "config/loader.h"
 #include "config/names.h"
+#include "config/preset.h"
 #include "config/starter.h"
 
 namespace sbx::cli {
@@ -28,12 +29,14 @@ Result<void> write_file(const fs::path& file, const std::string& text, bool forc
 int run_init(const Args& args) {
   const Output out = Output::for_args(args);
   const std::string agent = args.value("agent").value_or("shell");
-  const auto preset = config::preset_from_string(agent);
+  const config::Preset* preset = config::find_preset(agent);
   if (!preset) {
     const auto names = config::preset_names();
+    std::string all;
+    for (auto n : names) all += (all.empty() ? "" : ", ") + std::string(n);
     const std::string guess = text::closest(agent, std::span<const std::string_view>(names));
     return out.error(make_error(ErrorCode::usage, "unknown agent '" + agent + "'",
-                             guess.empty() ? "the agents are: shell, claude-code, codex" : "did you mean '" + guess + "'?"));
+                             guess.empty() ? "the agents are: " + all : "did you mean '" + guess + "'?"));
   }
   const fs::path dir = args.positionals.empty() ? fs::path(".") : fs::path(args.positionals.front());
   std::error_code ec;
@@ -52,8 +55,9 @@ int run_init(const Args& args) {
     return out.error(make_error(ErrorCode::runtime, "internal error: the starter Sandboxfile does not validate", "this is a bug in sbx; please report it"));
   }
   if (auto w = write_file(file, text, force); !w) return out.error(w.error());
-  std::cout << "wrote " << file.string() << " (agent " << agent << ")\n"
-            << "next: edit it, then run 'sbx validate' and 'sbx plan'\n";
+  std::cout << "wrote " << file.string() << " (agent " << agent << ")\n";
+  if (preset->secret) std::cout << "next: sbx secret set " << preset->secret->name << "   (once per machine), then sbx up\n";
+  else std::cout << "next: edit it, then run 'sbx validate' and 'sbx plan'\n";
   return 0;
 }
 
@@ -68,12 +72,16 @@ const CommandSpec kInitCommand{
         "a short, commented starting point for the chosen agent that 'sbx validate' accepts as is.\n"
         "The sandbox name is DIR's name, lower-cased, with other characters turned into '-'.\n"
         "\n"
-        "Agents:\n"
+        "Agents (one preset file each, shipped with sbx; sandboxfile-spec/SPEC.md, \"Presets\"):\n"
         "    shell        /bin/sh in the built-in image, project mounted read-only, no egress\n"
-        "    claude-code  Claude Code; project mounted read-write; api.anthropic.com allowed, and the\n"
-        "                 'anthropic-api-key' secret added by the proxy as the x-api-key header\n"
-        "    codex        Codex CLI; project mounted read-write; api.openai.com allowed, and the\n"
-        "                 'openai-api-key' secret added as 'Authorization: Bearer ...'\n"
+        "    claude-code  Claude Code (@anthropic-ai/claude-code); api.anthropic.com, x-api-key\n"
+        "    codex        Codex CLI (@openai/codex); api.openai.com, Authorization: Bearer\n"
+        "    gemini       Gemini CLI (@google/gemini-cli); generativelanguage.googleapis.com, x-goog-api-key\n"
+        "    opencode     opencode (opencode-ai); api.anthropic.com, x-api-key\n"
+        "    copilot      GitHub Copilot CLI (@github/copilot); api.github.com, Authorization: Bearer\n"
+        "An agent's file mounts the project read-write, allows its provider's API and binds its key\n"
+        "as a header the proxy adds; with no [image], sbx builds its Debian dev image and installs\n"
+        "the agent's npm package into a layer inside a build VM on the first 'sbx up'.\n"
         "\n"
         "An existing Sandboxfile is never overwritten unless --force is given.\n"
         "\n"
@@ -86,7 +94,7 @@ const CommandSpec kInitCommand{
         "    sbx init\n"
         "    sbx init --agent claude-code ~/src/myproject\n",
     .options = {{.long_name = "agent", .short_name = 'a', .value_name = "NAME",
-                 .help = "Starter for this agent: shell (default), claude-code or codex."},
+                 .help = "Starter for this agent: shell (default), claude-code, codex, gemini, opencode or copilot."},
                 {.long_name = "force", .short_name = 'f', .help = "Overwrite an existing Sandboxfile."}},
     .min_positionals = 0,
     .max_positionals = 1,

@@ -1,4 +1,5 @@
 // sbx plan [PATH]: print the fully resolved desired state of a Sandboxfile and its digest.
+#include <algorithm>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -92,6 +93,13 @@ nlohmann::json policy_json(const PolicyView& pv) {
   return j;
 }
 
+
+// "  (preset NAME)" after a line the preset filled in because the file did not say it.
+std::string mark(const config::Sandboxfile& f, std::string_view key) {
+  const bool from = std::find(f.from_preset.begin(), f.from_preset.end(), key) != f.from_preset.end();
+  return from ? "  (preset " + f.agent.preset + ")" : "";
+}
+
 std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host,
                         const PolicyView& pv) {
   std::ostringstream o;
@@ -99,17 +107,28 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     << "file       " << f.file.string() << "  (version " << f.version << ")\n"
     << "digest     " << digest << "\n\n";
   o << "[agent]\n"
-    << "  preset   " << config::to_string(f.agent.preset) << "\n"
+    << "  preset   " << f.agent.preset << "\n"
     << "  command ";
   for (const auto& a : f.agent.command) o << ' ' << text::shell_quote(a);
-  o << "\n  workdir  " << f.agent.workdir << "\n"
+  o << mark(f, "agent.command") << "\n";
+  if (!f.agent.headless.empty()) {
+    o << "  headless";
+    for (const auto& a : f.agent.headless) o << ' ' << text::shell_quote(a);
+    o << "\n";
+  }
+  if (f.agent.package)
+    o << "  package  " << f.agent.package->name << "@" << f.agent.package->version << " (runs " << f.agent.package->bin
+      << ")" << mark(f, "agent.version") << "\n";
+  o << "  workdir  " << f.agent.workdir << "\n"
     << "  user     " << f.agent.user << "\n";
-  for (const auto& [k, v] : f.agent.env) o << "  env      " << k << "=" << text::shell_quote(v) << "\n";
-  o << "\n[image]\n  " << config::to_string(f.image.kind) << "  " << f.image.reference << "\n";
+  for (const auto& [k, v] : f.agent.env) o << "  env      " << k << "=" << text::shell_quote(v) << mark(f, "agent.env." + k) << "\n";
+  o << "\n[image]\n  " << config::to_string(f.image.kind) << "  " << f.image.reference << mark(f, "image") << "\n";
+  if (f.image.kind == config::ImageKind::dev)
+    o << "  built    by sbx from Debian packages" << (f.agent.package ? ", plus a layer with " + f.agent.package->name : std::string()) << "\n";
   if (f.image.digest) o << "  pinned   " << *f.image.digest << "\n";
   o << "\n[resources]\n"
-    << "  cpus     " << f.resources.cpus << "\n"
-    << "  memory   " << config::format_size(f.resources.memory_bytes) << "\n"
+    << "  cpus     " << f.resources.cpus << mark(f, "resources.cpus") << "\n"
+    << "  memory   " << config::format_size(f.resources.memory_bytes) << mark(f, "resources.memory") << "\n"
     << "  disk     " << config::format_size(f.resources.disk_bytes) << "\n";
   if (host) {
     if (host->fit.fits())
@@ -134,7 +153,8 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
                                                      : ": every connection is allowed and logged\n");
   if (f.egress.allow.empty()) o << "  allow    (nothing)\n";
   for (size_t i = 0; i < f.egress.allow.size(); ++i) {
-    o << "  allow    " << rule_text(f.egress.allow[i]) << "\n";
+    const auto& r = f.egress.allow[i];
+    o << "  allow    " << rule_text(r) << (r.location.file.starts_with("preset ") ? mark(f, "egress.allow") : "") << "\n";
     policy_lines(o, pv, {policy::ItemKind::egress_rule, i});
   }
   for (const auto& r : f.egress.deny) o << "  deny     " << rule_text(r) << "\n";
@@ -144,7 +164,7 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     if (s.inject == config::InjectKind::header) {
       std::string hosts;
       for (const auto& h : s.hosts) hosts += (hosts.empty() ? "" : ", ") + h;
-      o << "  " << s.name << "  header " << s.header << ": " << s.value_template << "  to " << hosts << "\n";
+      o << "  " << s.name << "  header " << s.header << ": " << s.value_template << "  to " << hosts << mark(f, "secret." + s.name) << "\n";
     } else {
       o << "  " << s.name << "  env " << s.env_var << "  (the VM sees the value)\n";
     }
@@ -173,6 +193,7 @@ int run_plan(const Args& args) {
     nlohmann::json j = {{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}};
     if (host) j["host"] = host_json(*host);
     j["policy"] = policy_json(pv);
+    j["from_preset"] = file->from_preset;  // not in "desired": where a value came from is not what runs
     out.result(j);
   } else {
     std::cout << render_plan(*file, digest, host, pv);

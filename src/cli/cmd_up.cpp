@@ -205,7 +205,7 @@ int run_up(const Args& args) {
   if (!detach && !command.empty()) {
     auto client = supervisor::Client::connect(paths);
     if (!client) return out.error(client.error());
-    const bool interactive = file.agent.preset != config::AgentPreset::custom && ::isatty(0) && ::isatty(1) &&
+    const bool interactive = file.agent.preset != config::kCustomPreset && ::isatty(0) && ::isatty(1) &&
                              !json && command.size() == 1;
     // In --json mode stdout carries the one JSON result: the agent's output goes to stderr.
     int saved_stdout = -1;

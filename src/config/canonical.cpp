@@ -32,16 +32,19 @@ nlohmann::json to_json(const Sandboxfile& f) {
     }
     secrets.push_back(std::move(j));
   }
+  json agent = {{"preset", f.agent.preset},
+                {"command", f.agent.command},
+                {"env", f.agent.env},
+                {"workdir", f.agent.workdir},
+                {"user", f.agent.user}};
+  if (!f.agent.headless.empty()) agent["headless"] = f.agent.headless;
+  if (f.agent.package)
+    agent["package"] = {{"npm", f.agent.package->name}, {"version", f.agent.package->version}, {"bin", f.agent.package->bin}};
   return {
       {"version", f.version},
       {"name", f.name},
       {"project_dir", f.project_dir.string()},
-      {"agent",
-       {{"preset", to_string(f.agent.preset)},
-        {"command", f.agent.command},
-        {"env", f.agent.env},
-        {"workdir", f.agent.workdir},
-        {"user", f.agent.user}}},
+      {"agent", agent},
       {"image",
        {{"kind", to_string(f.image.kind)},
         {"ref", f.image.reference},

@@ -45,6 +45,11 @@ Result<Image> parse_image_ref(std::string_view ref, const std::filesystem::path&
     image.reference = "builtin:default";
     return image;
   }
+  if (ref == "dev") {
+    image.kind = ImageKind::dev;
+    image.reference = "dev";
+    return image;
+  }
   if (ref.starts_with("builtin:"))
     return fail(ErrorCode::invalid, "unknown built-in image '" + std::string(ref.substr(8, 64)) + "'",
                 "the only built-in image is \"builtin\" (also spelled \"builtin:default\")");

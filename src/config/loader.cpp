@@ -1,10 +1,10 @@
-// The Sandboxfile's translation unit that includes toml++ (src/policy/loader.cpp is the policy's):
-// parse, then walk the document checking every key, collecting every problem as a Diagnostic
-// (file:line:col, source line, hint), and fail once.
-// Why it is past 500 lines: every section's TOML walk needs toml++, and toml++ is compiled into
-// this one file only (the slow header; config/toml.h patches its UB). What needs no toml++ lives
-// beside it: diagnostics.h (the collector), names.h, mount_rules.h, secret_rules.h, units.h,
-// egress_rule.h, image_ref.h, host_path.h (the rules), defaults.h (the defaults).
+// The Sandboxfile's toml++ walk: parse, then walk the document checking every key, collecting
+// every problem as a Diagnostic (file:line:col, source line, hint), and fail once.
+// Why it is past 500 lines: every section's TOML walk needs toml++, and toml++ is compiled only
+// into the files that parse TOML (the slow header, and its UB patch in config/toml.h; preset.cpp
+// and policy/loader.cpp are the others). What needs no toml++ lives beside it: diagnostics.h (the collector),
+// names.h, mount_rules.h, secret_rules.h, units.h, egress_rule.h, image_ref.h, host_path.h (the
+// rules), defaults.h (the defaults), preset.h (what a preset gives; apply_preset applies it).
 #include "config/loader.h"
 
 #include <algorithm>
@@ -25,6 +25,7 @@
 #include "config/image_ref.h"
 #include "config/mount_rules.h"
 #include "config/names.h"
+#include "config/preset.h"
 #include "config/secret_rules.h"
 #include "config/units.h"
 #include "guest/protocol/user.h"
@@ -50,7 +51,7 @@ constexpr size_t kMaxArgs = 256;
 constexpr size_t kMaxString = 4096;
 
 constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "egress", "secret"};
-constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user"};
+constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user", "version", "headless"};
 constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
 constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache"};
@@ -167,6 +168,66 @@ class Loader {
       if (const toml::table* t = as_table(*n, "[egress]", "[egress] as a table")) read_egress(*t, out.egress);
     }
     if (const toml::node* n = root.get("secret")) read_secrets(*n, out);
+    apply_preset(root, out);
+  }
+
+  // What the preset gives where the file is silent, per key (SPEC.md, "Presets"): the file's
+  // own command, env variable, [image], cpus, memory, allow list or [[secret]] always wins.
+  void apply_preset(const toml::table& root, Sandboxfile& out) {
+    const Preset* p = find_preset(out.agent.preset);
+    if (!p) return;
+    const toml::node* agent_node = root.get("agent");
+    const toml::table* agent = agent_node ? agent_node->as_table() : nullptr;
+    if (!agent || !agent->get("command")) out.from_preset.push_back("agent.command");
+    std::set<std::string> env_secret_vars;
+    for (const Secret& s : out.secrets)
+      if (s.inject == InjectKind::env) env_secret_vars.insert(s.env_var);
+    for (const auto& [k, v] : p->env) {
+      if (out.agent.env.contains(k) || env_secret_vars.contains(k)) continue;
+      out.agent.env[k] = v;
+      out.from_preset.push_back("agent.env." + k);
+    }
+    if (!root.get("image") && p->dev_image) {
+      out.image = *parse_image_ref("dev", project_dir_);
+      out.image.location = Location{p->display, 1, 1};
+      out.from_preset.push_back("image");
+    }
+    const toml::node* res_node = root.get("resources");
+    const toml::table* res = res_node ? res_node->as_table() : nullptr;
+    if (p->cpus && (!res || !res->get("cpus"))) {
+      out.resources.cpus = *p->cpus;
+      out.from_preset.push_back("resources.cpus");
+    }
+    if (p->memory_bytes && (!res || !res->get("memory"))) {
+      out.resources.memory_bytes = *p->memory_bytes;
+      out.from_preset.push_back("resources.memory");
+    }
+    const toml::node* egress_node = root.get("egress");
+    const toml::table* egress = egress_node ? egress_node->as_table() : nullptr;
+    if (!p->allow.empty() && (!egress || !egress->get("allow"))) {
+      out.egress.allow.insert(out.egress.allow.end(), p->allow.begin(), p->allow.end());
+      out.from_preset.push_back("egress.allow");
+    }
+    // The binding only where the file writes no [[secret]], and only to hosts the final rules
+    // allow: a file that narrowed [egress] gets no header for a host it no longer reaches.
+    if (p->secret && !root.get("secret")) {
+      const HostMatcher allowed(out.egress.allow), denied(out.egress.deny);
+      const bool reachable = std::all_of(p->secret->hosts.begin(), p->secret->hosts.end(),
+                                         [&](const std::string& h) { return check_secret_host(h, allowed, denied).has_value(); });
+      if (reachable) {
+        out.secrets.push_back(*p->secret);
+        out.from_preset.push_back("secret." + p->secret->name);
+      }
+    }
+    if (p->package && out.image.kind == ImageKind::dev) {
+      out.agent.package = p->package;
+      if (version_override_) out.agent.package->version = *version_override_;
+      else out.from_preset.push_back("agent.version");
+      out.from_preset.push_back("agent.package");
+    } else if (version_override_ && agent && agent->get("version")) {
+      error(*agent->get("version"), "'version' applies only to the dev image, which installs the agent's package",
+            "remove 'version', or [image] (the preset's dev image is used when [image] is absent)");
+    }
   }
 
   void read_version(const toml::table& root, Sandboxfile& out) {
@@ -213,11 +274,11 @@ class Loader {
     agent.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
     const toml::node* preset_node = t.get("preset");
     const toml::node* command_node = t.get("command");
-    agent.preset = command_node && !preset_node ? AgentPreset::custom : AgentPreset::shell;
+    agent.preset = command_node && !preset_node ? kCustomPreset : "shell";
     if (preset_node) {
       if (auto s = as_string(*preset_node, "'preset'", "preset = \"shell\"")) {
-        if (auto p = preset_from_string(*s)) {
-          agent.preset = *p;
+        if (find_preset(*s)) {
+          agent.preset = *s;
         } else {
           const auto names = preset_names();
           std::string msg = "unknown agent preset '" + printable(*s) + "'";
@@ -226,7 +287,24 @@ class Loader {
         }
       }
     }
-    agent.command = preset_command(agent.preset);
+    if (const Preset* p = find_preset(agent.preset)) {
+      agent.command = p->command;
+      agent.headless = p->headless;
+    }
+    if (const toml::node* n = t.get("headless")) {
+      if (auto h = string_list(*n, "'headless'", "headless = [\"claude\", \"-p\"]", kMaxArgs)) agent.headless = std::move(*h);
+    }
+    if (const toml::node* n = t.get("version")) {
+      if (auto v = as_string(*n, "'version'", "version = \"2.1.0\"")) {
+        const Preset* p = find_preset(agent.preset);
+        if (!p || !p->package)
+          error(*n, "'version' applies only to a preset with an npm package", "the presets with one are the agents' (e.g. preset = \"claude-code\"); remove 'version'");
+        else if (!is_npm_version_spec(*v))
+          error(*n, "invalid version '" + printable(*v) + "'", "write an npm version (\"2.1.332\"), a dist-tag (\"latest\") or a range (\"^2.1\")");
+        else
+          version_override_ = *v;
+      }
+    }
     agent.command_given = preset_node || command_node || t.get("args");
     if (command_node) {
       if (auto cmd = string_list(*command_node, "'command'", "command = [\"/bin/sh\", \"-c\", \"make test\"]", kMaxArgs)) {
@@ -674,6 +752,7 @@ class Loader {
   }
 
   std::string_view text_;
+  std::optional<std::string> version_override_;  // [agent] version
   std::string display_;
   fs::path file_;
   fs::path project_dir_;

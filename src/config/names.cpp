@@ -4,22 +4,13 @@
 
 namespace sbx::config {
 
-std::string_view to_string(AgentPreset preset) {
-  switch (preset) {
-    case AgentPreset::shell: return "shell";
-    case AgentPreset::claude_code: return "claude-code";
-    case AgentPreset::codex: return "codex";
-    case AgentPreset::custom: return "custom";
-  }
-  return "custom";
-}
-
 std::string_view to_string(ImageKind kind) {
   switch (kind) {
     case ImageKind::builtin: return "builtin";
     case ImageKind::rootfs_dir: return "rootfs";
     case ImageKind::oci_archive: return "archive";
     case ImageKind::registry: return "registry";
+    case ImageKind::dev: return "dev";
   }
   return "builtin";
 }
@@ -44,25 +35,6 @@ std::optional<MountCache> mount_cache_from_string(std::string_view name) {
   for (MountCache c : {MountCache::auto_, MountCache::always})
     if (to_string(c) == name) return c;
   return std::nullopt;
-}
-
-std::optional<AgentPreset> preset_from_string(std::string_view name) {
-  if (name == "shell") return AgentPreset::shell;
-  if (name == "claude-code") return AgentPreset::claude_code;
-  if (name == "codex") return AgentPreset::codex;
-  return std::nullopt;
-}
-
-std::vector<std::string_view> preset_names() { return {"shell", "claude-code", "codex"}; }
-
-std::vector<std::string> preset_command(AgentPreset preset) {
-  switch (preset) {
-    case AgentPreset::shell: return {"/bin/sh"};
-    case AgentPreset::claude_code: return {"claude"};
-    case AgentPreset::codex: return {"codex"};
-    case AgentPreset::custom: return {};
-  }
-  return {};
 }
 
 std::string sanitise_name(std::string_view dir_name) {

@@ -1,6 +1,6 @@
 #pragma once
-// The spelling of each enum in a Sandboxfile, and the name rules (sandbox names, presets,
-// environment variables, secrets). Users follow guest/protocol/user.h, the guest's own rule.
+// The spelling of each enum in a Sandboxfile, and the name rules (sandbox names, environment
+// variables, secrets); presets are data (preset.h). Users follow guest/protocol/user.h, the guest's own rule.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,9 +13,7 @@ namespace sbx::config {
 /// The Sandboxfile versions this build reads.
 inline constexpr int kLatestVersion = 1;
 
-/// "shell", "claude-code", "codex" or "custom".
-std::string_view to_string(AgentPreset preset);
-/// "builtin", "rootfs", "archive" or "registry".
+/// "builtin", "rootfs", "archive", "registry" or "dev".
 std::string_view to_string(ImageKind kind);
 /// "exact", "wildcard", "regex" or "cidr".
 std::string_view to_string(HostPatternKind kind);
@@ -27,13 +25,6 @@ std::string_view to_string(InjectKind kind);
 std::string_view to_string(MountCache cache);
 /// The cache policy a mount spells `name`, if any.
 std::optional<MountCache> mount_cache_from_string(std::string_view name);
-
-/// The preset a Sandboxfile spells `name` ("shell", "claude-code", "codex"), if any.
-std::optional<AgentPreset> preset_from_string(std::string_view name);
-/// The spellings `preset = ...` accepts.
-std::vector<std::string_view> preset_names();
-/// The command a preset runs when the file gives none.
-std::vector<std::string> preset_command(AgentPreset preset);
 
 /// A valid sandbox name from a directory name: lower case, [a-z0-9-], at most 63, never empty.
 std::string sanitise_name(std::string_view dir_name);

@@ -14,12 +14,21 @@
 
 namespace sbx::config {
 
-/// Agent presets known to sbx; `custom` when only `command` is given.
-enum class AgentPreset { shell, claude_code, codex, custom };
+/// The preset name `custom`: the file gives a command and no preset.
+inline constexpr const char* kCustomPreset = "custom";
+
+/// The agent CLI an image layer installs with `npm install -g NAME@VERSION` (dev image only).
+struct NpmPackage {
+  std::string name;                          // "@anthropic-ai/claude-code"
+  std::string version;                       // an exact version, a dist-tag ("latest") or a range
+  std::string bin;                           // the command it puts on PATH ("claude")
+};
 
 struct Agent {
-  AgentPreset preset = AgentPreset::shell;
+  std::string preset = "shell";              // a preset's name (config/presets/*.toml), or "custom"
   std::vector<std::string> command;          // argv[0] and its arguments; filled from the preset if absent
+  std::vector<std::string> headless;         // the non-interactive form ("claude", "-p"), from the preset
+  std::optional<NpmPackage> package;         // the CLI the dev image gets as a layer
   std::map<std::string, std::string> env;    // extra environment inside the VM
   std::string workdir;                       // absolute path inside the VM
   std::string user;                          // user name inside the VM (unprivileged)
@@ -30,7 +39,8 @@ struct Agent {
   Location location;
 };
 
-enum class ImageKind { builtin, rootfs_dir, oci_archive, registry };
+/// `dev` is sbx's Debian dev image (image/dev_image.h), with the agent's layer when [agent] has a package.
+enum class ImageKind { builtin, rootfs_dir, oci_archive, registry, dev };
 
 struct Image {
   ImageKind kind = ImageKind::builtin;
@@ -111,6 +121,9 @@ struct Sandboxfile {
   std::vector<Mount> mounts;
   Egress egress;
   std::vector<Secret> secrets;
+  // What the preset filled in because the file did not say it ("agent.command", "image",
+  // "egress.allow", "secret.NAME", "agent.env.NAME", "resources.memory", ...), for `sbx plan`.
+  std::vector<std::string> from_preset;
 };
 
 }  // namespace sbx::config

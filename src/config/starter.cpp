@@ -1,5 +1,9 @@
 #include "config/starter.h"
 
+#include <vector>
+
+#include "config/units.h"
+
 namespace sbx::config {
 
 namespace {
@@ -19,7 +23,7 @@ memory = "{MEMORY}"       # KiB/MiB/GiB are powers of 1024; K/M/G (KB/MB/GB) pow
 
 constexpr std::string_view kShell = R"(
 [agent]
-preset = "shell"          # or "claude-code", "codex"; or leave it out and set command
+preset = "shell"          # or an agent: sbx init --agent claude-code; or leave it out and set command
 command = ["/bin/sh", "-c", "echo \"hello from sbx: $(uname -sr) on $(hostname)\""]
 # args = []               # appended to command
 # env = { LANG = "C.UTF-8" }
@@ -42,15 +46,18 @@ allow = []
 )";
 
 constexpr std::string_view kAgent = R"(
+# {DESCRIPTION}. Everything the preset sets is listed by 'sbx plan'; a key written here wins.
 [agent]
 preset = "{PRESET}"
 # args = []               # appended to the preset's command ({COMMAND})
+# version = "1.2.3"       # npm version of {PACKAGE}: exact, a dist-tag or a range (preset: {VERSION})
 # env = { LANG = "C.UTF-8" }
 
-[image]
-# The image must contain the agent ({COMMAND}). The built-in image is busybox only: point ref at a
-# rootfs directory, an image archive (docker save / OCI .tar) or a registry reference that has it.
-ref = "builtin"
+# No [image]: on the first 'sbx up', sbx builds its Debian dev image and installs the agent's npm
+# package into a layer on top, inside a build VM (npm's install scripts never run on this host).
+# Both are cached. Or name an image that already has {COMMAND}:
+# [image]
+# ref = "./rootfs"
 
 # The project, writable so the agent can edit it. Nothing else on the host is visible.
 [[mount]]
@@ -60,17 +67,25 @@ mode = "rw"
 
 [egress]
 # Default deny: only these hosts are reachable (ports 80 and 443 unless written as "host:port").
-allow = ["{API_HOST}"]
+allow = [{ALLOW}]
 # deny = ["*.example.com"]  # deny beats allow
+)";
 
+constexpr std::string_view kSecret = R"(
 # The API key stays on the host: the proxy adds it to requests for the hosts below, and the VM
-# never sees it. Store it first with 'sbx secret set {SECRET}'.
+# only sees a placeholder. Store it first with 'sbx secret set {SECRET}'.
 [[secret]]
 name = "{SECRET}"
-hosts = ["{API_HOST}"]
+hosts = [{HOSTS}]
 header = "{HEADER}"
 template = "{TEMPLATE}"
 )";
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "\"" : ", \"") + i + "\"";
+  return out;
+}
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size()))
@@ -79,25 +94,33 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 
 }  // namespace
 
-std::string starter_sandboxfile(AgentPreset preset, std::string_view name) {
+std::string starter_sandboxfile(const Preset& preset, std::string_view name) {
   std::string out(kHeader);
-  if (preset == AgentPreset::shell || preset == AgentPreset::custom) {
+  if (!preset.package) {
     out += kShell;
     out += kResources;
     replace_all(out, "{CPUS}", "1");
     replace_all(out, "{MEMORY}", "256MiB");
   } else {
     out += kAgent;
+    if (preset.secret) out += kSecret;
     out += kResources;
-    const bool claude = preset == AgentPreset::claude_code;
-    replace_all(out, "{PRESET}", claude ? "claude-code" : "codex");
-    replace_all(out, "{COMMAND}", claude ? "claude" : "codex");
-    replace_all(out, "{API_HOST}", claude ? "api.anthropic.com" : "api.openai.com");
-    replace_all(out, "{SECRET}", claude ? "anthropic-api-key" : "openai-api-key");
-    replace_all(out, "{HEADER}", claude ? "x-api-key" : "Authorization");
-    replace_all(out, "{TEMPLATE}", claude ? "{}" : "Bearer {}");
-    replace_all(out, "{CPUS}", "2");
-    replace_all(out, "{MEMORY}", "2GiB");
+    std::vector<std::string> allow;
+    for (const auto& r : preset.allow) allow.push_back(r.text);
+    replace_all(out, "{PRESET}", preset.name);
+    replace_all(out, "{DESCRIPTION}", preset.description.substr(0, preset.description.find(':')));
+    replace_all(out, "{COMMAND}", preset.command.front());
+    replace_all(out, "{PACKAGE}", preset.package->name);
+    replace_all(out, "{VERSION}", preset.package->version);
+    replace_all(out, "{ALLOW}", quoted_list(allow));
+    if (preset.secret) {
+      replace_all(out, "{SECRET}", preset.secret->name);
+      replace_all(out, "{HOSTS}", quoted_list(preset.secret->hosts));
+      replace_all(out, "{HEADER}", preset.secret->header);
+      replace_all(out, "{TEMPLATE}", preset.secret->value_template);
+    }
+    replace_all(out, "{CPUS}", std::to_string(preset.cpus.value_or(2)));
+    replace_all(out, "{MEMORY}", format_size(preset.memory_bytes.value_or(2ull << 30)));
   }
   replace_all(out, "{NAME}", name);
   return out;

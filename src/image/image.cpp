@@ -250,6 +250,38 @@ Result<PreparedImage> import_archive(const fs::path& archive, const std::string&
   return p;
 }
 
+Result<PreparedImage> import_layer_tars(const std::vector<fs::path>& layers, const std::string& id, const std::string& format,
+                                        const std::string& reference, const ImportOptions& o) {
+  const fs::path cache = cache_of(o);
+  if (auto hit = lookup(cache, id)) {
+    note_use(cache, id, reference);
+    return *hit;
+  }
+  Staging staging = SBX_TRY(Staging::make(cache));
+  const fs::path tree = staging.dir() / "tree";
+  std::error_code ec;
+  fs::create_directory(tree, ec);
+  fs::create_directory(staging.dir() / "image", ec);
+  ::chmod(tree.c_str(), 0755);
+  const bool root = running_as_root(o);
+  TreeBuilder builder = SBX_TRY(TreeBuilder::open(tree, root, o.max_unpacked_bytes));
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    Fd fd(::open(layers[i].c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail(ErrorCode::io, "cannot open " + layers[i].string() + ": " + errno_text());
+    struct stat st{};
+    ::fstat(fd.get(), &st);
+    ProgressMeter meter(o.meter, "unpacking layer " + std::to_string(i + 1) + "/" + std::to_string(layers.size()) + " " +
+                                     layers[i].filename().string().substr(0, 19), static_cast<std::uint64_t>(st.st_size));
+    SBX_TRY_VOID(builder.apply(fd.get(), layers[i].string(), [&](std::uint64_t d) { meter.update(d); }));
+  }
+  auto meta = builder.meta();
+  SBX_TRY_VOID(add_guest_files(builder.root_fd(), root ? nullptr : &meta));
+  const TreeStats& stats = builder.stats();
+  say(o, "building root disk (" + human_bytes(stats.bytes) + ", " + std::to_string(stats.entries) + " files)");
+  SBX_TRY_VOID(make_image_disk(tree, staging.dir() / "image" / "rootfs.ext4", root ? nullptr : &meta));
+  return publish(cache, staging, id, format, reference, ImageConfig{});
+}
+
 Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions& o) {
   const fs::path cache = cache_of(o);
   std::error_code ec;
@@ -283,6 +315,8 @@ Result<PreparedImage> prepare_image(const config::Image& image, const ImportOpti
   switch (image.kind) {
     case config::ImageKind::builtin:
       return fail(ErrorCode::invalid, "the built-in image is built by guest::build_default_rootfs");
+    case config::ImageKind::dev:
+      return fail(ErrorCode::invalid, "the dev image is built by image::prepare_dev_image");
     case config::ImageKind::rootfs_dir: {
       std::error_code ec;
       // A directory holding an OCI layout is an image, not a root file system.

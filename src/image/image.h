@@ -59,6 +59,13 @@ Result<PreparedImage> import_layout(const std::filesystem::path& layout_dir, con
 Result<PreparedImage> import_archive(const std::filesystem::path& archive, const std::string& pin,
                                      const ImportOptions& options = {});
 
+/// Build (or reuse) the image `id` from tar layers sbx made itself (the dev image's base, an
+/// agent layer), applied in order with the same defences as an OCI layer; `format` and
+/// `reference` are what `sbx image ls` shows.
+Result<PreparedImage> import_layer_tars(const std::vector<std::filesystem::path>& layers, const std::string& id,
+                                        const std::string& format, const std::string& reference,
+                                        const ImportOptions& options = {});
+
 /// Use a local root file system directory as an image (copied, then made into a disk).
 Result<PreparedImage> import_rootfs_dir(const std::filesystem::path& dir, const ImportOptions& options = {});
 

@@ -56,7 +56,7 @@ void check_limits(const config::Sandboxfile& file, const Policy& p, Report& repo
                                               config::format_size(r.max_disk->value) + ")",
                                           "write disk = \"" + config::format_size(r.max_disk->value) + "\" or less in [resources]"));
   if (p.agents.allow) {
-    const std::string preset(config::to_string(file.agent.preset));
+    const std::string& preset = file.agent.preset;
     const auto& allowed = p.agents.allow->value;
     if (std::find(allowed.begin(), allowed.end(), preset) == allowed.end()) {
       std::string list;

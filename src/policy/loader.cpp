@@ -11,6 +11,7 @@
 #include "config/diagnostics.h"
 #include "config/egress_rule.h"
 #include "config/names.h"
+#include "config/preset.h"
 #include "config/toml.h"
 #include "config/toml_walk.h"
 #include "config/units.h"
@@ -45,7 +46,6 @@ constexpr std::string_view kResourceKeys[] = {"max_cpus", "max_memory", "max_dis
 constexpr std::string_view kAgentKeys[] = {"allow"};
 constexpr std::string_view kDockerKeys[] = {"allow"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
-constexpr std::string_view kAgentNames[] = {"shell", "claude-code", "codex", "custom"};
 
 class Loader {
  public:
@@ -395,10 +395,13 @@ class Loader {
     for (const toml::node& el : *a) {
       auto s = string(el, "each entry of 'allow'", "\"claude-code\"");
       if (!s) continue;
-      if (std::find(std::begin(kAgentNames), std::end(kAgentNames), *s) == std::end(kAgentNames)) {
+      // The shipped presets (config/presets/*.toml) plus "custom": a command without a preset.
+      std::vector<std::string_view> names = config::preset_names();
+      names.push_back(config::kCustomPreset);
+      if (std::find(names.begin(), names.end(), *s) == names.end()) {
         std::string msg = "unknown agent preset '" + printable(*s) + "'";
-        if (std::string g = suggest(*s, kAgentNames); !g.empty()) msg += " (did you mean '" + g + "'?)";
-        error(el, std::move(msg), "the presets are: " + join(kAgentNames) + " (custom: a Sandboxfile command without a preset)");
+        if (std::string g = suggest(*s, names); !g.empty()) msg += " (did you mean '" + g + "'?)";
+        error(el, std::move(msg), "the presets are: " + join(names) + " (custom: a Sandboxfile command without a preset)");
         continue;
       }
       allow.value.push_back(*s);

@@ -1,5 +1,6 @@
 #include "reconcile/launch_builder.h"
 #include "reconcile/egress_apply.h"
+#include "reconcile/agent_build.h"
 #include "reconcile/sandbox_disk.h"
 
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include "guest/host/kernel.h"
 #include "guest/host/rootfs.h"
 #include "guest/protocol/frame.h"
+#include "image/dev_image.h"
 #include "image/image.h"
 
 namespace sbx::reconcile {
@@ -29,7 +31,10 @@ Result<void> prepare_image(const config::Sandboxfile& file, const Progress& prog
   image::ImportOptions options;
   options.progress = progress;
   options.meter = meter;
-  auto prepared = image::prepare_image(file.image, options);
+  // The dev image, with the agent's layer when the preset has a package (agent_build.h).
+  auto prepared = file.image.kind != config::ImageKind::dev ? image::prepare_image(file.image, options)
+                  : file.agent.package                      ? prepare_agent_image(*file.agent.package, options)
+                                                            : image::prepare_dev_image(options);
   if (!prepared) {
     Error e = prepared.error();
     if (e.location.file.empty()) e.location = file.image.location;

@@ -74,7 +74,7 @@ TEST_CASE("a rendered diagnostic has file:line:col, the source line, a caret and
         "Sandboxfile:3:10: error: unknown agent preset 'codx' (did you mean 'codex'?)\n"
         " 3 | preset = \"codx\"\n"
         "   |          ^\n"
-        "  hint: the presets are: shell, claude-code, codex; or leave preset out and set 'command'\n"
+        "  hint: the presets are: claude-code, codex, copilot, gemini, opencode, shell; or leave preset out and set 'command'\n"
         "Sandboxfile: 1 error\n");
 }
 

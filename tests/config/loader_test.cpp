@@ -18,7 +18,7 @@ TEST_CASE("a file with only a version gets every default filled in", "[config][l
   CHECK(f.name == "my-project-2");
   CHECK(f.project_dir == kDir);
   CHECK(f.file == kDir / "Sandboxfile");
-  CHECK(f.agent.preset == AgentPreset::shell);
+  CHECK(f.agent.preset == "shell");
   CHECK(f.agent.command == std::vector<std::string>{"/bin/sh"});
   CHECK(f.agent.workdir == "/workspace");
   CHECK(f.agent.user == "agent");
@@ -72,7 +72,7 @@ inject = "env"
 env = "NPM_TOKEN"
 )");
   CHECK(f.name == "web");
-  CHECK(f.agent.preset == AgentPreset::claude_code);
+  CHECK(f.agent.preset == "claude-code");
   CHECK(f.agent.command == std::vector<std::string>{"claude", "--model", "opus"});
   CHECK(f.agent.env.at("LANG") == "C.UTF-8");
   CHECK(f.agent.workdir == "/workspace/app");
@@ -110,7 +110,7 @@ env = "NPM_TOKEN"
 
 TEST_CASE("a command without a preset makes a custom agent", "[config][loader]") {
   const Sandboxfile f = load_ok("version = 1\n[agent]\ncommand = [\"/usr/bin/make\", \"test\"]\n");
-  CHECK(f.agent.preset == AgentPreset::custom);
+  CHECK(f.agent.preset == "custom");
   CHECK(f.agent.command == std::vector<std::string>{"/usr/bin/make", "test"});
 }
 
