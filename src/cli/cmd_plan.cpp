@@ -13,6 +13,7 @@
 #include "config/mount_check.h"
 #include "config/names.h"
 #include "config/units.h"
+#include "proxy/host_pins.h"
 #include "reconcile/host_resources.h"
 
 namespace sbx::cli {
@@ -53,7 +54,18 @@ nlohmann::json host_json(const HostFit& h) {
           {"fits", h.fit.fits()}, {"problems", h.fit.problems}, {"hints", h.fit.hints}, {"warnings", h.fit.warnings}};
 }
 
-std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host) {
+nlohmann::json pins_json(const std::vector<proxy::HostPin>& pins) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : pins) {
+    nlohmann::json addrs = nlohmann::json::array();
+    for (const auto& ip : p.addresses) addrs.push_back(ip.str());
+    a.push_back({{"name", p.name}, {"addresses", addrs}});
+  }
+  return a;
+}
+
+std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host,
+                        const std::vector<proxy::HostPin>& pins) {
   std::ostringstream o;
   o << "sandbox    " << f.name << "\n"
     << "file       " << f.file.string() << "  (version " << f.version << ")\n"
@@ -94,6 +106,11 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
   if (f.egress.allow.empty()) o << "  allow    (nothing)\n";
   for (const auto& r : f.egress.allow) o << "  allow    " << rule_text(r) << "\n";
   for (const auto& r : f.egress.deny) o << "  deny     " << rule_text(r) << "\n";
+  for (const auto& p : pins) {
+    o << "  pin      " << p.name << " ->";
+    for (const auto& ip : p.addresses) o << ' ' << ip.str();
+    o << "  (" << proxy::kHostPinsEnv << "; not in the digest)\n";
+  }
   o << "\n[[secret]]\n";
   if (f.secrets.empty()) o << "  (none)\n";
   for (const auto& s : f.secrets) {
@@ -116,12 +133,16 @@ int run_plan(const Args& args) {
   if (!file) return out.problems(file.error());
   const std::string digest = config::digest(*file);
   const auto host = host_fit(*file);
+  // The host's pins are shown beside the file's state; 'sbx up' refuses a bad value, so does plan.
+  auto pins = proxy::host_pins_from_env();
+  if (!pins) return out.error(pins.error());
   if (json) {
     nlohmann::json j = {{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}};
     if (host) j["host"] = host_json(*host);
+    j["egress_pins"] = pins_json(*pins);
     out.result(j);
   } else {
-    std::cout << render_plan(*file, digest, host);
+    std::cout << render_plan(*file, digest, host, *pins);
   }
   return 0;
 }
@@ -144,7 +165,8 @@ const CommandSpec kPlanCommand{
         "\n"
         "It also shows whether [resources] fits this host (the CPUs sbx may use, the RAM, the memory\n"
         "available now): what 'sbx up' would refuse, with the largest value that fits, or warn about.\n"
-        "That is not part of the digest.\n"
+        "That is not part of the digest, nor are the egress pins of SBX_EGRESS_RESOLVE (host\n"
+        "configuration: names the egress proxy connects to fixed addresses), shown under [egress].\n"
         "\n"
         "If the file is invalid, the problems are reported as by 'sbx validate'.\n"
         "\n"
