@@ -16,6 +16,7 @@
 #include "config/units.h"
 #include "policy/discovery.h"
 #include "policy/explain.h"
+#include "proxy/host_pins.h"
 #include "reconcile/host_resources.h"
 
 namespace sbx::cli {
@@ -100,8 +101,19 @@ std::string mark(const config::Sandboxfile& f, std::string_view key) {
   return from ? "  (preset " + f.agent.preset + ")" : "";
 }
 
+
+nlohmann::json pins_json(const std::vector<proxy::HostPin>& pins) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : pins) {
+    nlohmann::json addrs = nlohmann::json::array();
+    for (const auto& ip : p.addresses) addrs.push_back(ip.str());
+    a.push_back({{"name", p.name}, {"addresses", addrs}});
+  }
+  return a;
+}
+
 std::string render_plan(const config::Sandboxfile& f, const std::string& digest, const std::optional<HostFit>& host,
-                        const PolicyView& pv) {
+                        const PolicyView& pv, const std::vector<proxy::HostPin>& pins) {
   std::ostringstream o;
   o << "sandbox    " << f.name << "\n"
     << "file       " << f.file.string() << "  (version " << f.version << ")\n"
@@ -158,6 +170,11 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     policy_lines(o, pv, {policy::ItemKind::egress_rule, i});
   }
   for (const auto& r : f.egress.deny) o << "  deny     " << rule_text(r) << "\n";
+  for (const auto& p : pins) {
+    o << "  pin      " << p.name << " ->";
+    for (const auto& ip : p.addresses) o << ' ' << ip.str();
+    o << "  (" << proxy::kHostPinsEnv << "; not in the digest)\n";
+  }
   o << "\n[[secret]]\n";
   if (f.secrets.empty()) o << "  (none)\n";
   for (const auto& s : f.secrets) {
@@ -189,14 +206,18 @@ int run_plan(const Args& args) {
   const std::string digest = config::digest(*file);
   const auto host = host_fit(*file);
   const PolicyView pv = policy_view(*file);
+  // The host's pins are shown beside the file's state; 'sbx up' refuses a bad value, so does plan.
+  auto pins = proxy::host_pins_from_env();
+  if (!pins) return out.error(pins.error());
   if (json) {
     nlohmann::json j = {{"ok", true}, {"digest", digest}, {"file", file->file.string()}, {"desired", config::to_json(*file)}};
     if (host) j["host"] = host_json(*host);
     j["policy"] = policy_json(pv);
     j["from_preset"] = file->from_preset;  // not in "desired": where a value came from is not what runs
+    j["egress_pins"] = pins_json(*pins);
     out.result(j);
   } else {
-    std::cout << render_plan(*file, digest, host, pv);
+    std::cout << render_plan(*file, digest, host, pv, *pins);
   }
   return 0;
 }
@@ -220,7 +241,9 @@ const CommandSpec kPlanCommand{
         "It also shows whether [resources] fits this host (the CPUs sbx may use, the RAM, the memory\n"
         "available now): what 'sbx up' would refuse, with the largest value that fits, or warn about.\n"
         "That is not part of the digest, nor is the [policy] part: the active policies, and under each\n"
-        "mount, egress rule and secret binding the policy rules that constrained it (or that it breaks).\n"
+        "mount, egress rule and secret binding the policy rules that constrained it (or that it breaks);\n"
+        "nor are the egress pins of SBX_EGRESS_RESOLVE (host configuration: names the egress proxy\n"
+        "connects to fixed addresses), shown under [egress].\n"
         "\n"
         "If the file is invalid, the problems are reported as by 'sbx validate'.\n"
         "\n"

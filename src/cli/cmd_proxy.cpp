@@ -62,6 +62,9 @@ int run_proxy(const Args& a) {
   auto path = a.value("sandboxfile").value_or(".");
   auto policy = load_policy(path);
   if (!policy) return out.error(policy.error());
+  auto pins = proxy::host_pins_from_env();
+  if (!pins) return out.error(pins.error());
+  policy->pins = *pins;
   proxy::ProxyOptions opt;
   opt.egress_log = a.value("log").value_or("");
   opt.force_learn = a.flag("learn");
@@ -124,7 +127,11 @@ int run_proxy(const Args& a) {
   auto port = proxy.listen(a.value("listen").value_or("127.0.0.1:3128"));
   if (!port) return out.error(port.error());
   const auto file = policy->file;
-  proxy.watch(file, [file] { return load_policy(file); });
+  proxy.watch(file, [file, pins = *pins]() -> Result<proxy::Policy> {
+    auto next = SBX_TRY(load_policy(file));
+    next.pins = pins;
+    return next;
+  });
   std::cout << "listening " << a.value("listen").value_or("127.0.0.1:3128").substr(0, a.value("listen").value_or("127.0.0.1:3128").rfind(':'))
             << ":" << *port << std::endl;
   std::unique_ptr<proxy::TransparentListener> transparent;
@@ -174,6 +181,10 @@ Hosts bound to a secret with inject = "header" are intercepted: TLS is terminate
 per-sandbox CA (STATE-DIR/ca.crt, key 0600 beside it, created on first use), the header is
 set on each request, and the request is re-encrypted to the verified upstream. Every other
 host is a blind tunnel whose TLS server name must match the CONNECT host.
+
+SBX_EGRESS_RESOLVE="name=addr[,addr];name=addr" pins names to fixed addresses instead of
+DNS, like curl's --resolve (read once at start). A pinned address is checked like a resolved
+one: loopback and private addresses still need a CIDR rule.
 
 The Sandboxfile is watched: when it changes (or on SIGHUP) its rules apply to new
 connections; a file that no longer loads keeps the old rules and logs why.

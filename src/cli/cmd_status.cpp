@@ -10,11 +10,20 @@
 #include "cli/output.h"
 #include "common/escape.h"
 #include "common/paths.h"
+#include "supervisor/launch.h"
 #include "supervisor/spawn.h"
 
 namespace sbx::cli {
 namespace {
 namespace fs = std::filesystem;
+
+// The egress pins the running proxy applies (launch.json's: set by the last sbx up).
+std::vector<proxy::HostPin> applied_pins(const supervisor::SandboxPaths& p) {
+  auto text = supervisor::read_small_file(p.launch());
+  if (!text) return {};
+  auto l = supervisor::launch_from_json(*text, p.launch().string());
+  return l ? l->egress.pins : std::vector<proxy::HostPin>{};
+}
 
 nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::SandboxPaths& p) {
   nlohmann::json j = {{"name", s.name},
@@ -35,6 +44,14 @@ nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::Sand
                    {"error", s.egress_error},
                    {"restarts", s.egress_restarts},
                    {"log", p.egress_log().string()}};
+    nlohmann::json pins = nlohmann::json::array();
+    if (live)
+      for (const auto& pin : applied_pins(p)) {
+        nlohmann::json addrs = nlohmann::json::array();
+        for (const auto& ip : pin.addresses) addrs.push_back(ip.str());
+        pins.push_back({{"name", pin.name}, {"addresses", addrs}});
+      }
+    j["egress"]["pins"] = pins;
   }
   j["budgets"] = supervisor::budgets_to_json(s.budgets);
   if (!s.error.empty()) {
@@ -83,6 +100,8 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
     if (!s.egress_error.empty() && s.egress_state != "running")
       std::cout << ": " << esc(s.egress_error) << "; guest connections are refused";
     std::cout << "\n";
+    if (const auto pins = applied_pins(p); !pins.empty())
+      std::cout << "  egress pins: " << proxy::host_pins_text(pins) << "  (SBX_EGRESS_RESOLVE of the last 'sbx up')\n";
   }
   if (s.phase == supervisor::Phase::ready) {
     const auto& b = s.budgets;

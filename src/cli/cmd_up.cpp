@@ -55,12 +55,13 @@ void clear_runtime_files(const supervisor::SandboxPaths& p) {
 }
 
 Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Artifacts& artifacts,
-                           const supervisor::SandboxPaths& paths, int timeout_s) {
+                           const supervisor::SandboxPaths& paths, const std::vector<proxy::HostPin>& pins,
+                           int timeout_s) {
   SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
   clear_runtime_files(paths);
   std::error_code ec;
   fs::remove(paths.console_log(), ec);  // one boot per console log; status shows the current one
-  supervisor::Launch launch = reconcile::make_launch(file, artifacts, paths);
+  supervisor::Launch launch = reconcile::make_launch(file, artifacts, paths, pins);
   launch.boot_timeout_ms = timeout_s * 1000;
   SBX_TRY_VOID(reconcile::write_egress_snapshot(file, paths));  // what the egress proxy loads
   SBX_TRY_VOID(write_file_atomic(paths.launch(), supervisor::launch_to_json(launch), supervisor::kPrivateFile));
@@ -129,6 +130,9 @@ int run_up(const Args& args) {
 
   auto target = resolve_sandbox(args, true);
   if (!target) return out.error(target.error());
+  // Host configuration, not the Sandboxfile's: names the egress proxy connects to fixed addresses.
+  auto pins = proxy::host_pins_from_env();
+  if (!pins) return out.error(pins.error());
   config::Sandboxfile& file = *target->file;
   const auto& paths = target->paths;
   // Bad mounts fail here, before anything is built or booted; each source becomes the
@@ -149,13 +153,16 @@ int run_up(const Args& args) {
 
   auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines(), out.meter());
   if (!artifacts) return out.error(artifacts.error());
-  const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths);
+  const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths, *pins);
   reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
   const bool fresh = args.flag("fresh");
   if (fresh && (plan.action == reconcile::Action::nothing || plan.action == reconcile::Action::hot_update))
     plan = {reconcile::Action::recreate, "--fresh: start over from the image"};
   out.note("sandbox '" + file.name + "': " + reconcile::action_name(plan.action) + " (" +
            text::escape_for_terminal(plan.reason) + ")");  // may quote a crash
+  if (!pins->empty())
+    out.note("sandbox '" + file.name + "': egress pins from " + proxy::kHostPinsEnv + ": " +
+             proxy::host_pins_text(*pins) + " (these names skip DNS; their addresses are still checked)");
 
   // Before a hot update: a dead proxy cannot reload.
   bool repaired = false;
@@ -190,7 +197,7 @@ int run_up(const Args& args) {
                    artifacts->kernel_version + ")...");
     }
     if (auto r = prepare_disk(*disk, file, *artifacts, paths, out); !r) return out.error(r.error());
-    if (auto r = start_sandbox(file, *artifacts, paths, timeout_s); !r) return out.error(r.error());
+    if (auto r = start_sandbox(file, *artifacts, paths, *pins, timeout_s); !r) return out.error(r.error());
   }
   lifecycle->reset();  // the attached agent may run for hours; 'sbx down' must not wait for it
   auto st = supervisor::read_state(paths);
@@ -289,6 +296,11 @@ const CommandSpec kUpCommand{
         "supervisor and set in the environment of the agent command and of every exec. Bound secrets\n"
         "must be readable without a prompt: a missing secret or a passphrase-protected store makes\n"
         "'sbx up' fail before booting (see 'sbx secret passphrase').\n"
+        "\n"
+        "SBX_EGRESS_RESOLVE=\"name=addr[,addr];name=addr\" pins names to addresses for the egress\n"
+        "proxy, like curl's --resolve (a test server, split DNS); each 'sbx up' applies the value it\n"
+        "sees (unset: no pins), as a hot update on a running sandbox. A pinned address is checked like\n"
+        "a resolved one: loopback or private addresses still need a CIDR rule in [egress].\n"
         "\n"
         "EXIT STATUS\n"
         "    The agent command's exit status; 1 when the sandbox could not start; 2 usage error.\n"

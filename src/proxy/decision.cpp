@@ -6,6 +6,7 @@ Result<std::shared_ptr<const CompiledPolicy>> compile_policy(const Policy& p) {
   auto c = std::make_shared<CompiledPolicy>();
   c->rules = SBX_TRY(RuleSet::compile(p.egress));
   c->file = p.file;
+  c->pins = pin_table(p.pins);
   for (const auto& s : p.secrets) {
     if (s.inject != config::InjectKind::header) continue;
     for (const auto& h : s.hosts) {

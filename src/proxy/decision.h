@@ -22,6 +22,7 @@ struct CompiledPolicy {
   std::shared_ptr<const RuleSet> rules;
   std::unordered_map<std::string, std::vector<config::Secret>> inject;  // host -> header bindings
   std::filesystem::path file;
+  PinTable pins;  // pinned names: their addresses are used as the resolver's answer
 };
 
 /// Compile a Policy: its egress rules and, per normalised host, the header secrets bound to it.

@@ -35,6 +35,7 @@ std::string to_json_line(const DecisionRecord& r) {
       {"duration_ms", static_cast<double>(static_cast<std::int64_t>(r.duration_ms * 1000)) / 1000.0},
   };
   if (r.learned) j["learned"] = true;
+  if (r.pinned) j["pinned"] = true;
   if (!r.fix.empty()) j["fix"] = r.fix;
   // Hostile input (hosts, reasons) may hold invalid UTF-8: replace rather than throw.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -19,6 +19,7 @@ struct DecisionRecord {
   std::string address;   // the address connected to (or refused), "" when none
   bool allowed = false;
   bool learned = false;  // learn mode: the rules would have refused this, it was let through
+  bool pinned = false;   // the host's addresses came from a pin (SBX_EGRESS_RESOLVE), not DNS
   std::string rule;      // "Sandboxfile:12" or "default"
   std::string rule_text; // the rule as written, "" for the default
   std::string reason;

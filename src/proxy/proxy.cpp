@@ -464,6 +464,14 @@ struct Proxy::Impl {
       c.addr_i = 0;
       return connect_next(c);
     }
+    // A pinned name skips DNS and the cache; its addresses are checked like any answer.
+    std::string pin_key;
+    if (const auto pin = !c.policy->pins.empty() && normalise_host(c.req.host, pin_key) ? c.policy->pins.find(pin_key) : c.policy->pins.end();
+        pin != c.policy->pins.end()) {
+      c.state = State::resolving;
+      c.rec.pinned = true;
+      return on_resolved(c, pin->second);
+    }
     if (const auto* cached = dns_cache.find(c.req.host, Clock::now())) {
       c.state = State::resolving;
       return on_resolved(c, *cached);

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "config/sandboxfile.h"
+#include "proxy/host_pins.h"
 #include "proxy/http_parser.h"
 #include "proxy/resolver.h"
 #include "proxy/secret_source.h"
@@ -25,6 +26,7 @@ struct Policy {
   config::Egress egress;
   std::vector<config::Secret> secrets;
   std::filesystem::path file;  // where it came from (for messages)
+  std::vector<HostPin> pins;   // names connected to fixed addresses instead of DNS (SBX_EGRESS_RESOLVE)
 };
 
 /// Limits and wiring of one proxy.

@@ -162,7 +162,7 @@ Result<int> run_build_sandbox(const fs::path& sandboxfile, const fs::path& log, 
   supervisor::Launch launch = make_launch(file, artifacts, paths);
   launch.boot_timeout_ms = 300 * 1000;
   SBX_TRY_VOID(write_egress_snapshot(file, paths));
-  SBX_TRY_VOID(supervisor::write_file_atomic(paths.launch(), supervisor::launch_to_json(launch)));
+  SBX_TRY_VOID(write_file_atomic(paths.launch(), supervisor::launch_to_json(launch), supervisor::kPrivateFile));
   const pid_t pid = SBX_TRY(supervisor::spawn_supervisor(paths.dir));
   const auto deadline = steady_clock::now() + seconds(10);
   std::optional<supervisor::Client> client;
@@ -269,7 +269,7 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
      << "[egress]\nallow = [" << toml_string(reg.host + ":" + std::to_string(reg.port));
   for (const auto& a : addresses) sf << ", { host = " << toml_string(a) << ", ports = [" << reg.port << "] }";
   sf << "]\n";
-  if (auto w = supervisor::write_file_atomic(stage / "Sandboxfile", sf.str()); !w) return std::unexpected(w.error());
+  if (auto w = write_file_atomic(stage / "Sandboxfile", sf.str(), supervisor::kPrivateFile); !w) return std::unexpected(w.error());
 
   say(o, "installing " + package.name + "@" + version + " into the agent layer, inside a build VM (npm install -g; "
              "its install scripts run there, never here; minutes under emulation)");

@@ -11,13 +11,15 @@
 namespace sbx::reconcile {
 using namespace std::chrono;
 
-void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {
+void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const supervisor::SandboxPaths& paths,
+                const std::vector<proxy::HostPin>& pins) {
   auto& e = l.egress;
   e.enabled = true;
   e.sandboxfile = file.file.string();
   e.project_dir = file.project_dir.string();
   e.snapshot = paths.egress_snapshot().string();
   e.trust_ca = false;
+  e.pins.clear();  // kept out of the machine's digest below, like the rules
   for (const auto& s : file.secrets) e.trust_ca |= s.inject == config::InjectKind::header;
   e.digest.clear();
   l.digest.clear();  // launch_to_json() holds it: the full digest would bring [egress] back in
@@ -25,7 +27,9 @@ void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const su
   const nlohmann::json egress = canonical.contains("egress") ? canonical["egress"] : nlohmann::json();
   canonical.erase("egress");
   l.digest = digest::sha256(canonical.dump() + "\n" + supervisor::launch_to_json(l));
-  e.digest = digest::sha256("egress\n" + egress.dump());
+  e.pins = pins;
+  // Without pins the digest is what it was before pins existed: running sandboxes stay "nothing".
+  e.digest = digest::sha256("egress\n" + egress.dump() + (pins.empty() ? "" : "\npins\n" + proxy::host_pins_text(pins)));
 }
 
 Result<void> write_egress_snapshot(const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {
@@ -41,8 +45,10 @@ Result<void> hot_update_egress(const config::Sandboxfile& file, const supervisor
   auto text = SBX_TRY(supervisor::read_small_file(paths.launch()));
   auto running = SBX_TRY(supervisor::launch_from_json(text, paths.launch().string()));
   running.egress = desired.egress;  // the machine is the same by the plan: keep the rest as it runs
-  SBX_TRY_VOID(write_egress_snapshot(file, paths));
+  // launch.json first: the proxy's file watcher may load the snapshot before the signal below,
+  // and it takes the pins from launch.json, so both must be new by then.
   SBX_TRY_VOID(write_file_atomic(paths.launch(), supervisor::launch_to_json(running), supervisor::kPrivateFile));
+  SBX_TRY_VOID(write_egress_snapshot(file, paths));
   // The id tells this request's answer from an earlier one's (sigqueue carries it to the signalfd).
   const int id = static_cast<int>((::getpid() ^ duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count()) & 0x7fffffff) | 1;
   sigval value{};

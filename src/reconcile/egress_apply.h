@@ -12,8 +12,10 @@
 namespace sbx::reconcile {
 
 /// Fill `l.egress` for `file` and recompute `l.digest` without the [egress] section (which gets
-/// `l.egress.digest`). make_launch calls it last.
-void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const supervisor::SandboxPaths& paths);
+/// `l.egress.digest`, together with the host `pins`: changing either is a hot update). make_launch
+/// calls it last.
+void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const supervisor::SandboxPaths& paths,
+                const std::vector<proxy::HostPin>& pins = {});
 
 /// Write the applied Sandboxfile (the bytes of file.file) for the egress proxy, atomically.
 Result<void> write_egress_snapshot(const config::Sandboxfile& file, const supervisor::SandboxPaths& paths);

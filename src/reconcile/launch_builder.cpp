@@ -84,7 +84,7 @@ std::string desired_digest(const config::Sandboxfile& file, const Artifacts& a,
 }
 
 supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& a,
-                               const supervisor::SandboxPaths& paths) {
+                               const supervisor::SandboxPaths& paths, const std::vector<proxy::HostPin>& pins) {
   supervisor::Launch l;
   l.name = file.name;
   auto& m = l.machine;
@@ -132,7 +132,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   // Everything the machine is made of: the canonical Sandboxfile plus the launch itself (cached
   // artifacts are named by their content digest, so their paths stand for their content).
   l.digest = digest::sha256(config::digest(file) + "\n" + supervisor::launch_to_json(l));
-  set_egress(l, file, paths);  // [egress] gets its own digest: a rules-only change is a hot update
+  set_egress(l, file, paths, pins);  // [egress] gets its own digest: a rules-only change is a hot update
   return l;
 }
 

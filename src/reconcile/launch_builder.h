@@ -41,8 +41,9 @@ std::string desired_digest(const config::Sandboxfile& file, const Artifacts& art
 /// Entrypoint + Cmd, else the preset's default.
 std::vector<std::string> agent_command(const config::Sandboxfile& file, const Artifacts& artifacts);
 
-/// The launch description for `file` in the state directory `paths`.
+/// The launch description for `file` in the state directory `paths`; `pins` (SBX_EGRESS_RESOLVE)
+/// go to its egress proxy.
 supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& artifacts,
-                               const supervisor::SandboxPaths& paths);
+                               const supervisor::SandboxPaths& paths, const std::vector<proxy::HostPin>& pins = {});
 
 }  // namespace sbx::reconcile

@@ -53,10 +53,14 @@ proxy::SecretSource store_source(std::shared_ptr<secrets::Store> store) {
   };
 }
 
-Result<proxy::Policy> load_policy(const EgressLaunch& e) {
+// The applied rules, and the pins of the launch.json in force: a hot update rewrites both, so a
+// reload takes the pins from launch.json again (it was written before the snapshot).
+Result<proxy::Policy> load_policy(const fs::path& dir, const EgressLaunch& e) {
   auto text = SBX_TRY(read_small_file(e.snapshot));
   auto sf = SBX_TRY(config::load_string(text, e.sandboxfile, e.project_dir));
-  return proxy::Policy{sf.egress, sf.secrets, sf.file};
+  auto launch_text = SBX_TRY(read_small_file(dir / "launch.json"));
+  auto launch = SBX_TRY(launch_from_json(launch_text, (dir / "launch.json").string()));
+  return proxy::Policy{sf.egress, sf.secrets, sf.file, launch.egress.pins};
 }
 
 void say(int control, const std::string& message) {
@@ -130,7 +134,7 @@ int run_egress_process(const fs::path& dir, int control) {
     return 1;
   }
   const EgressLaunch egress = launch->egress;
-  auto policy = load_policy(egress);
+  auto policy = load_policy(dir, egress);
   if (!policy) {
     log->error("{}", policy.error().render());
     say(control, "failed " + policy.error().message);
@@ -177,11 +181,11 @@ int run_egress_process(const fs::path& dir, int control) {
       return 1;
     }
   }
-  proxy.watch(egress.snapshot, [egress] { return load_policy(egress); });
+  proxy.watch(egress.snapshot, [dir, egress] { return load_policy(dir, egress); });
   proxy.start();
-  log->info("egress proxy ready ({} allow, {} deny rules{}; {} connections at once, {} descriptors)",
+  log->info("egress proxy ready ({} allow, {} deny rules{}{}; {} connections at once, {} descriptors)",
             policy->egress.allow.size(), policy->egress.deny.size(), injects ? ", header secrets" : "",
-            max_connections, fd_limit);
+            policy->pins.empty() ? "" : ", pins " + proxy::host_pins_text(policy->pins), max_connections, fd_limit);
   say(control, "ready");
 
   // Streams lost for want of descriptors: logged, at most once a second with a count.
@@ -220,7 +224,7 @@ int run_egress_process(const fs::path& dir, int control) {
     }
     if (packet.message == "reload") {
       // Load it here first: a broken file keeps the old rules, and the reason goes back.
-      auto next = load_policy(egress);
+      auto next = load_policy(dir, egress);
       if (!next) {
         say(control, "reload-failed " + next.error().message);
         continue;

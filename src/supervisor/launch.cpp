@@ -46,9 +46,11 @@ std::string launch_to_json(const Launch& l) {
     for (const auto& e : l.env_secrets) env.push_back({{"secret", e.secret}, {"env", e.env}});
     j["env_secrets"] = env;
   }
-  if (l.egress.enabled)
+  if (l.egress.enabled) {
     j["egress"] = {{"sandboxfile", l.egress.sandboxfile}, {"project_dir", l.egress.project_dir},
                    {"snapshot", l.egress.snapshot}, {"digest", l.egress.digest}, {"trust_ca", l.egress.trust_ca}};
+    if (!l.egress.pins.empty()) j["egress"]["resolve"] = proxy::host_pins_text(l.egress.pins);
+  }
   return j.dump(2) + "\n";
 }
 
@@ -109,6 +111,12 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
       l.egress.snapshot = e.at("snapshot").get<std::string>();
       l.egress.digest = e.at("digest").get<std::string>();
       l.egress.trust_ca = e.at("trust_ca").get<bool>();
+      if (e.contains("resolve")) {
+        // Parsed as strictly as the variable it came from.
+        auto pins = proxy::parse_host_pins(e.at("resolve").get<std::string>(), display_name + ": egress.resolve");
+        if (!pins) return fail(ErrorCode::invalid, pins.error().message, "run 'sbx up' again to rewrite it");
+        l.egress.pins = std::move(*pins);
+      }
     }
     return l;
   } catch (const json::exception& e) {

@@ -8,6 +8,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "guest/protocol/messages.h"
+#include "proxy/host_pins.h"
 #include "vmm/vmm.h"
 
 namespace sbx::supervisor {
@@ -20,6 +21,7 @@ struct EgressLaunch {
   std::string snapshot;                       // the applied copy the proxy loads and reloads
   std::string digest;                         // of the [egress] section applied (hot reload)
   bool trust_ca = false;                      // inject = "header": the guest trusts the proxy's CA
+  std::vector<proxy::HostPin> pins;           // SBX_EGRESS_RESOLVE of the sbx up that applied it
 };
 
 /// A secret bound with inject = "env": its store name and the variable the guest sees. Only names

@@ -61,3 +61,38 @@ TEST_CASE("a ready sandbox whose [egress] alone differs gets a hot update, nothi
   gone.running = false;
   CHECK(reconcile::plan("sha256:m", "sha256:e2", gone).action == Action::create);
 }
+
+TEST_CASE("host pins go into the egress section and its digest, never the machine's", "[reconcile][egress][pins]") {
+  const supervisor::SandboxPaths paths{"/state/sandboxes/demo"};
+  const auto file = with_rules({"api.provider.test"});
+  const auto none = reconcile::make_launch(file, artifacts(), paths);
+  const auto pinned = reconcile::make_launch(file, artifacts(), paths, *proxy::parse_host_pins("api.provider.test=127.0.0.1"));
+  const auto moved = reconcile::make_launch(file, artifacts(), paths, *proxy::parse_host_pins("api.provider.test=127.0.0.2"));
+  // A pin change is a hot update (same machine, new egress digest), not a reboot.
+  CHECK(pinned.digest == none.digest);
+  CHECK(moved.digest == none.digest);
+  CHECK(pinned.egress.digest != none.egress.digest);
+  CHECK(moved.egress.digest != pinned.egress.digest);
+  REQUIRE(pinned.egress.pins.size() == 1);
+  CHECK(pinned.egress.pins[0].addresses[0].str() == "127.0.0.1");
+  // Without pins the egress digest is the one sbx computed before pins existed.
+  CHECK(none.egress.pins.empty());
+  CHECK(reconcile::make_launch(file, artifacts(), paths, {}).egress.digest == none.egress.digest);
+  // launch.json carries them, so a restarted egress proxy (and sbx status) reads the same pins.
+  const auto back = supervisor::launch_from_json(supervisor::launch_to_json(pinned), "launch.json");
+  REQUIRE(back);
+  CHECK(back->egress.pins == pinned.egress.pins);
+  CHECK(back->egress.digest == pinned.egress.digest);
+  CHECK(supervisor::launch_to_json(none).find("resolve") == std::string::npos);
+}
+
+TEST_CASE("a launch.json whose pins do not parse is refused", "[reconcile][egress][pins][security]") {
+  const auto l = reconcile::make_launch(with_rules({"a.test"}), artifacts(), {"/s"}, *proxy::parse_host_pins("a.test=127.0.0.1"));
+  std::string text = supervisor::launch_to_json(l);
+  const auto at = text.find("a.test=127.0.0.1");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 16, "a.test=127.1");
+  const auto r = supervisor::launch_from_json(text, "launch.json");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("launch.json: egress.resolve") != std::string::npos);
+}
