@@ -31,10 +31,11 @@ packages=(
   python3-yaml iptables                         # render tests: PyYAML reads manifests back; the rendered redirect runs in a netns
   python3-websockets                            # proxy tests: a real WebSocket server and client through intercepted tunnels
   mmdebstrap                                    # the dev image of agent presets: Debian 12 built from this host's apt sources
-  npm                                           # the agent layer: 'npm config get registry' and 'npm view' (never 'npm install') on the host
 )
-# sbx render tests validate manifests offline with npm's kubernetes-models (installed into the build
-# tree with --ignore-scripts); a node from elsewhere (nodesource) brings its own npm.
+# npm on the host: the agent layer asks it for the registry ('npm config get registry') and the
+# version ('npm view', never 'npm install'); the render tests validate manifests offline with
+# kubernetes-models (installed into the build tree with --ignore-scripts). A node from elsewhere
+# (nodesource) brings its own npm, and Debian's npm package would conflict with it.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
