@@ -84,7 +84,7 @@ TEST_CASE("layer tarballs sbx made become one cached image, reused by id and lis
   auto again = import_layer_tars({tmp.path() / "base.tar", tmp.path() / "top.tar"}, id, "agent", "dev + agent-cli@1.0.0", o);
   REQUIRE(again);
   CHECK(again->reused);
-  auto listed = list_images(cache, tmp.path() / "state");
+  auto listed = list_images(cache, {});
   REQUIRE(listed);
   REQUIRE(listed->size() == 1);
   CHECK(listed->front().format == "agent");
