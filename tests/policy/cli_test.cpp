@@ -57,7 +57,7 @@ TEST_CASE("a warn policy's violation is printed and sbx validate passes", "[poli
   CHECK(check.out.find("\"enforcement\":\"warn\"") != std::string::npos);
 }
 
-TEST_CASE("keygen, sign and verify through the CLI; sbx up fails closed on an altered system policy", "[policy][cli][trust][security]") {
+TEST_CASE("keygen, sign and verify through the CLI, and sbx up fails closed on an altered system policy", "[policy][cli][trust][security]") {
   PolicyEnv w;
   write_project(w, "");
   REQUIRE(sbx_run(w, {"policy", "keygen", (w.root / "org").string()}).exit_code == 0);

@@ -131,7 +131,7 @@ TEST_CASE("the chunked framer finds the end of a body and rejects malformed chun
   }
 }
 
-TEST_CASE("a WebSocket handshake keeps Upgrade and Connection: Upgrade; any other Upgrade is hop-by-hop",
+TEST_CASE("a WebSocket handshake keeps Upgrade and Connection: Upgrade, and any other Upgrade is hop-by-hop",
           "[proxy][websocket]") {
   RequestHead h;
   REQUIRE(parse_request_head("GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, Upgrade, X-Drop\r\n"

@@ -44,7 +44,7 @@ TEST_CASE("a changed image resets the disk and says why", "[reconcile][disk]") {
   CHECK(p->reason.find("sha256:bbbb") != std::string::npos);
 }
 
-TEST_CASE("--fresh resets a disk that would be kept", "[reconcile][disk]") {
+TEST_CASE("sbx up --fresh resets a disk that would be kept", "[reconcile][disk]") {
   auto p = reconcile::plan_disk(record("sha256:aa", 2 * kGiB), true, "sha256:aa", 2 * kGiB, true);
   REQUIRE(p);
   CHECK(p->action == DiskAction::reset);
@@ -57,7 +57,7 @@ TEST_CASE("a disk with no record was never finished and is made again", "[reconc
   CHECK(p->action == DiskAction::reset);
 }
 
-TEST_CASE("a larger disk size grows the disk; a smaller one is refused with the fix", "[reconcile][disk]") {
+TEST_CASE("a larger disk size grows the disk, and a smaller one is refused with the fix", "[reconcile][disk]") {
   auto grow = reconcile::plan_disk(record("sha256:aa", 2 * kGiB), true, "sha256:aa", 4 * kGiB, false);
   REQUIRE(grow);
   CHECK(grow->action == DiskAction::grow);
