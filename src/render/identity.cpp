@@ -1,5 +1,7 @@
 #include "render/identity.h"
 
+#include <optional>
+
 #include "common/digest.h"
 #include "config/canonical.h"
 
@@ -10,11 +12,19 @@ using nlohmann::ordered_json;
 std::string portable_digest(const config::Sandboxfile& f) {
   auto j = config::to_json(f);
   j.erase("project_dir");
-  for (auto& m : j["mounts"]) {
-    const std::filesystem::path source = m["source"].get<std::string>();
-    const auto rel = source.lexically_relative(f.project_dir);
-    if (!rel.empty() && *rel.begin() != "..") m["source"] = rel == "." ? std::string(".") : "./" + rel.string();
-  }
+  // Paths inside the project are written relative to it: where a checkout lies is not the file.
+  const auto inside = [&](const std::string& path) -> std::optional<std::string> {
+    const std::filesystem::path p = path;
+    if (!p.is_absolute()) return std::nullopt;
+    const auto rel = p.lexically_relative(f.project_dir);
+    if (rel.empty() || *rel.begin() == "..") return std::nullopt;
+    return rel == "." ? std::string(".") : "./" + rel.string();
+  };
+  for (auto& m : j["mounts"])
+    if (auto rel = inside(m["source"].get<std::string>())) m["source"] = *rel;
+  // A local image ([image] ref = "./images/agent.tar") is a path too.
+  if (j.contains("image") && j["image"].contains("ref") && j["image"]["ref"].is_string())
+    if (auto rel = inside(j["image"]["ref"].get<std::string>())) j["image"]["ref"] = *rel;
   return sbx::digest::sha256(j.dump());
 }
 
