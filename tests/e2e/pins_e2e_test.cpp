@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http_server.h"
 #include "sbx_runner.h"
 
 using namespace sbx::e2e;
@@ -21,40 +22,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// python3 -m http.server on 127.0.0.1, an ephemeral port, serving `dir`; killed on destruction.
-struct LoopbackServer {
-  pid_t pid = -1;
-  int port = 0;
-  explicit LoopbackServer(const fs::path& dir) {
-    int out[2];
-    REQUIRE(::pipe(out) == 0);
-    pid = ::fork();
-    if (pid == 0) {
-      ::dup2(out[1], 1);
-      ::close(out[0]);
-      const std::string script =
-          "import http.server,functools,sys\n"
-          "h=functools.partial(http.server.SimpleHTTPRequestHandler,directory=sys.argv[1])\n"
-          "s=http.server.ThreadingHTTPServer(('127.0.0.1',0),h)\n"
-          "print(s.server_address[1],flush=True)\n"
-          "s.serve_forever()\n";
-      ::execlp("python3", "python3", "-c", script.c_str(), dir.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    port = std::atoi(line.c_str());
-    REQUIRE(port > 0);
-  }
-  ~LoopbackServer() {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-};
 
 std::string sandboxfile(int port, bool cidr) {
   const std::string p = std::to_string(port);
@@ -73,9 +40,9 @@ TEST_CASE("a name pinned with SBX_EGRESS_RESOLVE reaches a loopback server from 
   fs::create_directories(www);
   fs::create_directories(project);
   std::ofstream(www / "hello.txt") << "served to a pinned name\n";
-  LoopbackServer server(www);
-  const std::string port = std::to_string(server.port), name = "pins-e2e";
-  std::ofstream(project / "Sandboxfile") << sandboxfile(server.port, true);
+  HttpServer server(www);
+  const std::string port = std::to_string(server.port()), name = "pins-e2e";
+  std::ofstream(project / "Sandboxfile") << sandboxfile(server.port(), true);
 
   // A malformed value is refused before anything boots, naming the variable.
   sbx.env = {"SBX_EGRESS_RESOLVE=provider.pinned.test=127.1"};
@@ -124,7 +91,7 @@ TEST_CASE("a name pinned with SBX_EGRESS_RESOLVE reaches a loopback server from 
 
   // Without the CIDR rule the pinned loopback address is refused: the 403 names the range and
   // the CIDR line to add. The file changes, the VM does not (hot update).
-  std::ofstream(project / "Sandboxfile") << sandboxfile(server.port, false);
+  std::ofstream(project / "Sandboxfile") << sandboxfile(server.port(), false);
   const auto hot = sbx.run({"up", "--detach", project.string()}, {}, 60s);
   INFO(hot.err);
   CHECK(hot.code == 0);
@@ -139,7 +106,7 @@ TEST_CASE("a name pinned with SBX_EGRESS_RESOLVE reaches a loopback server from 
 
   // Back with the rule, and an `sbx up` without the variable: the pin goes (hot update), so the
   // name is looked up in DNS, where it does not exist.
-  std::ofstream(project / "Sandboxfile") << sandboxfile(server.port, true);
+  std::ofstream(project / "Sandboxfile") << sandboxfile(server.port(), true);
   sbx.env = {"SBX_EGRESS_RESOLVE="};
   const auto unpin = sbx.run({"up", "--detach", project.string()}, {}, 60s);
   CHECK(unpin.code == 0);
