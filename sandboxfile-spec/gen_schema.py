@@ -76,6 +76,13 @@ schema = {
      "target":dict(guest_path, **{"not":{"pattern":r"^/+(?:(?:proc|sys|dev)(?:/.*)?|(?:bin|boot|etc|lib|lib32|lib64|libx32|run|sbin|usr|var)/*)?$"}}, description="Absolute path inside the VM; not /, not /proc, /sys or /dev or below them, not exactly a system directory (/bin, /boot, /etc, /lib*, /run, /sbin, /usr, /var)."),
      "mode":{"enum":["ro","rw"],"description":"ro (read-only, default) or rw."},
      "cache":{"enum":["auto","always"],"description":"auto (default: host changes seen within 1 s) or always (faster; only where nothing on the host changes the directory while the sandbox runs)."}}}},
+  "port":{"type":"array","maxItems":64,"description":"TCP ports on the host forwarded to ports inside the VM (dev servers); each host port once.",
+   "items":{"type":"object","additionalProperties":False,"required":["guest"],
+    "properties":{
+     "guest":{"type":"integer","minimum":1,"maximum":65535,"description":"The port a server listens on inside the VM, on its 127.0.0.1."},
+     "host":{"oneOf":[{"type":"integer","minimum":1,"maximum":65535},
+                      {"type":"string","maxLength":64,"pattern":rf"^(?:{IPV4}|\[{IPV6}\]):{PORT}$"}],
+             "description":"The host port (on 127.0.0.1), or \"ADDRESS:PORT\" with an IP literal (\"0.0.0.0:8080\" is reachable from other machines). Default: the guest port on 127.0.0.1."}}}},
   "egress":{"type":"object","additionalProperties":False,"description":"Network rules; default deny.",
    "properties":{
     "mode":{"enum":["enforce","learn"],"description":"enforce (default): only allowed hosts; learn: allow and log everything."},

@@ -296,6 +296,8 @@ void Session::Impl::loop() {
         if (!connected_) break;  // every stream is gone
       } else if (t.role == PollRole::proxy_listener) {
         accept_proxy();
+      } else if (t.role == PollRole::connecting) {
+        finish_connect(t.stream);
       } else if (t.role == PollRole::stream_in) {
         write_in(t.stream);
       } else {

@@ -3,6 +3,7 @@
 //   session.cpp         the channel: HELLO, CONFIG, frame dispatch, the poll loop
 //   streams.cpp         exec and proxy streams: fds, windows, EOF, EXIT, CLOSE
 //   proxy_listener.cpp  clients of 127.0.0.1:3128 becoming proxy streams
+//   port_streams.cpp    host-opened port streams: a connection to 127.0.0.1:PORT in the guest
 //   pid1.cpp            reaping, signals, ending the machine (free functions; glue here)
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,8 @@ struct Stream {
   bool in_closed = false;
   bool out_eof[2] = {true, true};
   bool open_pending = false;
+  bool connecting = false;          // port: the connect to 127.0.0.1:guest_port has not finished
+  std::uint16_t guest_port = 0;     // port: where it connects
   bool sent_eof = false;
   bool sent_close = false;
 };
@@ -53,7 +56,11 @@ enum class PollRole {
   proxy_listener,  // 127.0.0.1:3128
   stream_in,       // a stream's input fd, polled for room to write host data
   stream_out,      // a stream's output fd (sub-channel `channel`), polled for data
+  connecting,      // a port stream's socket, polled for its connect to finish
 };
+
+/// Streams whose fds are one socket (shutdown for EOF, send/recv): proxy and port.
+inline bool is_socket_stream(protocol::OpenKind k) { return k == protocol::OpenKind::proxy || k == protocol::OpenKind::port; }
 
 /// The poll set of one loop turn: pollfds and, index for index, what each stands for.
 struct PollSet {
@@ -108,6 +115,9 @@ struct Session::Impl {
 
   // proxy_listener.cpp: a new client becomes a proxy stream.
   void accept_proxy();
+  // port_streams.cpp: a host-opened port stream connects to 127.0.0.1:port.
+  void open_port(std::uint32_t id, std::uint16_t port);
+  void finish_connect(std::uint32_t id);
 
   std::string port_path_;
   int port_ = -1;

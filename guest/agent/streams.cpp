@@ -91,6 +91,7 @@ void Session::Impl::handle_open(const p::Frame& f) {
   if (streams_.count(f.stream)) return protocol_error("OPEN on stream " + std::to_string(f.stream) + ", already open");
   auto req = p::parse_open(f.payload);
   if (!req) return send(p::open_fail_frame(f.stream, {"bad OPEN: " + req.error().message, std::nullopt}));
+  if (req->kind == p::OpenKind::port) return open_port(f.stream, req->guest_port);
   if (req->kind != p::OpenKind::exec && req->kind != p::OpenKind::shell)
     return send(p::open_fail_frame(
         f.stream, {"the guest does not accept " + std::string(p::kind_name(req->kind)) + " streams", std::nullopt}));
@@ -139,8 +140,8 @@ void Session::Impl::write_in(std::uint32_t id) {
   if (it == streams_.end()) return;
   Stream& s = it->second;
   std::size_t written = 0;
-  while (!s.in_buf.empty() && s.in_fd >= 0 && !s.in_closed) {
-    ssize_t n = s.kind == p::OpenKind::proxy ? ::send(s.in_fd, s.in_buf.data(), s.in_buf.size(), MSG_NOSIGNAL)
+  while (!s.in_buf.empty() && s.in_fd >= 0 && !s.in_closed && !s.connecting) {
+    ssize_t n = is_socket_stream(s.kind) ? ::send(s.in_fd, s.in_buf.data(), s.in_buf.size(), MSG_NOSIGNAL)
                                              : ::write(s.in_fd, s.in_buf.data(), s.in_buf.size());
     if (n > 0) {
       s.in_buf.erase(0, static_cast<std::size_t>(n));
@@ -158,7 +159,7 @@ void Session::Impl::write_in(std::uint32_t id) {
     s.recv_window += static_cast<std::uint32_t>(written);
     send(p::window_frame(s.id, static_cast<std::uint32_t>(written)));
   }
-  if (s.in_buf.empty() && s.host_eof && !s.in_closed) close_in(s);
+  if (s.in_buf.empty() && s.host_eof && !s.in_closed && !s.connecting) close_in(s);
   maybe_finish(s);
 }
 
@@ -166,7 +167,7 @@ void Session::Impl::close_in(Stream& s) {
   if (s.in_closed) return;
   s.in_closed = true;
   if (s.in_fd < 0) return;
-  if (s.kind == p::OpenKind::proxy) {
+  if (is_socket_stream(s.kind)) {
     ::shutdown(s.in_fd, SHUT_WR);
   } else if (s.tty) {
     // A terminal has no half-close: send the EOF character, as typing Ctrl-D would.
@@ -187,7 +188,7 @@ void Session::Impl::read_out(std::uint32_t id, int channel) {
   char buf[p::kMaxPayload];
   std::size_t want = std::min<std::size_t>(sizeof buf, s.send_window);
   if (want == 0) return;
-  ssize_t n = s.kind == p::OpenKind::proxy ? ::recv(fd, buf, want, 0) : ::read(fd, buf, want);
+  ssize_t n = is_socket_stream(s.kind) ? ::recv(fd, buf, want, 0) : ::read(fd, buf, want);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
   if (n > 0) {
     s.send_window -= static_cast<std::uint32_t>(n);
@@ -206,8 +207,8 @@ void Session::Impl::read_out(std::uint32_t id, int channel) {
 void Session::Impl::maybe_finish(Stream& s) {
   if (s.sent_close) return;
   bool out_done = s.out_eof[0] && s.out_eof[1];
-  if (s.kind == p::OpenKind::proxy) {
-    if (s.open_pending) return;
+  if (is_socket_stream(s.kind)) {
+    if (s.open_pending || s.connecting) return;
     if (out_done && !s.sent_eof) {
       send(p::empty_frame(p::FrameType::eof, s.id));
       s.sent_eof = true;
@@ -279,6 +280,10 @@ bool Session::Impl::poll_streams(PollSet& set) const {
   bool draining = false;
   for (const auto& [id, s] : streams_) {
     if (s.sent_close) continue;
+    if (s.connecting) {
+      set.add(s.out_fd[0], POLLOUT, {PollRole::connecting, id});
+      continue;
+    }
     if (s.exited) draining = true;
     short in_ev = (s.in_fd >= 0 && !s.in_closed && !s.in_buf.empty()) ? POLLOUT : 0;
     for (int c = 0; c < 2; ++c) {

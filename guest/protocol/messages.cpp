@@ -73,6 +73,7 @@ std::string_view kind_name(OpenKind k) {
     case OpenKind::shell: return "shell";
     case OpenKind::proxy: return "proxy";
     case OpenKind::log: return "log";
+    case OpenKind::port: return "port";
   }
   return "exec";
 }
@@ -257,6 +258,9 @@ std::string to_json(const Open& m) {
     case OpenKind::log:
       j["name"] = m.name;
       break;
+    case OpenKind::port:
+      j["port"] = m.guest_port;
+      break;
   }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -357,7 +361,16 @@ Result<Open> parse_open(std::string_view payload) {
     }
     return o;
   }
-  return fail(ErrorCode::invalid, "OPEN: unknown kind \"" + kind.substr(0, 32) + "\" (expected exec, shell, proxy or log)");
+  if (kind == "port") {
+    // A forwarded host connection: only a port, always on the guest's loopback (no address to aim elsewhere).
+    o.kind = OpenKind::port;
+    if (auto e = check_keys(j, {"kind", "port"}, "OPEN"); !e.empty()) return fail(ErrorCode::invalid, e);
+    if (!j.contains("port")) return fail(ErrorCode::invalid, std::string("port OPEN needs a port"));
+    auto port = SBX_TRY(get_int(j["port"], "port", 1, 65535));
+    o.guest_port = static_cast<std::uint16_t>(port);
+    return o;
+  }
+  return fail(ErrorCode::invalid, "OPEN: unknown kind \"" + kind.substr(0, 32) + "\" (expected exec, shell, proxy, log or port)");
 }
 
 std::string to_json(const OpenOk& m) {

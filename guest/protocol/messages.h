@@ -55,7 +55,7 @@ struct Ready {
 };
 
 /// Kinds of stream an OPEN may request.
-enum class OpenKind { exec, shell, proxy, log };
+enum class OpenKind { exec, shell, proxy, log, port };
 
 /// Where a proxy stream's bytes go and how the guest learned it.
 struct Destination {
@@ -81,6 +81,8 @@ struct Open {
   std::string client;
   // log
   std::string name;
+  // port: the guest connects to 127.0.0.1:guest_port (a forwarded host connection)
+  std::uint16_t guest_port = 0;
 };
 
 /// OPEN_OK payload.

@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "common/escape.h"
 #include "common/paths.h"
+#include "config/port_rules.h"
 #include "image/progress.h"
 #include "reconcile/sandboxes.h"
 
@@ -23,6 +24,21 @@ std::string duration_text(std::int64_t s) {
   else if (s < 86400) std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
   else std::snprintf(buf, sizeof buf, "%lldd%02lldh", static_cast<long long>(s / 86400), static_cast<long long>(s % 86400 / 3600));
   return buf;
+}
+
+// "127.0.0.1:8080->3000,[::1]:9000->9000" while it runs (only then does anything listen).
+std::string ports_text(const reconcile::SandboxInfo& s) {
+  if (!s.live || s.ports.empty()) return "-";
+  std::string t;
+  for (const auto& p : s.ports) t += (t.empty() ? "" : ",") + config::endpoint_text(p.address, p.host_port) + "->" + std::to_string(p.guest_port);
+  return t;
+}
+
+nlohmann::json ports_json(const reconcile::SandboxInfo& s) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : s.ports)
+    list.push_back({{"host_address", p.address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}, {"listening", s.live}});
+  return list;
 }
 
 int run_ls(const Args& args) {
@@ -43,7 +59,7 @@ int run_ls(const Args& args) {
                           {"uptime_s", s.live ? nlohmann::json(uptime_s(s)) : nlohmann::json(nullptr)},
                           {"disk_used_bytes", s.disk_used_bytes},
                           {"disk_size_bytes", s.disk_size_bytes},
-                          {"ports", nlohmann::json::array()},
+                          {"ports", ports_json(s)},
                           {"state_dir", s.paths.dir.string()}};
       if (!s.error.empty()) j["error"] = s.error;
       list.push_back(j);
@@ -62,7 +78,7 @@ int run_ls(const Args& args) {
     // Names and paths come from the state directory, which other tools can write: escape them.
     std::printf("%-20s  %-8s  %-7s  %-24s  %-18s  %-5s  %s\n", text::escape_for_terminal(s.name).c_str(), s.status.c_str(),
                 s.live ? duration_text(uptime_s(s)).c_str() : "-",
-                s.image.empty() ? "-" : text::escape_for_terminal(s.image).c_str(), disk.c_str(), "-",
+                s.image.empty() ? "-" : text::escape_for_terminal(s.image).c_str(), disk.c_str(), ports_text(s).c_str(),
                 s.project_dir.empty() ? "-" : text::escape_for_terminal(s.project_dir.string()).c_str());
   }
   return 0;
@@ -82,7 +98,7 @@ const CommandSpec kLsCommand{
         "    UPTIME   since its supervisor started, for a live sandbox\n"
         "    IMAGE    the [image] ref its disk was made on\n"
         "    DISK     host space its sparse disk uses now / the disk's size ([resources] disk)\n"
-        "    PORTS    forwarded ports (none yet)\n"
+        "    PORTS    forwarded ports while it runs, HOST->GUEST ('sbx ports' for one sandbox)\n"
         "    PROJECT  the directory of its Sandboxfile\n"
         "It reads the state directory and checks processes; it never talks to a sandbox, so it\n"
         "answers at once even when a guest is wedged.\n"
@@ -95,7 +111,7 @@ const CommandSpec kLsCommand{
         "    sbx ls --json | jq -r '.sandboxes[] | select(.status == \"stopped\") | .name'\n",
     .options = {{"json", 0, "",
                  "Print {\"ok\":true,\"sandboxes\":[{name, status, project_dir, image, uptime_s, disk_used_bytes, "
-                 "disk_size_bytes, ports, state_dir, error?}]} on stdout."}},
+                 "disk_size_bytes, ports [{host_address, host_port, guest_port, listening}], state_dir, error?}]} on stdout."}},
     .min_positionals = 0,
     .max_positionals = 0,
     .run = run_ls,

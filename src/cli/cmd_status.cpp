@@ -106,7 +106,7 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
   if (s.phase == supervisor::Phase::ready) {
     const auto& b = s.budgets;
     std::cout << "  budgets: streams " << use_text(b.routes) << ", log streams " << use_text(b.log_streams)
-              << ", proxy streams " << use_text(b.proxy_streams) << "\n"
+              << ", proxy streams " << use_text(b.proxy_streams) << ", port connections " << use_text(b.port_connections) << "\n"
               << "           guest.log " << log_text(b.guest_log) << "; console.log " << log_text(b.console_log) << "\n";
   }
   if (detailed) {

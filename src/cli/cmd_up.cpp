@@ -10,12 +10,14 @@
 #include "cli/cmd_policy_common.h"
 #include "cli/cmd_sandbox_common.h"
 #include "cli/cmd_up_disk.h"
+#include "cli/cmd_up_ports.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/escape.h"
 #include "common/paths.h"
 #include "common/text.h"
 #include "config/mount_check.h"
+#include "config/port_rules.h"
 #include "reconcile/egress_apply.h"
 #include "reconcile/host_resources.h"
 #include "reconcile/launch_builder.h"
@@ -175,6 +177,9 @@ int run_up(const Args& args) {
     if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return out.error(r.error());
     out.note("sandbox '" + file.name + "': egress rules reloaded without a reboot; new connections use them");
   }
+  // Forwarded host ports another program holds fail now, before anything stops or boots.
+  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate)
+    if (auto r = check_ports_free(file, paths); !r) return out.error(r.error());
   // The disk before anything stops: a reset asks first (cmd_up_disk.h).
   std::optional<reconcile::DiskPlan> disk;
   if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
@@ -244,12 +249,19 @@ int run_up(const Args& args) {
                         {"warnings", warnings}};
     if (ran_agent) j["agent_exit_code"] = agent_code;
     if (repaired) j["repaired"] = {"egress"};
+    nlohmann::json ports = nlohmann::json::array();
+    for (const auto& p : desired.ports)
+      ports.push_back({{"host_address", p.address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}});
+    j["ports"] = ports;
     if (disk) j["disk"] = {{"action", reconcile::disk_action_name(disk->action)}, {"reason", disk->reason}};
     out.result(j);
   } else {
     out.note("sandbox '" + file.name + "' keeps running: 'sbx exec -- CMD', 'sbx shell', 'sbx status', 'sbx logs', "
              "'sbx down' (in " + file.project_dir.string() + ", or with --name " + file.name + ")");
     out.note("logs: " + paths.dir.string() + "/{console,supervisor}.log");
+    for (const auto& p : desired.ports)
+      out.note("port " + config::endpoint_text(p.address, p.host_port) + " -> " + std::to_string(p.guest_port) + " in the sandbox" +
+               (config::is_loopback_address(p.address) ? "" : " (reachable from other machines)"));
   }
   return agent_code;
 }

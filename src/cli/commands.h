@@ -11,6 +11,8 @@ extern const CommandSpec kShellCommand;
 extern const CommandSpec kDownCommand;
 extern const CommandSpec kLsCommand;
 extern const CommandSpec kRmCommand;
+extern const CommandSpec kPortsCommand;
+extern const CommandSpec kRestartCommand;
 extern const CommandSpec kStatusCommand;
 extern const CommandSpec kLogsCommand;
 extern const CommandSpec kSuperviseCommand;

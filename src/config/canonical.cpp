@@ -17,6 +17,9 @@ nlohmann::json to_json(const Sandboxfile& f) {
   for (const Mount& m : f.mounts)
     mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"mode", m.writable ? "rw" : "ro"},
                       {"cache", to_string(m.cache)}});
+  json ports = json::array();
+  for (const Port& p : f.ports)
+    ports.push_back({{"host_address", p.host_address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}});
   json allow = json::array(), deny = json::array();
   for (const EgressRule& r : f.egress.allow) allow.push_back(rule_json(r));
   for (const EgressRule& r : f.egress.deny) deny.push_back(rule_json(r));
@@ -52,6 +55,7 @@ nlohmann::json to_json(const Sandboxfile& f) {
       {"resources",
        {{"cpus", f.resources.cpus}, {"memory_bytes", f.resources.memory_bytes}, {"disk_bytes", f.resources.disk_bytes}}},
       {"mounts", mounts},
+      {"ports", ports},
       {"egress", {{"mode", to_string(f.egress.mode)}, {"allow", allow}, {"deny", deny}}},
       {"secrets", secrets},
   };

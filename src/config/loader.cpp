@@ -26,6 +26,7 @@
 #include "config/mount_rules.h"
 #include "config/names.h"
 #include "config/preset.h"
+#include "config/port_rules.h"
 #include "config/secret_rules.h"
 #include "config/units.h"
 #include "guest/protocol/user.h"
@@ -43,6 +44,7 @@ using toml_walk::type_name;
 // Bounds on hostile input: a Sandboxfile is small; anything past these is a mistake or an attack.
 constexpr std::uintmax_t kMaxFileBytes = 1 << 20;
 constexpr size_t kMaxMounts = 64;
+constexpr size_t kMaxPorts = 64;
 constexpr size_t kMaxRules = 4096;
 constexpr size_t kMaxSecrets = 64;
 constexpr size_t kMaxSecretHosts = 16;
@@ -50,11 +52,12 @@ constexpr size_t kMaxEnv = 256;
 constexpr size_t kMaxArgs = 256;
 constexpr size_t kMaxString = 4096;
 
-constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "egress", "secret"};
+constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "port", "egress", "secret"};
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user", "version", "headless"};
 constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
 constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache"};
+constexpr std::string_view kPortKeys[] = {"guest", "host"};
 constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
@@ -137,7 +140,7 @@ class Loader {
       else msg = "unknown key '" + printable(k) + "' in " + std::string(where);
       if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
       std::string hint = where.empty()
-                             ? "the top level has the keys version and name, and the tables [agent], [image], [resources], [[mount]], [egress] and [[secret]]"
+                             ? "the top level has the keys version and name, and the tables [agent], [image], [resources], [[mount]], [[port]], [egress] and [[secret]]"
                              : std::string("the keys of ") + std::string(where) + " are: " + join(allowed);
       error(key.source(), std::move(msg), std::move(hint));
     }
@@ -164,6 +167,7 @@ class Loader {
       read_resources(toml::table{}, out.resources);
     }
     if (const toml::node* n = root.get("mount")) read_mounts(*n, out.mounts);
+    if (const toml::node* n = root.get("port")) read_ports(*n, out.ports);
     if (const toml::node* n = root.get("egress")) {
       if (const toml::table* t = as_table(*n, "[egress]", "[egress] as a table")) read_egress(*t, out.egress);
     }
@@ -510,6 +514,70 @@ class Loader {
         }
       }
       if (ok) mounts.push_back(std::move(m));
+    }
+  }
+
+  // A port number 1..65535 or nullopt (reported).
+  std::optional<std::uint16_t> read_port_number(const toml::node& n, std::string_view what) {
+    const auto* i = n.as_integer();
+    if (!i || i->get() < 1 || i->get() > 65535) {
+      error(n, std::string(what) + " must be a port number from 1 to 65535" + (i ? "" : ", found " + type_name(n.type())),
+            "write e.g. " + std::string(what) + " = 3000");
+      return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(i->get());
+  }
+
+  void read_ports(const toml::node& n, std::vector<Port>& ports) {
+    const toml::array* a = n.as_array();
+    if (!a || !a->is_array_of_tables()) {
+      error(n, "'port' must be an array of tables, found " + type_name(n.type()),
+            "write each forwarded port as its own [[port]] section with guest (and host)");
+      return;
+    }
+    if (a->size() > kMaxPorts) {
+      error(n, "too many ports (" + std::to_string(a->size()) + "); at most " + std::to_string(kMaxPorts) + " are allowed");
+      return;
+    }
+    std::map<std::uint16_t, int> host_ports;  // host port -> line: one listener per port, whatever the address
+    for (const toml::node& el : *a) {
+      const toml::table& t = *el.as_table();
+      check_keys(t, kPortKeys, "[[port]]");
+      Port p;
+      p.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
+      bool ok = true;
+      if (const toml::node* g = t.get("guest")) {
+        if (auto v = read_port_number(*g, "guest")) p.guest_port = *v;
+        else ok = false;
+      } else {
+        error(t, "[[port]] is missing 'guest'", "add the port a server listens on inside the VM, e.g. guest = 3000");
+        ok = false;
+      }
+      const toml::node* h = t.get("host");
+      if (!h) {
+        p.host_port = p.guest_port;
+      } else if (h->is_integer()) {
+        if (auto v = read_port_number(*h, "host")) p.host_port = *v;
+        else ok = false;
+      } else if (auto s = as_string(*h, "'host'", "host = \"127.0.0.1:8080\"")) {
+        if (auto e = parse_host_endpoint(*s)) {
+          p.host_address = e->address;
+          p.host_port = e->port;
+        } else {
+          error(*h, e.error().message, e.error().hint);
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+      if (ok) {
+        if (auto [it, inserted] = host_ports.emplace(p.host_port, line_of(h ? *h : t)); !inserted) {
+          error(h ? *h : t, "host port " + std::to_string(p.host_port) + " is already forwarded at line " + std::to_string(it->second),
+                "each host port may be forwarded once; pick another, e.g. host = " + std::to_string(p.host_port + 1 > 65535 ? 1024 : p.host_port + 1));
+          ok = false;
+        }
+      }
+      if (ok) ports.push_back(std::move(p));
     }
   }
 

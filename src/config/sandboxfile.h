@@ -71,6 +71,14 @@ struct Mount {
   Location location;
 };
 
+/// One `[[port]]`: a TCP port on the host forwarded over the channel to a port inside the VM.
+struct Port {
+  std::string host_address = "127.0.0.1";    // the literal the host listens on (loopback unless written)
+  std::uint16_t host_port = 0;
+  std::uint16_t guest_port = 0;              // on 127.0.0.1 inside the VM
+  Location location;
+};
+
 enum class HostPatternKind {
   exact,     // "api.github.com"
   wildcard,  // "*.npmjs.org": any subdomain (not the apex)
@@ -119,6 +127,7 @@ struct Sandboxfile {
   Image image;
   Resources resources;
   std::vector<Mount> mounts;
+  std::vector<Port> ports;
   Egress egress;
   std::vector<Secret> secrets;
   // What the preset filled in because the file did not say it ("agent.command", "image",

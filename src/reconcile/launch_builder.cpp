@@ -126,6 +126,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
                                                                       : a.image_user;
   l.guest_config.workdir = file.agent.workdir_given || a.image_workdir.empty() ? file.agent.workdir : a.image_workdir;
   if (l.guest_config.workdir->empty()) l.guest_config.workdir.reset();
+  for (const auto& p : file.ports) l.ports.push_back({p.host_address, p.host_port, p.guest_port});
   // inject = "env": names only; the supervisor adds the values to the CONFIG it sends.
   for (const auto& s : file.secrets)
     if (s.inject == config::InjectKind::env) l.env_secrets.push_back({s.name, s.env_var});

@@ -31,6 +31,14 @@ void read_launch(SandboxInfo& s) {
     for (const auto& d : j["machine"]["disks"])
       if (d.is_object() && d.value("read_only", false) && d.contains("path") && d["path"].is_string())
         s.root_disks.emplace_back(d["path"].get<std::string>());
+  if (j.contains("ports") && j["ports"].is_array())
+    for (const auto& p : j["ports"]) {
+      if (!p.is_object() || !p.contains("address") || !p["address"].is_string()) continue;
+      const auto number = [&](const char* k) { return p.contains(k) && p[k].is_number_integer() ? p[k].get<long long>() : 0LL; };
+      const long long host = number("host_port"), guest = number("guest_port");
+      if (host < 1 || host > 65535 || guest < 1 || guest > 65535) continue;
+      s.ports.push_back({p["address"].get<std::string>(), static_cast<std::uint16_t>(host), static_cast<std::uint16_t>(guest)});
+    }
 }
 
 }  // namespace

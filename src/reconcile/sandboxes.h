@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/launch.h"
 #include "supervisor/state.h"
 
 namespace sbx::reconcile {
@@ -26,6 +27,7 @@ struct SandboxInfo {
   std::uint64_t disk_used_bytes = 0;       // allocated blocks of its sparse disk
   std::uint64_t disk_size_bytes = 0;       // the disk's size (0: no disk)
   std::vector<std::filesystem::path> root_disks;  // read-only disks of its launch (the images it uses)
+  std::vector<supervisor::PortLaunch> ports;      // its [[port]] forwards (listening while live)
   /// Its root disks count as in use: the supervisor lives, or it is being started (a launch
   /// written, no state recorded yet).
   bool uses_images() const;

@@ -16,6 +16,7 @@ struct Budgets {
   std::size_t log_streams = 64;     // guest-opened log streams open at once; the agent opens none today
   std::size_t routes = 1024;        // exec/shell/log streams routed at once (one per running `sbx exec`)
   std::size_t proxy_streams = 4096; // egress connections open at once: one supervisor fd each
+  std::size_t port_connections = 256;  // [[port]] connections open at once: one supervisor fd each
   std::uint64_t guest_log_bytes = 16ull << 20;  // guest.log before it rotates
   int guest_log_keep = 3;                       // guest.log.1 .. .3 kept
   std::uint64_t console_bytes = 8ull << 20;     // console.log before it rotates

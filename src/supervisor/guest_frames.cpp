@@ -95,6 +95,7 @@ void Supervisor::on_guest_frame(Frame f) {
       log_->info("guest agent {} said hello (kernel {}, uptime {} ms)", text::escape_for_terminal(hello->agent),
                  text::escape_for_terminal(hello->kernel), hello->boot.uptime_ms);
       bridges_.clear();  // a new session: the guest dropped every stream
+      ports_.reset();
       // The CA the guest must trust exists once the proxy is ready; CONFIG waits for that.
       if (launch_.egress.trust_ca && egress_.alive() && !egress_.ready()) config_pending_ = true;
       else send_config();
@@ -145,12 +146,19 @@ void Supervisor::on_guest_frame(Frame f) {
         return;
       }
       if (open && open->kind == proto::OpenKind::proxy) return open_proxy_stream(f.stream, *open);
+      if (open && open->kind == proto::OpenKind::port) {
+        // Port streams go host -> guest only: a guest asking for one would have the host connect
+        // somewhere on its behalf. Refused (OPEN_FAIL below) and logged once.
+        if (!guest_port_logged_) log_->warn("the guest tried to open a port stream; only the host opens them: refused");
+        guest_port_logged_ = true;
+      }
       const std::string reason = open ? "only proxy and log streams may be opened by the guest" : open.error().message;
       send_guest(proto::open_fail_frame(f.stream, {reason, {}}));
       return;
     }
     default: break;
   }
+  if (ports_.on_guest_frame(f, [this](const Frame& out) { send_guest(out); })) return;
   if (auto b = bridges_.find(f.stream); b != bridges_.end()) {
     b->second.on_guest_frame(f, [this](const Frame& out) { send_guest(out); });
     if (b->second.finished()) bridges_.erase(b);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "config/port_rules.h"
 
 namespace sbx::supervisor {
 using nlohmann::json;
@@ -45,6 +46,11 @@ std::string launch_to_json(const Launch& l) {
     json env = json::array();
     for (const auto& e : l.env_secrets) env.push_back({{"secret", e.secret}, {"env", e.env}});
     j["env_secrets"] = env;
+  }
+  if (!l.ports.empty()) {
+    json ports = json::array();
+    for (const auto& p : l.ports) ports.push_back({{"address", p.address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}});
+    j["ports"] = ports;
   }
   if (l.egress.enabled) {
     j["egress"] = {{"sandboxfile", l.egress.sandboxfile}, {"project_dir", l.egress.project_dir},
@@ -103,6 +109,17 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
     if (j.contains("env_secrets"))
       for (const auto& e : j.at("env_secrets"))
         l.env_secrets.push_back({e.at("secret").get<std::string>(), e.at("env").get<std::string>()});
+    if (j.contains("ports"))
+      for (const auto& p : j.at("ports")) {
+        const int host = p.at("host_port").get<int>(), guest = p.at("guest_port").get<int>();
+        PortLaunch port{p.at("address").get<std::string>(), static_cast<std::uint16_t>(host), static_cast<std::uint16_t>(guest)};
+        // Only a literal address and real ports reach bind(): the file is sbx's, the check is cheap.
+        auto ok = config::parse_host_endpoint(config::endpoint_text(port.address, port.host_port));
+        if (!ok || ok->address != port.address || host < 1 || host > 65535 || guest < 1 || guest > 65535)
+          return fail(ErrorCode::invalid, display_name + ": invalid port " + port.address + ":" + std::to_string(port.host_port),
+                      "run 'sbx up' again to rewrite it");
+        l.ports.push_back(std::move(port));
+      }
     if (j.contains("egress")) {
       const auto& e = j.at("egress");
       l.egress.enabled = true;

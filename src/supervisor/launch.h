@@ -1,6 +1,7 @@
 #pragma once
 // What a supervisor is told to run: the machine, the guest's CONFIG and the desired-state digest.
 // Written by `sbx up` as launch.json in the sandbox's state directory, read by the supervisor.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -31,6 +32,15 @@ struct EnvSecret {
   std::string env;
 };
 
+/// One [[port]]: the supervisor listens on address:host_port and forwards each connection to
+/// 127.0.0.1:guest_port in the guest.
+struct PortLaunch {
+  std::string address;                        // an IP literal ("127.0.0.1" unless the file wrote one)
+  std::uint16_t host_port = 0;
+  std::uint16_t guest_port = 0;
+  bool operator==(const PortLaunch&) const = default;
+};
+
 /// Everything one supervisor needs to start its sandbox.
 struct Launch {
   std::string name;
@@ -40,6 +50,7 @@ struct Launch {
   int boot_timeout_ms = 60000;                // HELLO + READY must come within this
   EgressLaunch egress;
   std::vector<EnvSecret> env_secrets;
+  std::vector<PortLaunch> ports;
 };
 
 /// Serialize / parse launch.json.

@@ -18,6 +18,7 @@
 #include "supervisor/budget.h"
 #include "supervisor/egress_keeper.h"
 #include "supervisor/launch.h"
+#include "supervisor/port_forward.h"
 #include "supervisor/state.h"
 #include "supervisor/stream_router.h"
 #include "vmm/vmm.h"
@@ -93,6 +94,7 @@ class Supervisor {
                         },
                         [this] { write_state_now(); }}};
   std::map<std::uint32_t, StreamBridge> bridges_;  // guest proxy streams, by guest stream id
+  PortForwarder ports_{launch_.ports, log_};       // [[port]] listeners and their streams
   bool config_pending_ = false;                    // HELLO came; CONFIG waits for the proxy's CA
   // Budgets (budget.h) and what counts against them.
   Budgets budgets_;
@@ -100,6 +102,7 @@ class Supervisor {
   Fd console_;                                // QEMU's serial console socket
   std::uint64_t log_overrun_bytes_ = 0;            // log DATA past the stream's window, dropped
   RefusalLog log_refusal_, route_refusal_, proxy_refusal_;
+  bool guest_port_logged_ = false;                 // a guest-opened port stream was refused (logged once)
   bool log_overrun_logged_ = false, log_write_logged_ = false, console_write_logged_ = false;
   std::chrono::steady_clock::time_point next_state_write_ = std::chrono::steady_clock::now();
   std::string state_write_error_;                  // why state.json could not be written ("" when it was)

@@ -53,7 +53,7 @@ LogUse log_from(const json& j) {
 
 json budgets_to_json(const BudgetReport& b) {
   return {{"log_streams", use_json(b.log_streams)}, {"routes", use_json(b.routes)},
-          {"proxy_streams", use_json(b.proxy_streams)}, {"guest_log", log_json(b.guest_log)},
+          {"proxy_streams", use_json(b.proxy_streams)}, {"port_connections", use_json(b.port_connections)}, {"guest_log", log_json(b.guest_log)},
           {"console_log", log_json(b.console_log)}};
 }
 
@@ -127,6 +127,7 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
     s.budgets.log_streams = use_from(b.contains("log_streams") ? b["log_streams"] : none);
     s.budgets.routes = use_from(b.contains("routes") ? b["routes"] : none);
     s.budgets.proxy_streams = use_from(b.contains("proxy_streams") ? b["proxy_streams"] : none);
+    s.budgets.port_connections = use_from(b.contains("port_connections") ? b["port_connections"] : none);
     s.budgets.guest_log = log_from(b.contains("guest_log") ? b["guest_log"] : none);
     s.budgets.console_log = log_from(b.contains("console_log") ? b["console_log"] : none);
   }

@@ -32,7 +32,7 @@ struct LogUse {
 
 /// What the guest holds on the host side now, against each budget (see SUPERVISOR.md).
 struct BudgetReport {
-  BudgetUse log_streams, routes, proxy_streams;
+  BudgetUse log_streams, routes, proxy_streams, port_connections;
   LogUse guest_log, console_log;
   bool operator==(const BudgetReport&) const = default;
 };

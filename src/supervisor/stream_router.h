@@ -43,6 +43,13 @@ class StreamRouter {
 
   /// Route a client's new stream: the guest stream id it gets (host ids: odd, never reused), or why not.
   std::optional<std::uint32_t> open_for_client(int conn, std::uint32_t client_stream, RouteRefusal* why);
+  /// A fresh host (odd) stream id for a stream the supervisor itself opens (a forwarded port):
+  /// from the same sequence as client routes, so the two never collide.
+  std::uint32_t take_host_id() {
+    const std::uint32_t id = next_stream_;
+    next_stream_ += 2;
+    return id;
+  }
   /// The guest stream id of a client's stream, if routed.
   std::optional<std::uint32_t> guest_stream(int conn, std::uint32_t client_stream) const;
   /// Route a log stream the guest opened on `guest_stream` with `window` bytes of credit; false

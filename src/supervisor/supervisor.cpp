@@ -82,6 +82,9 @@ Result<void> Supervisor::start() {
 
   listen_ = SBX_TRY(vmm::listen_unix(paths_.control()));
   set_nonblocking(listen_.get());
+  // Forwarded ports before the VM: a port in use fails the start, with nothing booted.
+  ports_.set_budget(budgets_.port_connections);
+  SBX_TRY_VOID(ports_.listen());
   write_state_now();
   egress_.start();
 
@@ -122,6 +125,9 @@ BudgetReport Supervisor::budget_report() const {
   b.routes.limit = budgets_.routes;
   b.proxy_streams.used = bridges_.size();
   b.proxy_streams.limit = budgets_.proxy_streams;
+  b.port_connections.used = ports_.connections();
+  b.port_connections.limit = budgets_.port_connections;
+  b.port_connections.refused = ports_.refused();
   const auto fill = [](LogUse& u, const RotatingLog* l, std::uint64_t extra_dropped) {
     if (!l) return;
     u = LogUse{l->size(), l->max_bytes(), l->rotations(), l->dropped() + extra_dropped, l->keep()};
@@ -177,6 +183,7 @@ void Supervisor::finish(Phase phase, std::string error) {
     (void)flush(fd, c.out);
   }
   bridges_.clear();
+  ports_.close();  // the host ports are free again as soon as the sandbox stops
   egress_.stop();
   remove_sockets(paths_);
   write_state_now();
@@ -204,6 +211,7 @@ void Supervisor::loop() {
     const bool room = chan_out_.size() < kChannelBacklog;
     for (auto& [sid, b] : bridges_)
       if (const short ev = b.events(room); ev != 0) bridges.emplace_back(sid, fds.add(b.fd(), ev));
+    ports_.add_to_poll(fds, ready_ && !stopping_, room);
     int timeout_ms = 1000;
     if (vmm_->process_fd() < 0) timeout_ms = 100;
     if (const auto at = egress_.restart_at()) {
@@ -281,6 +289,7 @@ void Supervisor::loop() {
       b->second.on_events(fds.revents(slot), [this](const Frame& out) { send_guest(out); });
       if (b->second.finished()) bridges_.erase(b);
     }
+    ports_.on_poll(fds, [this] { return router_.take_host_id(); }, [this](const Frame& out) { send_guest(out); });
     for (auto it = conns_.begin(); it != conns_.end();) {
       ClientConn& c = it->second;
       if (!flush(c.fd.get(), c.out)) c.dead = true;

@@ -5,6 +5,7 @@
 //   guest_flood proxy STREAMS          open STREAMS proxy streams and never close them
 //   guest_flood proxy-close STREAMS    send CLOSE for those proxy streams
 //   guest_flood console BYTES          write BYTES of text to the serial console (/dev/ttyS0)
+//   guest_flood port PORT              OPEN port streams to PORT (even and odd ids): only the host may
 // Exit 0 when every write went out; it prints one summary line.
 #include <algorithm>
 #include <cerrno>
@@ -28,6 +29,7 @@ namespace {
 
 constexpr std::uint32_t kLogBase = 2000000;    // even ids far above the agent's own
 constexpr std::uint32_t kProxyBase = 4000000;
+constexpr std::uint32_t kPortBase = 6000000;
 
 // The /dev/vportNpM whose name is sbx.ctl.
 std::string channel_device() {
@@ -139,6 +141,15 @@ int main(int argc, char** argv) {
       if (!send_frame(fd, f)) return 1;
     }
     std::printf("%s %llu\n", mode.c_str(), n);
+    return 0;
+  }
+  if (mode == "port") {
+    proto::Open o;
+    o.kind = proto::OpenKind::port;
+    o.guest_port = static_cast<std::uint16_t>(n);
+    for (std::uint32_t id : {kPortBase, kPortBase + 1, kPortBase + 2})
+      if (!send_frame(fd, proto::open_frame(id, o))) return 1;
+    std::printf("port %llu\n", n);
     return 0;
   }
   return 2;

@@ -150,3 +150,22 @@ TEST_CASE("READY and OPEN_FAIL frames stay within the payload limit whatever the
   CHECK(fail.payload.size() <= p::kMaxPayload);
   CHECK_NOTHROW(p::encode(fail));
 }
+
+TEST_CASE("a port OPEN carries only a port on the guest's loopback, checked strictly", "[guest][protocol][security]") {
+  p::Open o;
+  o.kind = p::OpenKind::port;
+  o.guest_port = 3000;
+  const std::string json = p::to_json(o);
+  CHECK(json == R"({"kind":"port","port":3000})");
+  auto back = p::parse_open(json);
+  REQUIRE(back.has_value());
+  CHECK(back->kind == p::OpenKind::port);
+  CHECK(back->guest_port == 3000);
+  // No address, no host name, nothing but the port: a port stream cannot be aimed elsewhere.
+  for (const char* bad : {R"({"kind":"port"})", R"({"kind":"port","port":0})", R"({"kind":"port","port":65536})",
+                          R"({"kind":"port","port":"80"})", R"({"kind":"port","port":80,"host":"10.0.0.1"})",
+                          R"({"kind":"port","port":80,"address":"0.0.0.0"})", R"({"kind":"port","port":80.5})"}) {
+    INFO(bad);
+    CHECK_FALSE(p::parse_open(bad).has_value());
+  }
+}

@@ -116,3 +116,24 @@ TEST_CASE("remove_sockets removes every socket file and keeps the logs", "[super
   CHECK_FALSE(fs::exists(dir.path() / "fs0.sock"));
   CHECK(fs::exists(dir.path() / "console.log"));
 }
+
+TEST_CASE("launch.json keeps forwarded ports and refuses a port or address that is not one", "[supervisor][ports]") {
+  Launch l;
+  l.name = "p";
+  l.machine.name = "p";
+  l.ports = {{"127.0.0.1", 8080, 3000}, {"::1", 9229, 9229}};
+  auto back = launch_from_json(launch_to_json(l), "launch.json");
+  REQUIRE(back.has_value());
+  CHECK(back->ports == l.ports);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"\"host_port\": 8080", "\"host_port\": 70000"},
+           {"\"guest_port\": 3000", "\"guest_port\": 0"},
+           {"\"127.0.0.1\"", "\"localhost\""}}) {
+    std::string text = launch_to_json(l);
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+    INFO(to);
+    CHECK_FALSE(launch_from_json(text, "launch.json").has_value());
+  }
+}
