@@ -228,6 +228,11 @@ Result<std::string> agent_image(const config::Sandboxfile& f, const KubernetesOp
                       " docker://REGISTRY/NAME:TAG (docker-archive: for a 'docker save' file), then render with "
                       "--image REGISTRY/NAME:TAG or set [image] ref to it",
                   img.location);
+    case config::ImageKind::dev:
+      return fail(ErrorCode::invalid, "[image] is sbx's dev image, which sbx builds on this machine only",
+                  "push an image with the tools your agent needs to a registry the cluster pulls from and render "
+                  "with --image REGISTRY/NAME:TAG (or set [image] ref to it)",
+                  img.location);
     case config::ImageKind::rootfs_dir:
       break;
   }

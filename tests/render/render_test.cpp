@@ -138,6 +138,7 @@ TEST_CASE("kubernetes: what cannot map to a cluster is an error that says what t
   CHECK_THAT(err("version = 1\n"), Catch::Contains("built-in image") && Catch::Contains("--image"));
   CHECK_THAT(err("version = 1\n[image]\nref = \"./a.tar\"\n"), Catch::Contains("skopeo copy oci-archive:") && Catch::Contains("proj/a.tar docker://"));
   CHECK_THAT(err("version = 1\n[image]\nref = \"./root\"\n"), Catch::Contains("docker push"));
+  CHECK_THAT(err("version = 1\n[image]\nref = \"dev\"\n"), Catch::Contains("dev image") && Catch::Contains("--image"));
   const std::string img = "version = 1\n[image]\nref = \"registry.example.com/a:1\"\n";
   CHECK_THAT(err(img + "[agent]\nuser = \"root\"\n"), Catch::Contains("as root"));
   CHECK_THAT(err(img + "[agent]\nuser = \"dev\"\n"), Catch::Contains("no uid known"));
