@@ -23,7 +23,7 @@ void ProgressView::operator()(const ProgressEvent& event) {
     advance(event, task);  // done == total: always drawn
     out_.end_redraw();
   } else if (task.last_step != 4) {
-    line_(std::string(event.label) + ": done, " + image::human_bytes(event.total));
+    line_(std::string(event.label) + ": done, " + image::progress_amount(event.total, event.unit));
   }
   tasks_.erase(it);
 }
@@ -40,14 +40,14 @@ void ProgressView::advance(const ProgressEvent& e, Task& task) {
     bar.resize(kWidth, '.');
     char pct_text[8];
     std::snprintf(pct_text, sizeof pct_text, "%3d%%", pct);
-    out_.redraw(std::string(e.label) + " [" + bar + "] " + pct_text + " " + image::human_bytes(e.done) + " / " +
-                image::human_bytes(e.total));
+    out_.redraw(std::string(e.label) + " [" + bar + "] " + pct_text + " " + image::progress_amount(e.done, e.unit) + " / " +
+                image::progress_amount(e.total, e.unit));
     return;
   }
   const int step = pct / 25;
   if (step == task.last_step) return;
   task.last_step = step;
-  line_(std::string(e.label) + ": " + std::to_string(pct) + "% of " + image::human_bytes(e.total));
+  line_(std::string(e.label) + ": " + std::to_string(pct) + "% of " + image::progress_amount(e.total, e.unit));
 }
 
 }  // namespace sbx::cli

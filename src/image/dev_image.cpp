@@ -164,7 +164,7 @@ Result<fs::path> dev_base_layer(const DevRecipe& recipe, const ImportOptions& o)
                                             "installing essential packages", "installing remaining packages",
                                             "running --customize-hook", "creating tarball"};
   constexpr std::uint64_t kSteps = std::size(kPhases) + 1;
-  ProgressMeter meter(o.meter, "dev image: mmdebstrap phase", kSteps);
+  ProgressMeter meter(o.meter, "dev image (mmdebstrap)", kSteps, "phases");
   std::string tail;
   const int rc = SBX_TRY(run_streaming(argv, [&](const std::string& l) {
     sbx::log::get("image")->debug("mmdebstrap: {}", l);

@@ -13,8 +13,12 @@ std::string human_bytes(std::uint64_t n) {
   return buf;
 }
 
-ProgressMeter::ProgressMeter(ProgressSink sink, std::string label, std::uint64_t total)
-    : sink_(std::move(sink)), label_(std::move(label)), total_(total) {
+std::string progress_amount(std::uint64_t n, std::string_view unit) {
+  return unit.empty() ? human_bytes(n) : std::to_string(n) + " " + std::string(unit);
+}
+
+ProgressMeter::ProgressMeter(ProgressSink sink, std::string label, std::uint64_t total, std::string unit)
+    : sink_(std::move(sink)), label_(std::move(label)), total_(total), unit_(std::move(unit)) {
   emit(ProgressEvent::Phase::begin, 0);
 }
 
@@ -31,7 +35,7 @@ void ProgressMeter::finish() {
 }
 
 void ProgressMeter::emit(ProgressEvent::Phase phase, std::uint64_t done) {
-  if (sink_) sink_(ProgressEvent{phase, label_, done, total_});
+  if (sink_) sink_(ProgressEvent{phase, label_, done, total_, unit_});
 }
 
 }  // namespace sbx::image

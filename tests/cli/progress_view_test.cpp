@@ -66,6 +66,20 @@ TEST_CASE("a task that begins before the previous one ends keeps its own steps",
                                             "pulling blob 2/2 bbbbbbbbbbbb: 100% of 100 B"});
 }
 
+TEST_CASE("a task counted in steps says them, not bytes", "[cli][progress]") {
+  // mmdebstrap reports phases: "0% of 8 B" told a person nothing.
+  Recorder r;
+  {
+    ProgressMeter m(r.sink(), "dev image (mmdebstrap)", 8, "phases");
+    m.update(2);
+    m.update(4);
+  }
+  CHECK(r.lines == std::vector<std::string>{"dev image (mmdebstrap): 0% of 8 phases",
+                                            "dev image (mmdebstrap): 25% of 8 phases",
+                                            "dev image (mmdebstrap): 50% of 8 phases",
+                                            "dev image (mmdebstrap): done, 8 phases"});
+}
+
 TEST_CASE("with --json there is no progress sink, so the library reports nothing", "[cli][progress]") {
   CHECK_FALSE(Output(true).meter());
   CHECK(Output(false).meter());
