@@ -11,6 +11,7 @@
 #include "guest/agent/boot.h"
 #include "guest/agent/ca_trust.h"
 #include "guest/agent/console.h"
+#include "guest/agent/etc_hosts.h"
 #include "guest/agent/pid1.h"
 #include "guest/agent/proxy_listener.h"
 #include "guest/agent/session_impl.h"
@@ -215,7 +216,10 @@ void Session::Impl::handle_config(const p::Frame& f) {
   if (!cfg) return protocol_error("bad CONFIG: " + cfg.error().message);
   config_ = *cfg;
   p::Ready ready;
-  if (config_.hostname) set_hostname(*config_.hostname);
+  if (config_.hostname) {
+    set_hostname(*config_.hostname);
+    if (auto err = name_host_in_hosts(*config_.hostname); !err.empty()) say(err);  // sudo warns without it
+  }
   for (const auto& m : config_.mounts) {
     if (mounted_.count(m.target)) continue;
     auto err = mount_share(m);
