@@ -43,7 +43,7 @@ nlohmann::json to_json(const Sandboxfile& f) {
   if (!f.agent.headless.empty()) agent["headless"] = f.agent.headless;
   if (f.agent.package)
     agent["package"] = {{"npm", f.agent.package->name}, {"version", f.agent.package->version}, {"bin", f.agent.package->bin}};
-  return {
+  json j = {
       {"version", f.version},
       {"name", f.name},
       {"project_dir", f.project_dir.string()},
@@ -55,10 +55,15 @@ nlohmann::json to_json(const Sandboxfile& f) {
       {"resources",
        {{"cpus", f.resources.cpus}, {"memory_bytes", f.resources.memory_bytes}, {"disk_bytes", f.resources.disk_bytes}}},
       {"mounts", mounts},
-      {"ports", ports},
       {"egress", {{"mode", to_string(f.egress.mode)}, {"allow", allow}, {"deny", deny}}},
       {"secrets", secrets},
   };
+  // Outside "egress": the guest's CA bundle is part of the machine (a change reboots), not of the
+  // rules the proxy hot-reloads. Only when set, so files without it keep their digests.
+  if (f.egress.trust_host_ca) j["trust_host_ca"] = true;
+  // Only when written, like trust_host_ca: a file without ports keeps the digest it had.
+  if (!ports.empty()) j["ports"] = ports;
+  return j;
 }
 
 std::string digest(const Sandboxfile& f) { return sbx::digest::sha256(to_json(f).dump()); }
