@@ -87,7 +87,8 @@ schema = {
    "properties":{
     "mode":{"enum":["enforce","learn"],"description":"enforce (default): only allowed hosts; learn: allow and log everything."},
     "allow":dict(rules, description="Rules that let a connection through."),
-    "deny":dict(rules, description="Rules that refuse a connection even if allowed (deny beats allow).")}},
+    "deny":dict(rules, description="Rules that refuse a connection even if allowed (deny beats allow)."),
+    "trust_host_ca":{"type":"boolean","description":"The guest also trusts the CA certificates this host's administrator added (default false)."}}},
   "secret":{"type":"array","maxItems":64,"description":"Secrets from the host store and where they are injected.",
    "items":{"type":"object","additionalProperties":False,"required":["name"],
     "properties":{

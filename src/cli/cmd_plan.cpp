@@ -17,6 +17,7 @@
 #include "policy/discovery.h"
 #include "policy/explain.h"
 #include "proxy/host_pins.h"
+#include "reconcile/host_ca.h"
 #include "reconcile/host_resources.h"
 
 namespace sbx::cli {
@@ -102,6 +103,21 @@ std::string mark(const config::Sandboxfile& f, std::string_view key) {
 }
 
 
+// Which CAs the guest trusts for TLS it checks itself (tunnelled hosts).
+std::string trust_text(const config::Sandboxfile& f) {
+  const bool header = std::any_of(f.secrets.begin(), f.secrets.end(),
+                                  [](const config::Secret& s) { return s.inject == config::InjectKind::header; });
+  std::string t = "the image's CA bundle";
+  if (header) t += ", the egress proxy's CA (for the hosts it adds headers to)";
+  if (!f.egress.trust_host_ca) return t + "; not the CAs this host's administrator added (trust_host_ca = false)";
+  auto cas = reconcile::collect_host_cas(reconcile::host_ca_dirs());
+  if (!cas) return t + "; 'sbx up' refuses trust_host_ca: " + cas.error().message;
+  if (cas->certificates == 0) return t + "; trust_host_ca = true, but this host has added no CA of its own";
+  t += ", and " + std::to_string(cas->certificates) + " CA certificate(s) this host added (trust_host_ca = true):";
+  for (const auto& file : cas->files) t += " " + file.string();
+  return t;
+}
+
 nlohmann::json pins_json(const std::vector<proxy::HostPin>& pins) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& p : pins) {
@@ -170,6 +186,7 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     policy_lines(o, pv, {policy::ItemKind::egress_rule, i});
   }
   for (const auto& r : f.egress.deny) o << "  deny     " << rule_text(r) << "\n";
+  o << "  trust    " << trust_text(f) << "\n";
   for (const auto& p : pins) {
     o << "  pin      " << p.name << " ->";
     for (const auto& ip : p.addresses) o << ' ' << ip.str();

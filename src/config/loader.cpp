@@ -58,7 +58,7 @@ constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
 constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache"};
 constexpr std::string_view kPortKeys[] = {"guest", "host"};
-constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny"};
+constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny", "trust_host_ca"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
 
@@ -672,6 +672,10 @@ class Loader {
     }
     read_rules(t, "allow", egress.allow);
     read_rules(t, "deny", egress.deny);
+    if (const toml::node* n = t.get("trust_host_ca")) {
+      if (const auto* b = n->as_boolean()) egress.trust_host_ca = b->get();
+      else error(*n, "'trust_host_ca' must be a boolean, found " + type_name(n->type()), "write trust_host_ca = true (no quotes)");
+    }
   }
 
   void read_secrets(const toml::node& n, Sandboxfile& out) {

@@ -101,6 +101,7 @@ struct Egress {
   EgressMode mode = EgressMode::enforce;     // default deny
   std::vector<EgressRule> allow;
   std::vector<EgressRule> deny;              // deny beats allow
+  bool trust_host_ca = false;                // the guest also trusts the CAs the host's administrator added
   Location location;                         // the [egress] table, when written
 };
 

@@ -2,6 +2,7 @@
 #include "reconcile/egress_apply.h"
 #include "reconcile/agent_build.h"
 #include "reconcile/sandbox_disk.h"
+#include "reconcile/host_ca.h"
 
 #include <cstdlib>
 
@@ -75,6 +76,18 @@ Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progr
   a.initramfs = SBX_TRY(guest::build_initramfs(kernel, progress));
   if (file.image.kind == config::ImageKind::builtin) a.root_disk = SBX_TRY(guest::build_default_rootfs(progress));
   else SBX_TRY_VOID(prepare_image(file, progress, meter, a));
+  if (file.egress.trust_host_ca) {
+    Result<HostCas> cas = collect_host_cas(host_ca_dirs());
+    if (!cas) {
+      Error e = cas.error();
+      if (e.location.file.empty()) e.location = file.egress.location;
+      return std::unexpected(e);
+    }
+    a.host_ca_pem = cas->pem;
+    if (progress)
+      progress(cas->certificates ? "the guest trusts " + std::to_string(cas->certificates) + " CA certificate(s) the host added ([egress] trust_host_ca)"
+                                 : std::string("[egress] trust_host_ca: this host has no CA of its own (SBX_HOST_CA_DIR names where to look); the guest trusts its image's bundle"));
+  }
   return a;
 }
 
@@ -127,6 +140,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   l.guest_config.workdir = file.agent.workdir_given || a.image_workdir.empty() ? file.agent.workdir : a.image_workdir;
   if (l.guest_config.workdir->empty()) l.guest_config.workdir.reset();
   for (const auto& p : file.ports) l.ports.push_back({p.host_address, p.host_port, p.guest_port});
+  l.host_ca_pem = a.host_ca_pem;
   // inject = "env": names only; the supervisor adds the values to the CONFIG it sends.
   for (const auto& s : file.secrets)
     if (s.inject == config::InjectKind::env) l.env_secrets.push_back({s.name, s.env_var});

@@ -23,6 +23,7 @@ struct Artifacts {
   std::vector<std::string> image_env;        // "KEY=VALUE"
   std::string image_user, image_workdir;
   std::vector<std::string> image_command;    // Entrypoint + Cmd
+  std::string host_ca_pem;                   // [egress] trust_host_ca: the host's added CAs (host_ca.h)
 };
 
 /// Human progress lines ("building root disk ...").

@@ -11,10 +11,14 @@ using namespace std::chrono;
 void Supervisor::send_config() {
   config_pending_ = false;
   proto::Config cfg = launch_.guest_config;
+  // [egress] trust_host_ca: the CAs the host's administrator added (checked PEM, by sbx up).
+  if (!launch_.host_ca_pem.empty()) cfg.ca_certificate = launch_.host_ca_pem;
   if (launch_.egress.trust_ca) {
     auto pem = read_small_file(paths_.ca_certificate());
     if (pem && !pem->empty()) {
-      cfg.ca_certificate = *pem;
+      std::string both = *pem;
+      if (!both.empty() && both.back() != '\n') both += '\n';
+      cfg.ca_certificate = both + cfg.ca_certificate.value_or("");
     } else {
       const std::string w = "the guest does not trust the egress proxy's CA (" + paths_.ca_certificate().string() +
                             " is missing): HTTPS to hosts with header secrets will fail";

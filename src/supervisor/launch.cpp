@@ -52,6 +52,7 @@ std::string launch_to_json(const Launch& l) {
     for (const auto& p : l.ports) ports.push_back({{"address", p.address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}});
     j["ports"] = ports;
   }
+  if (!l.host_ca_pem.empty()) j["host_ca"] = l.host_ca_pem;
   if (l.egress.enabled) {
     j["egress"] = {{"sandboxfile", l.egress.sandboxfile}, {"project_dir", l.egress.project_dir},
                    {"snapshot", l.egress.snapshot}, {"digest", l.egress.digest}, {"trust_ca", l.egress.trust_ca}};
@@ -120,6 +121,7 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
                       "run 'sbx up' again to rewrite it");
         l.ports.push_back(std::move(port));
       }
+    if (j.contains("host_ca")) l.host_ca_pem = j.at("host_ca").get<std::string>();
     if (j.contains("egress")) {
       const auto& e = j.at("egress");
       l.egress.enabled = true;

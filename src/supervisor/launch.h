@@ -51,6 +51,7 @@ struct Launch {
   EgressLaunch egress;
   std::vector<EnvSecret> env_secrets;
   std::vector<PortLaunch> ports;
+  std::string host_ca_pem;                    // [egress] trust_host_ca: PEM the guest trusts too
 };
 
 /// Serialize / parse launch.json.

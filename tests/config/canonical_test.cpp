@@ -70,6 +70,12 @@ TEST_CASE("the digest changes with any change of meaning", "[config][canonical]"
   std::string order(kBase);  // rule order is kept: it is how rules are listed in messages
   replace(order, "[\"api.github.com\", \"*.npmjs.org:443\"]", "[\"*.npmjs.org:443\", \"api.github.com\"]");
   CHECK(digest_of(order) != d);
+  std::string trust(kBase);
+  replace(trust, "[egress]\n", "[egress]\ntrust_host_ca = true\n");
+  CHECK(digest_of(trust) != d);
+  std::string untrusted(kBase);  // written as its default: the same state
+  replace(untrusted, "[egress]\n", "[egress]\ntrust_host_ca = false\n");
+  CHECK(digest_of(untrusted) == d);
 }
 
 TEST_CASE("to_json holds the resolved state with defaults", "[config][canonical]") {

@@ -162,6 +162,13 @@ TEST_CASE("wrong types name the expected and the found type", "[config][loader]"
   CHECK(load_err("version = 1\n[mount]\nsource = \".\"").details[0].message == "'mount' must be an array of tables, found a table");
 }
 
+TEST_CASE("trust_host_ca is off unless written, and only a boolean turns it on", "[config][loader]") {
+  CHECK_FALSE(load_ok("version = 1\n").egress.trust_host_ca);
+  CHECK(load_ok("version = 1\n[egress]\ntrust_host_ca = true\n").egress.trust_host_ca);
+  CHECK(load_err("version = 1\n[egress]\ntrust_host_ca = \"yes\"\n").details[0].message ==
+        "'trust_host_ca' must be a boolean, found a string");
+}
+
 TEST_CASE("duplicate egress rules are kept once", "[config][loader]") {
   const Sandboxfile f = load_ok("version = 1\n[egress]\nallow = [\"a.com\", \"A.com.\", \"a.com:80,443\", { host = \"a.com\" }, \"a.com:443\"]\n");
   REQUIRE(f.egress.allow.size() == 2);

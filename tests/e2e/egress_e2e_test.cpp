@@ -33,7 +33,7 @@ std::string sandboxfile(int allowed_port, int second_port_or_0) {
   return "version = 1\nname = \"egress-e2e\"\n"
          "[agent]\npreset = \"shell\"\ncommand = [\"true\"]\n"
          "[image]\nref = \"builtin\"\n"
-         "[egress]\nallow = [" + allow + "]\n"
+         "[egress]\nallow = [" + allow + "]\ntrust_host_ca = true\n"
          "[[secret]]\nname = \"E2E_TOKEN\"\ninject = \"header\"\nhosts = [\"localhost\"]\n"
          "header = \"Authorization\"\ntemplate = \"Bearer {}\"\n";
 }
@@ -66,7 +66,21 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
     ~Restore() { had ? ::setenv("SBX_DATA_DIR", v.c_str(), 1) : ::unsetenv("SBX_DATA_DIR"); }
   } restore{saved_data, old_data != nullptr};
 
+  // A CA "this host's administrator added" ([egress] trust_host_ca), in a directory of its own.
+  const fs::path host_ca = work / "host-ca";
+  fs::create_directories(host_ca);
+  REQUIRE(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "
+                       "/CN=sbx-e2e-host-ca -keyout " + (work / "host-ca.key").string() + " -out " +
+                       (work / "host-ca.pem").string() + " 2>/dev/null").c_str()) == 0);
+  const std::string host_ca_pem = read_file(work / "host-ca.pem");
+  // What sbx re-encodes: the certificate alone, without the comment around it.
+  write_file(host_ca / "local.crt", "# added by the e2e test\n" + host_ca_pem);
+  write_file(host_ca / "README", "not a certificate, and not named like one\n");
+  sbx.env.push_back("SBX_HOST_CA_DIR=" + host_ca.string());
+
   write_file(project / "Sandboxfile", sandboxfile(server.port(), 0));
+  const auto plan = sbx.run({"plan", project.string()}, {}, 60s);
+  CHECK(plan.out.find("1 CA certificate(s) this host added (trust_host_ca = true): " + (host_ca / "local.crt").string()) != std::string::npos);
   const auto missing = sbx.run({"up", "--detach", project.string()}, {}, 60s);
   INFO(missing.err);
   CHECK(missing.code != 0);  // the header secret is not in the store: refused before booting
@@ -114,9 +128,11 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
   CHECK(unknown.out.find("default") != std::string::npos);
   CHECK(unknown.out.find("allow = [\"denied.example.invalid\"]") != std::string::npos);
 
-  // The guest trusts the sandbox's CA: the bundle ends with it, Node gets the CA alone.
-  const std::string ca = read_file(sbx.sandbox_dir(name) / "ca.crt");
-  REQUIRE(ca.find("BEGIN CERTIFICATE") != std::string::npos);
+  // The guest trusts the sandbox's CA and the host's added one: the bundle ends with them, Node
+  // gets them alone.
+  const std::string proxy_ca = read_file(sbx.sandbox_dir(name) / "ca.crt");
+  REQUIRE(proxy_ca.find("BEGIN CERTIFICATE") != std::string::npos);
+  const std::string ca = proxy_ca + host_ca_pem;
   const auto trust = exec("for v in SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE GIT_SSL_CAINFO NODE_EXTRA_CA_CERTS; do "
                           "eval echo $v=\\$$v; done; cat \"$NODE_EXTRA_CA_CERTS\"; echo ---; cat \"$SSL_CERT_FILE\"");
   CHECK(trust.out.find("SSL_CERT_FILE=/run/sbx/ca-bundle.crt\nCURL_CA_BUNDLE=/run/sbx/ca-bundle.crt\n"

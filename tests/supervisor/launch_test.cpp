@@ -33,9 +33,11 @@ TEST_CASE("launch.json round-trips every field", "[supervisor]") {
   l.guest_config.hostname = "sbx-demo";
   l.guest_config.env = {{"A", "1"}};
   l.guest_config.mounts = {{"t", "/workspace", false}};
+  l.host_ca_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
   auto back = launch_from_json(launch_to_json(l), "launch.json");
   REQUIRE(back.has_value());
   CHECK(launch_to_json(*back) == launch_to_json(l));
+  CHECK(back->host_ca_pem == l.host_ca_pem);
   CHECK(back->machine.shares[0].source == "/src");
   CHECK_FALSE(back->machine.shares[0].read_only);
   CHECK(back->machine.shares[0].cache == sbx::vmm::ShareCache::auto_);
