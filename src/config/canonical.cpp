@@ -43,7 +43,7 @@ nlohmann::json to_json(const Sandboxfile& f) {
   if (!f.agent.headless.empty()) agent["headless"] = f.agent.headless;
   if (f.agent.package)
     agent["package"] = {{"npm", f.agent.package->name}, {"version", f.agent.package->version}, {"bin", f.agent.package->bin}};
-  return {
+  json j = {
       {"version", f.version},
       {"name", f.name},
       {"project_dir", f.project_dir.string()},
@@ -59,6 +59,8 @@ nlohmann::json to_json(const Sandboxfile& f) {
       {"egress", {{"mode", to_string(f.egress.mode)}, {"allow", allow}, {"deny", deny}}},
       {"secrets", secrets},
   };
+  if (!f.protect.empty()) j["protect"] = f.protect;  // only when written: older digests stay
+  return j;
 }
 
 std::string digest(const Sandboxfile& f) { return sbx::digest::sha256(to_json(f).dump()); }
