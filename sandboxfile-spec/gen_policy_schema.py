@@ -54,6 +54,8 @@ schema = {
             "read_only": path_list("A mount of, inside or holding the path must be read-only."),
             "max": {"type": "integer", "minimum": 0, "maximum": 64, "description": "The most [[mount]] sections."},
             "allow_rw": B("false: every mount must be read-only."),
+            "protect": {"type": "array", "maxItems": 64, "description": "Paths, relative to each read-write mount's source, that the Sandboxfile must keep read-only in the guest (its protect list or the defaults).",
+                        "items": S(pattern=r'^(?!/)(?!.*(?:^|/)\.{1,2}(?:/|$))(?!.*//).{1,1024}$')},
         }),
         "egress": table("Which hosts.", {
             "deny": rules("Hosts no sandbox may reach (Sandboxfile rule syntax)."),

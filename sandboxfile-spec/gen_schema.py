@@ -89,6 +89,8 @@ schema = {
     "allow":dict(rules, description="Rules that let a connection through."),
     "deny":dict(rules, description="Rules that refuse a connection even if allowed (deny beats allow)."),
     "trust_host_ca":{"type":"boolean","description":"The guest also trusts the CA certificates this host's administrator added (default false)."}}},
+  "protect":{"type":"array","maxItems":64,"uniqueItems":False,"description":"More paths, relative to each read-write mount's source, kept read-only in the guest (besides Sandboxfile, .sbx, .git/hooks, .git/config, .envrc, .vscode/tasks.json).",
+   "items":S(pattern=r'^(?!/)(?!.*(?:^|/)\.{1,2}(?:/|$))(?!.*//)[^\x00]{1,1024}$')},
   "secret":{"type":"array","maxItems":64,"description":"Secrets from the host store and where they are injected.",
    "items":{"type":"object","additionalProperties":False,"required":["name"],
     "properties":{

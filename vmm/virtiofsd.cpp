@@ -98,8 +98,60 @@ struct Plan {
   std::string source;  // absolute and symlink-free, as sbx up checked it
   std::string served;  // kServedRoot + source: the path virtiofsd is given
   bool read_only = false;
+  std::vector<std::string> protect;  // valid_protect_path, checked before fork
   const std::vector<sock_filter>* seccomp = nullptr;
 };
+
+// Keep `rel` (below the served tree) read-only. Each directory on the way is pinned with a bind
+// mount of itself: a mount point cannot be renamed or removed, so the guest cannot move `.git`
+// aside and make a new one. The path itself becomes a read-only bind mount. Every step is opened
+// without following a symlink and mounted through its descriptor, so a link the guest planted
+// cannot redirect a mount. A path that does not exist (or is a symlink, or no file or directory)
+// is left alone. Async-signal-safe.
+ChildStep protect_path(const char* served, const std::string& rel) {
+  int cur = ::open(served, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cur < 0) return {"opening the share to protect its paths", errno};
+  char name[NAME_MAX + 1];
+  size_t i = 0;
+  for (;;) {
+    size_t n = 0;
+    while (i < rel.size() && rel[i] != '/') name[n++] = rel[i++];  // each part <= NAME_MAX, checked before fork
+    name[n] = 0;
+    const bool last = i >= rel.size();
+    const int next = ::openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st{};
+    if (next < 0 || ::fstat(next, &st) != 0 || !(S_ISDIR(st.st_mode) || (last && S_ISREG(st.st_mode)))) {
+      if (next >= 0) ::close(next);
+      ::close(cur);
+      return {};
+    }
+    char fdp[32];
+    fd_path(fdp, next);
+    // MS_REC: pinning a directory again (.git for .git/config after .git/hooks) keeps the
+    // protect mounts already below it.
+    if (::mount(fdp, fdp, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      const int err = errno;
+      ::close(next);
+      ::close(cur);
+      return {"protecting a path of the share", err};
+    }
+    ::close(next);
+    // Looked up again by name: the lookup enters the new mount, whose root a remount needs.
+    const int top = ::openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    ::close(cur);
+    if (top < 0) return {"protecting a path of the share", errno};
+    cur = top;
+    if (last) {
+      fd_path(fdp, cur);
+      const int rc = ::mount(nullptr, fdp, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(cur), nullptr);
+      const int err = errno;
+      ::close(cur);
+      if (rc != 0) return {"making a protected path read-only", err};
+      return {};
+    }
+    ++i;
+  }
+}
 
 ChildStep enter_sandbox(const Plan& p) {
   // virtiofsd keeps one O_PATH descriptor per inode the guest knows: give it the hard limit.
@@ -159,6 +211,9 @@ ChildStep enter_sandbox(const Plan& p) {
   if (p.read_only) {
     if (::mount(nullptr, p.served.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(dir), nullptr) != 0)
       return {"making the share read-only", errno};
+  } else {
+    for (const auto& rel : p.protect)
+      if (ChildStep step = protect_path(p.served.c_str(), rel); step.what) return step;
   }
   ::close(dir);
   // The namespace gave us every capability in it; keep them across exec (as ambient capabilities)
@@ -203,6 +258,13 @@ HostUser invoking_user() {
 }
 
 const char* share_cache_name(ShareCache cache) { return cache == ShareCache::always ? "always" : "auto"; }
+
+bool valid_protect_path(std::string_view rel) {
+  if (rel.empty() || rel.size() > 1024) return false;
+  for (std::string_view part : text::split(rel, '/'))
+    if (part.empty() || part == "." || part == ".." || part.size() > NAME_MAX) return false;
+  return true;
+}
 
 std::string served_path(const fs::path& source) { return std::string(kServedRoot) + "/sbx-share" + source.string(); }
 
@@ -257,6 +319,12 @@ Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const fs
   plan.source = share.source.string();
   plan.served = served_path(share.source);
   plan.read_only = share.read_only;
+  for (const auto& rel : share.protect) {
+    if (!valid_protect_path(rel))
+      return fail(ErrorCode::invalid, "share " + share.source.string() + ": protected path '" + rel + "' is not a relative path below it",
+                  "run 'sbx up' again to rewrite the launch");
+    plan.protect.push_back(rel);
+  }
   plan.seccomp = &*seccomp;
   SpawnOptions o;
   o.output_log = log;

@@ -26,6 +26,10 @@ HostUser invoking_user();
 /// tmpfs, rebuilt there by sbx, at whose end the checked directory is bind-mounted.
 std::string served_path(const std::filesystem::path& source);
 
+/// A Share::protect entry: relative, '/'-separated, no empty, "." or ".." part, each part a
+/// valid file name.
+bool valid_protect_path(std::string_view rel);
+
 /// The virtiofsd command line for `share` served from the listening socket passed as fd 3.
 std::vector<std::string> virtiofsd_argv(const Share& share);
 
@@ -37,7 +41,11 @@ std::vector<std::string> virtiofsd_argv(const Share& share);
 /// directory is served (read-only shares through a read-only bind mount, so not even a
 /// compromised guest kernel can write through them). virtiofsd gets neither CAP_FSETID nor
 /// CAP_SETFCAP and runs under share_seccomp_program(): no served file becomes set-uid, set-gid
-/// or gets file capabilities. Returns once virtiofsd has been started.
+/// or gets file capabilities. In a read-write share each existing `share.protect` path is a
+/// read-only bind mount in virtiofsd's namespace and each directory on its way a bind mount of
+/// itself, so the guest (root too) can neither write, replace, rename nor remove them; moving a
+/// file into or out of such a directory then fails with EXDEV. Paths absent at start are not
+/// protected. Returns once virtiofsd has been started.
 Result<Child> start_virtiofsd(const Share& share, const HostUser& user, const std::filesystem::path& log);
 
 }  // namespace sbx::vmm

@@ -41,6 +41,9 @@ struct Share {
   unsigned guest_gid = 1000;
   // virtiofsd's cache policy: how long the guest may trust names, attributes and data it has seen.
   ShareCache cache = ShareCache::auto_;
+  // Paths below `source` (relative, no "." or ".." parts) that stay read-only in the guest even
+  // in a read-write share: see start_virtiofsd.
+  std::vector<std::string> protect;
 };
 
 /// A virtio-serial port named `name` in the guest, a listening Unix socket at `socket` on the host.

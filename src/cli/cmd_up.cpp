@@ -9,6 +9,7 @@
 
 #include "cli/cmd_policy_common.h"
 #include "cli/cmd_sandbox_common.h"
+#include "cli/cmd_up_approval.h"
 #include "cli/cmd_up_disk.h"
 #include "cli/cmd_up_ports.h"
 #include "cli/commands.h"
@@ -152,6 +153,10 @@ int run_up(const Args& args) {
   // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.
   auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), out);
   if (!lifecycle) return out.error(lifecycle.error());
+  // The agent may have rewritten the Sandboxfile: no new grant (a mount, egress rule, secret
+  // host, hot update too) without the user's yes (cmd_up_approval.h).
+  auto approval = approve_grants(file, args.flag("yes"), out);
+  if (!approval) return out.error(approval.error());
 
   auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines(), out.meter());
   if (!artifacts) return out.error(artifacts.error());
@@ -253,6 +258,9 @@ int run_up(const Args& args) {
     for (const auto& p : desired.ports)
       ports.push_back({{"host_address", p.address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}});
     j["ports"] = ports;
+    nlohmann::json changes = nlohmann::json::array();
+    for (const auto& c : approval->changes) changes.push_back({{"line", c.line}, {"widens", c.widens}});
+    j["approval"] = {{"how", approval->how}, {"changes", changes}, {"record", approval->record}};
     if (disk) j["disk"] = {{"action", reconcile::disk_action_name(disk->action)}, {"reason", disk->reason}};
     out.result(j);
   } else {
@@ -299,6 +307,15 @@ const CommandSpec kUpCommand{
         "reboots a running sandbox. A host without room to make the disk fails before anything is\n"
         "written.\n"
         "\n"
+        "The Sandboxfile sits in the workspace, where the agent may write: 'sbx up' records what the\n"
+        "user approved (mounts, egress, secrets, image, ports, policies, protected paths) under the\n"
+        "state directory and applies more only with a yes. A widening is shown as a diff and asked\n"
+        "on a terminal; without one it is refused unless --yes. A change that only narrows is\n"
+        "applied. A first up asks only on a terminal and only for more than the baseline (the\n"
+        "project read-only, the built-in image, no egress, secrets or ports). In a read-write mount\n"
+        "the Sandboxfile, .sbx, .git/hooks, .git/config, .envrc and .vscode/tasks.json stay\n"
+        "read-only in the guest (and 'protect' paths): see SPEC.md, \"Protected paths\".\n"
+        "\n"
         "On hosts without usable hardware virtualisation (no /dev/kvm, or a PVM hypervisor) the guest\n"
         "runs under software emulation: sbx says so in one warning line.\n"
         "\n"
@@ -323,7 +340,7 @@ const CommandSpec kUpCommand{
         "    sbx up --json\n",
     .options = {{"detach", 'd', "", "Start (or reuse) the sandbox but do not run the agent command."},
                 {"fresh", 0, "", "Start over from the image: stop the sandbox if it runs and reset its disk."},
-                {"yes", 'y', "", "Reset the disk without asking when the image changed (for scripts)."},
+                {"yes", 'y', "", "Approve new grants of the Sandboxfile and reset the disk when the image changed, without asking (for scripts)."},
                 {"timeout", 0, "SECONDS", "How long to wait for the guest to become ready (default 120)."},
                 {"json", 0, "", "Print one JSON result on stdout; the agent's output goes to stderr."}},
     .min_positionals = 0,

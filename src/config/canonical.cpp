@@ -63,6 +63,7 @@ nlohmann::json to_json(const Sandboxfile& f) {
   if (f.egress.trust_host_ca) j["trust_host_ca"] = true;
   // Only when written, like trust_host_ca: a file without ports keeps the digest it had.
   if (!ports.empty()) j["ports"] = ports;
+  if (!f.protect.empty()) j["protect"] = f.protect;  // only when written: older digests stay
   return j;
 }
 

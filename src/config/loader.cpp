@@ -52,7 +52,7 @@ constexpr size_t kMaxEnv = 256;
 constexpr size_t kMaxArgs = 256;
 constexpr size_t kMaxString = 4096;
 
-constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "port", "egress", "secret"};
+constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "port", "egress", "secret", "protect"};
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user", "version", "headless"};
 constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
@@ -151,6 +151,7 @@ class Loader {
     check_keys(root, kTopKeys, "");
     read_version(root, out);
     read_name(root, out);
+    read_protect(root, out);
     if (const toml::node* n = root.get("agent")) {
       if (const toml::table* t = as_table(*n, "[agent]", "[agent] as a table")) read_agent(*t, out.agent);
     } else {
@@ -271,6 +272,29 @@ class Loader {
       return;
     }
     out.name = *s;
+  }
+
+  // `protect = [".env.sh", "scripts/deploy"]`: relative paths every read-write mount keeps
+  // read-only in the guest, besides the default list (SPEC.md "Protected paths").
+  void read_protect(const toml::table& root, Sandboxfile& out) {
+    const toml::node* n = root.get("protect");
+    if (!n) return;
+    auto list = string_list(*n, "'protect'", "protect = [\"scripts/deploy.sh\"]", 64);
+    if (!list) return;
+    for (std::string p : *list) {
+      while (p.size() > 1 && p.back() == '/') p.pop_back();
+      bool ok = !p.empty() && p.front() != '/' && p.size() <= 1024;
+      for (std::string_view part : text::split(p, '/'))
+        ok = ok && !part.empty() && part != "." && part != ".." && part.size() <= 255 && part.find('\0') == std::string_view::npos;
+      if (!ok) {
+        error(*n, "invalid protected path '" + printable(p) + "'",
+              "write paths relative to a mount's source, without '.' or '..' parts, e.g. \"scripts/deploy.sh\"");
+        continue;
+      }
+      out.protect.push_back(std::move(p));
+    }
+    std::sort(out.protect.begin(), out.protect.end());
+    out.protect.erase(std::unique(out.protect.begin(), out.protect.end()), out.protect.end());
   }
 
   void read_agent(const toml::table& t, Agent& agent) {

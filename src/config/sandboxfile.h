@@ -131,6 +131,9 @@ struct Sandboxfile {
   std::vector<Port> ports;
   Egress egress;
   std::vector<Secret> secrets;
+  // `protect`: more paths, relative to each read-write mount's source, kept read-only in the guest
+  // (besides reconcile::default_protect()); normalised, no "..".
+  std::vector<std::string> protect;
   // What the preset filled in because the file did not say it ("agent.command", "image",
   // "egress.allow", "secret.NAME", "agent.env.NAME", "resources.memory", ...), for `sbx plan`.
   std::vector<std::string> from_preset;

@@ -2,6 +2,7 @@
 // and policy paths are both compared after resolving symlinks and `..`, so a link in the project
 // that points at ~/.ssh, or "./../../home/u/.ssh", is the directory it names.
 #include "policy/check.h"
+#include "config/protect.h"
 #include "policy/policy_paths.h"
 
 namespace sbx::policy::detail {
@@ -61,6 +62,15 @@ void check_mounts(const config::Sandboxfile& file, const Policy& p, Report& repo
       else
         report.constraints.push_back(constraint(p, item, "read-only required (mounts.read_only \"" + e->written + "\")", e->where));
     }
+    if (m.writable)
+      for (const auto& e : r.protect) {
+        if (config::is_protected(e.pattern, file.protect))
+          report.constraints.push_back(constraint(p, item, "keeps " + e.pattern + " read-only (mounts.protect)", e.where));
+        else
+          report.violations.push_back(violation(p, item, "mounts.protect", e.where, m.location,
+                                                src + " is mounted read-write without keeping " + e.pattern + " read-only in the guest",
+                                                "add \"" + e.pattern + "\" to the top-level protect list"));
+      }
     if (m.writable && r.allow_rw) {
       if (!r.allow_rw->value)
         report.violations.push_back(violation(p, item, "mounts.allow_rw", r.allow_rw->where, m.location,

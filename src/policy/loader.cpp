@@ -37,7 +37,7 @@ constexpr int kLatestVersion = 1;
 constexpr std::string_view kTopKeys[] = {"version", "name", "description", "enforcement", "images", "mounts",
                                          "egress", "secrets", "resources", "agents", "docker"};
 constexpr std::string_view kImageKeys[] = {"allow", "require_digest"};
-constexpr std::string_view kMountKeys[] = {"deny", "deny_itself", "read_only", "max", "allow_rw"};
+constexpr std::string_view kMountKeys[] = {"deny", "deny_itself", "read_only", "max", "allow_rw", "protect"};
 constexpr std::string_view kEgressKeys[] = {"deny", "ceiling", "allow_ip_literals", "allow_cidrs",
                                             "allow_private_ranges", "allow_learn"};
 constexpr std::string_view kSecretKeys[] = {"deny", "allow", "allow_env"};
@@ -325,6 +325,18 @@ class Loader {
     r.read_only = paths(t, "read_only");
     r.max = count(t, "max", 0, 64);
     r.allow_rw = boolean(t, "allow_rw");
+    // Relative to each read-write mount's source, as the Sandboxfile's `protect`.
+    if (const toml::node* n = t.get("protect"))
+      for (auto& e : patterns(*n, "protect", "protect = [\"scripts/deploy.sh\"]")) {
+        bool ok = !e.pattern.starts_with('/');
+        for (std::string_view part : text::split(e.pattern, '/')) ok = ok && !part.empty() && part != "." && part != "..";
+        if (!ok) {
+          error(*n, "invalid protected path \"" + printable(e.pattern) + "\"",
+                "write paths relative to a mount's source, without '.' or '..' parts, e.g. \"scripts/deploy.sh\"");
+          continue;
+        }
+        r.protect.push_back(std::move(e));
+      }
   }
 
   void read_egress(const toml::table& t, EgressRules& r) {

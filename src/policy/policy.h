@@ -49,6 +49,7 @@ struct MountRules {
   std::vector<PathEntry> read_only;    // a mount of it, inside it or holding it must be ro
   std::optional<Setting<std::uint64_t>> max;
   std::optional<Setting<bool>> allow_rw;
+  std::vector<PatternEntry> protect;   // relative paths each rw mount must keep read-only in the guest
 };
 
 struct EgressRules {

@@ -1,4 +1,8 @@
 #include "reconcile/launch_builder.h"
+
+#include <algorithm>
+
+#include "reconcile/approval.h"
 #include "reconcile/egress_apply.h"
 #include "reconcile/agent_build.h"
 #include "reconcile/sandbox_disk.h"
@@ -96,6 +100,20 @@ std::string desired_digest(const config::Sandboxfile& file, const Artifacts& a,
   return make_launch(file, a, paths).digest;
 }
 
+std::vector<std::string> protected_paths(const config::Sandboxfile& file, const std::filesystem::path& source) {
+  std::vector<std::string> out = default_protect();
+  out.insert(out.end(), file.protect.begin(), file.protect.end());
+  // The Sandboxfile and .sbx of this project where a mount of a directory above it holds them.
+  const auto rel = file.project_dir.lexically_normal().lexically_relative(source.lexically_normal());
+  if (!rel.empty() && rel != "." && *rel.begin() != "..")
+    for (const char* leaf : {"Sandboxfile", ".sbx"}) out.push_back((rel / leaf).string());
+  if (file.file.filename() != "Sandboxfile" && file.file.parent_path() == source.lexically_normal())
+    out.push_back(file.file.filename().string());  // a Sandboxfile loaded under another name
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& a,
                                const supervisor::SandboxPaths& paths, const std::vector<proxy::HostPin>& pins) {
   supervisor::Launch l;
@@ -121,6 +139,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
     const std::string tag = "sbx" + std::to_string(i);
     vmm::Share share{tag, paths.dir / ("fs" + std::to_string(i) + ".sock"), mount.source, !mount.writable};
     share.cache = mount.cache == config::MountCache::always ? vmm::ShareCache::always : vmm::ShareCache::auto_;
+    if (mount.writable) share.protect = protected_paths(file, mount.source);
     m.shares.push_back(std::move(share));
     l.guest_config.mounts.push_back({tag, mount.target, !mount.writable});
   }

@@ -47,4 +47,8 @@ std::vector<std::string> agent_command(const config::Sandboxfile& file, const Ar
 supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts& artifacts,
                                const supervisor::SandboxPaths& paths, const std::vector<proxy::HostPin>& pins = {});
 
+/// The paths a read-write mount of `source` keeps read-only in the guest: default_protect(),
+/// the file's `protect` list, and this project's Sandboxfile and .sbx where `source` holds them.
+std::vector<std::string> protected_paths(const config::Sandboxfile& file, const std::filesystem::path& source);
+
 }  // namespace sbx::reconcile

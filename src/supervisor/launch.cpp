@@ -21,7 +21,7 @@ std::string launch_to_json(const Launch& l) {
   }
   for (const auto& s : m.shares)
     shares.push_back({{"tag", s.tag}, {"socket", s.socket.string()}, {"source", s.source.string()}, {"read_only", s.read_only},
-                      {"cache", vmm::share_cache_name(s.cache)}});
+                      {"cache", vmm::share_cache_name(s.cache)}, {"protect", s.protect}});
   for (const auto& c : m.channels) channels.push_back({{"name", c.name}, {"socket", c.socket.string()}});
   json j = {
       {"name", l.name},
@@ -99,6 +99,7 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
       if (!known)
         return fail(ErrorCode::invalid, display_name + ": share " + share.tag + ": unknown cache policy '" + cache + "'",
                     "run 'sbx up' again to rewrite it");
+      share.protect = s.value("protect", std::vector<std::string>{});
       l.machine.shares.push_back(std::move(share));
     }
     for (const auto& c : m.at("channels")) l.machine.channels.push_back({c.at("name").get<std::string>(), c.at("socket").get<std::string>()});

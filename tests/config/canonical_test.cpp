@@ -103,3 +103,10 @@ TEST_CASE("a mount's cache policy is part of the desired state", "[config][canon
   REQUIRE(r.has_value());
   CHECK(to_json(*r)["mounts"][0]["cache"] == "always");
 }
+
+TEST_CASE("a protect list changes the digest, its order does not", "[config][canonical][security]") {
+  const std::string base(kBase);
+  const std::string a = digest_of("protect = [\"Makefile\", \"scripts/deploy.sh\"]\n" + base);
+  CHECK(a != digest_of(base));
+  CHECK(a == digest_of("protect = [\"scripts/deploy.sh\", \"Makefile\"]\n" + base));
+}

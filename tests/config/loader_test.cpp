@@ -304,3 +304,13 @@ env = "All_Proxy"
   CHECK(e.details[1].message == "'sbx_state' is set by sbx and cannot be overridden");
   CHECK(e.details[2].message == "'All_Proxy' is set by sbx and cannot be overridden");
 }
+
+TEST_CASE("protect lists relative paths below a mount's source, normalised and sorted", "[config][loader][security]") {
+  const auto f = test::load_ok("version = 1\nprotect = [\"scripts/deploy.sh\", \"Makefile\", \"bin/\", \"Makefile\"]\n");
+  CHECK(f.protect == std::vector<std::string>{"Makefile", "bin", "scripts/deploy.sh"});
+  for (const char* bad : {"../outside", "/etc/passwd", "a/./b", "a//b", "a/.."}) {
+    INFO(bad);
+    const auto e = test::load_err(std::string("version = 1\nprotect = [\"") + bad + "\"]\n");
+    CHECK(e.render().find("invalid protected path") != std::string::npos);
+  }
+}

@@ -163,7 +163,7 @@ TEST_CASE("guest programs reach allowed hosts through the egress proxy, refusals
 
   // Hot reload: allow the second port; the VM keeps running (same QEMU, same boot).
   write_file(project / "Sandboxfile", sandboxfile(server.port(), second.port()));
-  const auto hot = sbx.run({"up", "--detach", project.string()}, {}, 60s);
+  const auto hot = sbx.run({"up", "--detach", "--yes", project.string()}, {}, 60s);
   INFO(hot.err);
   CHECK(hot.code == 0);
   CHECK(hot.err.find("hot-update") != std::string::npos);

@@ -141,3 +141,17 @@ TEST_CASE("deny_itself allows what is inside the path", "[policy][mounts]") {
   CHECK(violated(file_with(w, mount(w.root / "srv/runner")), {p}) == std::vector<std::string>{"mounts.deny_itself"});
   CHECK(violated(file_with(w, mount(w.root / "srv")), {p}) == std::vector<std::string>{"mounts.deny_itself"});
 }
+
+TEST_CASE("mounts.protect requires each read-write mount to keep the path read-only", "[policy][mounts][security]") {
+  PolicyEnv w;
+  fs::create_directories(w.project);
+  const Policy p = policy_ok("version = 1\n[mounts]\nprotect = [\"scripts/deploy.sh\", \".git/hooks\"]\n");
+  // .git/hooks is protected by default; scripts/deploy.sh only once the Sandboxfile lists it.
+  const auto v = check(file_with(w, mount(".", "rw")), {p}).violations;
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].key == "mounts.protect");
+  CHECK(v[0].fix.find("scripts/deploy.sh") != std::string::npos);
+  CHECK(violated(sandboxfile("version = 1\nprotect = [\"scripts/deploy.sh\"]\n" + mount(".", "rw"), w.project), {p}).empty());
+  CHECK(violated(file_with(w, mount(".", "ro")), {p}).empty());  // a read-only mount protects everything
+  CHECK(policy_err("version = 1\n[mounts]\nprotect = [\"../x\"]\n").render().find("invalid protected path") != std::string::npos);
+}

@@ -1,7 +1,11 @@
 // start_virtiofsd against the real Debian virtiofsd (no VM: the test connects to its socket so it
 // sets itself up): what it serves, which capabilities it holds, and a source swapped for a symlink.
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <sched.h>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -128,4 +132,130 @@ TEST_CASE("a share whose checked path gained a symlink is not served", "[vmm][vi
   CHECK(child.error().message.find("passes through a symlink") != std::string::npos);
   CHECK(child.error().hint.find("was replaced by a symlink after sbx checked it") != std::string::npos);
   CHECK_FALSE(fs::exists(s.socket));
+}
+
+namespace {
+
+// The pid of virtiofsd's serving child (its root is the share), or -1.
+pid_t serving_child(pid_t parent, const fs::path& share) {
+  struct stat want{};
+  if (::stat(share.c_str(), &want) != 0) return -1;
+  for (auto deadline = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    std::istringstream kids(read("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children"));
+    for (pid_t kid; kids >> kid;) {
+      struct stat root{};
+      if (::stat(("/proc/" + std::to_string(kid) + "/root/.").c_str(), &root) == 0 && root.st_ino == want.st_ino &&
+          root.st_dev == want.st_dev && status_field(kid, "Seccomp_filters") == "2")
+        return kid;
+    }
+  }
+  return -1;
+}
+
+// errno of what `op` does (0: done) in the mount namespace of `pid`, where virtiofsd works: a
+// mount point is busy (cannot be renamed or removed) only in its own namespace.
+template <class Op>
+int errno_in_namespace_of(pid_t pid, Op op) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // Its root, opened first: after setns this process's /proc is gone.
+    const int root = ::open(("/proc/" + std::to_string(pid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    const int ns = ::open(("/proc/" + std::to_string(pid) + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+    if (root < 0 || ns < 0 || ::setns(ns, CLONE_NEWNS) != 0) ::_exit(255);
+    ::_exit(op(root) == 0 ? 0 : errno);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 254;
+}
+
+// errno of writing `text` to `p` (0: written).
+int append_errno(const fs::path& p, const char* text) {
+  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return errno;
+  const bool ok = ::write(fd, text, std::strlen(text)) >= 0;
+  const int err = ok ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("in a read-write share the protected paths cannot be written, replaced, moved or removed through virtiofsd",
+          "[vmm][virtiofsd][security]") {
+  std::string why;
+  if (!runnable_here(why)) {
+    WARN(why << "; skipping");
+    return;
+  }
+  TempDir t;
+  const fs::path share = t.path() / "share";
+  fs::create_directories(share / ".git" / "hooks");
+  fs::create_directories(t.path() / "outside" / "hooks");
+  { std::ofstream(share / "Sandboxfile") << "version = 1\n"; }
+  { std::ofstream(share / ".git" / "config") << "[core]\n"; }
+  { std::ofstream(t.path() / "outside" / "tasks.json") << "{}\n"; }
+  // Links a guest could have planted in an earlier session: never followed by a protect mount.
+  fs::create_directory_symlink(t.path() / "outside", share / ".vscode");
+  Share s;
+  s.tag = "t";
+  s.socket = t.path() / "fs.sock";
+  s.source = share;
+  s.read_only = false;
+  s.protect = {"Sandboxfile", ".git/hooks", ".git/config", ".envrc", ".vscode/tasks.json"};
+  auto child = start_virtiofsd(s, invoking_user(), t.path() / "virtiofsd.log");
+  REQUIRE(child.has_value());
+  const int front = connect_to(s.socket);
+  const pid_t server = serving_child(child->pid, share);
+  INFO("virtiofsd log: " << read(t.path() / "virtiofsd.log"));
+  REQUIRE(server > 0);
+  // What virtiofsd sees is what the guest gets: its root is the share, with its mounts.
+  const fs::path seen = "/proc/" + std::to_string(server) + "/root";
+  CHECK(append_errno(seen / "Sandboxfile", "allow = [\"*.com\"]\n") == EROFS);
+  CHECK(append_errno(seen / ".git" / "hooks" / "pre-commit", "#!/bin/sh\n") == EROFS);
+  CHECK(append_errno(seen / ".git" / "config", "[core]\n\thooksPath = /tmp\n") == EROFS);
+  CHECK(errno_in_namespace_of(server, [](int r) { return ::renameat(r, ".git", r, "aside"); }) == EBUSY);
+  CHECK(errno_in_namespace_of(server, [](int r) { return ::unlinkat(r, "Sandboxfile", 0); }) == EBUSY);
+  // The rest stays writable, inside .git too; an absent path is not protected.
+  CHECK(append_errno(seen / "free", "ok\n") == 0);
+  CHECK(errno_in_namespace_of(server, [](int r) { return ::renameat(r, "free", r, "Sandboxfile"); }) == EBUSY);
+  CHECK(append_errno(seen / ".git" / "HEAD", "ref: refs/heads/main\n") == 0);
+  CHECK(append_errno(seen / ".envrc", "export A=1\n") == 0);
+  // The planted link was not followed: the directory outside is no mount and stays writable.
+  CHECK(read("/proc/" + std::to_string(server) + "/mountinfo").find(t.path().string() + "/outside") == std::string::npos);
+  CHECK(append_errno(t.path() / "outside" / "tasks.json", "{}\n") == 0);
+  CHECK(read(share / "Sandboxfile") == "version = 1\n");
+  CHECK_FALSE(fs::exists(share / ".git" / "hooks" / "pre-commit"));
+  if (front >= 0) ::close(front);
+  ::kill(child->pid, SIGKILL);
+  ::waitpid(child->pid, nullptr, 0);
+}
+
+TEST_CASE("a protected path with a '..' part is refused before virtiofsd starts", "[vmm][virtiofsd][security]") {
+  CHECK_FALSE(valid_protect_path("../etc"));
+  CHECK_FALSE(valid_protect_path(".git/../../x"));
+  CHECK_FALSE(valid_protect_path("/etc/passwd"));
+  CHECK_FALSE(valid_protect_path(""));
+  CHECK(valid_protect_path(".git/hooks"));
+  std::string why;
+  if (!runnable_here(why)) {
+    WARN(why << "; skipping the start");
+    return;
+  }
+  TempDir t;
+  fs::create_directories(t.path() / "share");
+  Share s;
+  s.tag = "t";
+  s.socket = t.path() / "fs.sock";
+  s.source = t.path() / "share";
+  s.read_only = false;
+  s.protect = {"../x"};
+  auto child = start_virtiofsd(s, invoking_user(), t.path() / "virtiofsd.log");
+  if (child) {
+    ::kill(child->pid, SIGKILL);
+    ::waitpid(child->pid, nullptr, 0);
+  }
+  REQUIRE_FALSE(child.has_value());
+  CHECK(child.error().message.find("not a relative path below it") != std::string::npos);
 }
