@@ -532,14 +532,15 @@ class Loader {
         ok = false;
         continue;
       }
+      bool fits = true;
       for (const std::string& other : m.local) {
-        if (*s == other || guest_path_under(*s, other) || guest_path_under(other, *s)) {
+        if (fits && (*s == other || guest_path_under(*s, other) || guest_path_under(other, *s))) {
           error(el, "the 'local' path '" + printable(*s) + "' overlaps '" + printable(other) + "'",
                 "list each directory once, and not one inside another");
-          ok = false;
+          fits = ok = false;
         }
       }
-      if (ok) m.local.push_back(std::move(*s));
+      if (fits) m.local.push_back(std::move(*s));
     }
     return ok;
   }
