@@ -26,7 +26,7 @@ RunResult exec_in(const Sbx& sbx, const std::string& script, const std::string& 
 
 }  // namespace
 
-TEST_CASE("local paths live on the sandbox disk, hidden from the host, until rm; a symlink there is refused", "[e2e][local][security]") {
+TEST_CASE("local paths live on the sandbox disk, hidden from the host, until rm, and a symlink there is refused", "[e2e][local][security]") {
   Sbx sbx;
   sbx::test::TempDir work("sbx-local-e2e");
   const fs::path proj = work.path() / "proj";
