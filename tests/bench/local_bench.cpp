@@ -11,6 +11,12 @@
 // caches are dropped before every phase. Not a test: prints numbers.
 //
 //   build-*/tests/bench/sbx_local_bench [--runs 3] [--files 20800] [--dir /var/tmp]
+//
+// Measured here (TCG, no usable KVM; 2 shared host cores; --runs 1): unpack 20 800 files: VM disk
+// 41.2 s, local 24.6 s (0.60x), plain mount 96.9 s (2.35x); stat walk of 22 009 entries: VM disk
+// 4.27 s, local 2.58 s (0.60x); on the plain mount the walk failed with EMFILE (virtiofsd's
+// descriptor limit: it holds one per inode the guest still caches). The VM's own disk is an
+// overlay over the same ext4, hence local beating it.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
