@@ -75,7 +75,9 @@ schema = {
      "source":S(minLength=1, description="Host directory; relative to the Sandboxfile's directory, '~' is the home directory."),
      "target":dict(guest_path, **{"not":{"pattern":r"^/+(?:(?:proc|sys|dev)(?:/.*)?|(?:bin|boot|etc|lib|lib32|lib64|libx32|run|sbin|usr|var)/*)?$"}}, description="Absolute path inside the VM; not /, not /proc, /sys or /dev or below them, not exactly a system directory (/bin, /boot, /etc, /lib*, /run, /sbin, /usr, /var)."),
      "mode":{"enum":["ro","rw"],"description":"ro (read-only, default) or rw."},
-     "cache":{"enum":["auto","always"],"description":"auto (default: host changes seen within 1 s) or always (faster; only where nothing on the host changes the directory while the sandbox runs)."}}}},
+     "cache":{"enum":["auto","always"],"description":"auto (default: host changes seen within 1 s) or always (faster; only where nothing on the host changes the directory while the sandbox runs)."},
+     "local":{"type":"array","maxItems":16,"uniqueItems":True,"description":"Directories under target kept on the sandbox disk (hidden from the host, kept across restarts, removed with the sandbox), e.g. [\"node_modules\", \".venv\"]. Relative and normalised.",
+      "items":dict(type="string", minLength=1, maxLength=1024, pattern=r"^(?![^\x00-\x1f\x7f]*[\x00-\x1f\x7f])(?!.*(?:^|/)\.{1,2}(?:/|$))[^/\x00-\x1f\x7f]{1,255}(?:/[^/\x00-\x1f\x7f]{1,255})*$")}}}},
   "port":{"type":"array","maxItems":64,"description":"TCP ports on the host forwarded to ports inside the VM (dev servers); each host port once.",
    "items":{"type":"object","additionalProperties":False,"required":["guest"],
     "properties":{

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "guest/agent/boot.h"
+#include "guest/agent/local_dirs.h"
 #include "guest/agent/ca_trust.h"
 #include "guest/agent/console.h"
 #include "guest/agent/etc_hosts.h"
@@ -226,6 +227,7 @@ void Session::Impl::handle_config(const p::Frame& f) {
     if (err.empty()) {
       mounted_.insert(m.target);
       say("mounted virtio-fs " + m.tag + " on " + m.target + (m.readonly ? " (read-only)" : ""));
+      if (auto local = mount_local_dirs(m); !local.empty()) ready.errors.push_back(local);
     } else {
       say(err);
       ready.errors.push_back(err);

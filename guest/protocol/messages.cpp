@@ -65,6 +65,22 @@ Result<std::map<std::string, std::string>> get_env(const json& v, std::string_vi
 }
 
 
+// A mount.local entry: relative, no empty, '.' or '..' component, no control byte (the guest
+// builds paths under the share's target from it).
+bool valid_local_path(std::string_view p) {
+  if (p.empty() || p.size() > 1024 || p.front() == '/' || p.back() == '/') return false;
+  for (unsigned char c : p)
+    if (c < 0x20 || c == 0x7f) return false;
+  for (size_t at = 0; at <= p.size();) {
+    size_t slash = p.find('/', at);
+    if (slash == std::string_view::npos) slash = p.size();
+    std::string_view part = p.substr(at, slash - at);
+    if (part.empty() || part == "." || part == ".." || part.size() > 255) return false;
+    at = slash + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string_view kind_name(OpenKind k) {
@@ -133,7 +149,11 @@ std::string to_json(const Config& m) {
   if (!m.env.empty()) j["env"] = m.env;
   if (!m.mounts.empty()) {
     json arr = json::array();
-    for (const auto& mt : m.mounts) arr.push_back({{"tag", mt.tag}, {"target", mt.target}, {"readonly", mt.readonly}});
+    for (const auto& mt : m.mounts) {
+      json one = {{"tag", mt.tag}, {"target", mt.target}, {"readonly", mt.readonly}};
+      if (!mt.local.empty()) one["local"] = mt.local;
+      arr.push_back(std::move(one));
+    }
     j["mounts"] = arr;
   }
   j["proxy"] = m.proxy;
@@ -165,7 +185,7 @@ Result<Config> parse_config(std::string_view payload) {
       return fail(ErrorCode::invalid, std::string("mounts must be an array of at most 64 objects"));
     for (const auto& m : ms) {
       if (!m.is_object()) return fail(ErrorCode::invalid, std::string("each mount must be an object"));
-      if (auto e = check_keys(m, {"tag", "target", "readonly"}, "mount"); !e.empty()) return fail(ErrorCode::invalid, e);
+      if (auto e = check_keys(m, {"tag", "target", "readonly", "local"}, "mount"); !e.empty()) return fail(ErrorCode::invalid, e);
       if (!m.contains("tag") || !m.contains("target"))
         return fail(ErrorCode::invalid, std::string("each mount needs tag and target"));
       MountSpec spec;
@@ -179,6 +199,16 @@ Result<Config> parse_config(std::string_view payload) {
       if (m.contains("readonly")) {
         auto ro = SBX_TRY(get_bool(m["readonly"], "mount.readonly"));
         spec.readonly = ro;
+      }
+      if (m.contains("local")) {
+        const json& ls = m["local"];
+        if (!ls.is_array() || ls.size() > 16) return fail(ErrorCode::invalid, std::string("mount.local must be an array of at most 16 paths"));
+        for (const auto& l : ls) {
+          auto path = SBX_TRY(get_string(l, "mount.local[]"));
+          if (!valid_local_path(path))
+            return fail(ErrorCode::invalid, std::string("mount.local entries must be relative paths of 1..1024 bytes without '.' or '..' components"));
+          spec.local.push_back(path);
+        }
       }
       c.mounts.push_back(std::move(spec));
     }

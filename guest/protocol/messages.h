@@ -35,6 +35,8 @@ struct MountSpec {
   std::string tag;
   std::string target;
   bool readonly = true;
+  // Paths under target (relative, normalised) the agent bind-mounts from the sandbox disk.
+  std::vector<std::string> local;
 };
 
 /// CONFIG: what the host wants set up before streams open.

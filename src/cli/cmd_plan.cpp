@@ -174,6 +174,7 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     o << ")\n";
     // A symlink on the way is shown resolved: that directory is the one sbx up serves.
     if (auto real = config::resolve_mount_source(f, m); real && *real != m.source) o << "    served from " << real->string() << "\n";
+    for (const auto& l : m.local) o << "    local    " << m.target << "/" << l << "  (on the sandbox disk, hidden from the host)\n";
     policy_lines(o, pv, {policy::ItemKind::mount, static_cast<size_t>(&m - f.mounts.data())});
   }
   o << "\n[egress]  mode " << config::to_string(f.egress.mode)

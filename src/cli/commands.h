@@ -7,6 +7,7 @@ namespace sbx::cli {
 // Add a declaration here and a line in command_table.cpp for each new command.
 extern const CommandSpec kUpCommand;
 extern const CommandSpec kExecCommand;
+extern const CommandSpec kCpCommand;
 extern const CommandSpec kShellCommand;
 extern const CommandSpec kDownCommand;
 extern const CommandSpec kLsCommand;

@@ -14,9 +14,13 @@ nlohmann::json rule_json(const EgressRule& r) {
 nlohmann::json to_json(const Sandboxfile& f) {
   using nlohmann::json;
   json mounts = json::array();
-  for (const Mount& m : f.mounts)
-    mounts.push_back({{"source", m.source.string()}, {"target", m.target}, {"mode", m.writable ? "rw" : "ro"},
-                      {"cache", to_string(m.cache)}});
+  for (const Mount& m : f.mounts) {
+    json j = {{"source", m.source.string()}, {"target", m.target}, {"mode", m.writable ? "rw" : "ro"},
+              {"cache", to_string(m.cache)}};
+    // Only when written, so the digests of sandboxes without `local` stay what they were.
+    if (!m.local.empty()) j["local"] = m.local;
+    mounts.push_back(std::move(j));
+  }
   json ports = json::array();
   for (const Port& p : f.ports)
     ports.push_back({{"host_address", p.host_address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}});

@@ -56,7 +56,7 @@ constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "r
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user", "version", "headless"};
 constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
-constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache"};
+constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache", "local"};
 constexpr std::string_view kPortKeys[] = {"guest", "host"};
 constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny", "trust_host_ca"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
@@ -537,8 +537,49 @@ class Loader {
           ok = false;
         }
       }
+      if (const toml::node* local = t.get("local")) ok = read_local(*local, m) && ok;
       if (ok) mounts.push_back(std::move(m));
     }
+    check_local_overlaps(mounts);
+  }
+
+  // A mount's `local` list: each entry checked (config/mount_rules.h), none twice, none inside another.
+  bool read_local(const toml::node& n, Mount& m) {
+    const toml::array* a = as_array(n, "'local'", "local = [\"node_modules\", \".venv\"]", kMaxLocalPaths);
+    if (!a) return false;
+    bool ok = true;
+    for (const toml::node& el : *a) {
+      auto s = as_string(el, "each entry of 'local'", "\"node_modules\"");
+      if (!s) { ok = false; continue; }
+      if (auto r = check_local_path(*s); !r) {
+        error(el, r.error().message, r.error().hint);
+        ok = false;
+        continue;
+      }
+      bool fits = true;
+      for (const std::string& other : m.local) {
+        if (fits && (*s == other || guest_path_under(*s, other) || guest_path_under(other, *s))) {
+          error(el, "the 'local' path '" + printable(*s) + "' overlaps '" + printable(other) + "'",
+                "list each directory once, and not one inside another");
+          fits = ok = false;
+        }
+      }
+      if (fits) m.local.push_back(std::move(*s));
+    }
+    return ok;
+  }
+
+  // Another mount's target at, above or below a local path would hide it or be hidden by it.
+  void check_local_overlaps(const std::vector<Mount>& mounts) {
+    for (const Mount& m : mounts)
+      for (const std::string& l : m.local) {
+        const std::string path = m.target + "/" + l;
+        for (const Mount& o : mounts)
+          if (&o != &m && (guest_path_under(o.target, path) || (guest_path_under(path, o.target) && !guest_path_under(m.target, o.target))))
+            add(o.location.line, o.location.column,
+                "target '" + o.target + "' overlaps the local path '" + l + "' of the mount at line " + std::to_string(m.location.line),
+                "a local directory is on the sandbox disk: mount nothing at, above or below it, or drop it from 'local'");
+      }
   }
 
   // A port number 1..65535 or nullopt (reported).

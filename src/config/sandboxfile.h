@@ -68,6 +68,9 @@ struct Mount {
   std::string target;                        // absolute path inside the VM
   bool writable = false;                     // read-only unless `mode = "rw"`
   MountCache cache = MountCache::auto_;      // `cache = "auto" | "always"`
+  // `local`: paths under the target (relative, normalised) that live on the sandbox disk instead
+  // of the share: hidden from the host, kept across restarts, removed with the sandbox.
+  std::vector<std::string> local;
   Location location;
 };
 

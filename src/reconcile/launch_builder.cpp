@@ -141,7 +141,7 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
     share.cache = mount.cache == config::MountCache::always ? vmm::ShareCache::always : vmm::ShareCache::auto_;
     if (mount.writable) share.protect = protected_paths(file, mount.source);
     m.shares.push_back(std::move(share));
-    l.guest_config.mounts.push_back({tag, mount.target, !mount.writable});
+    l.guest_config.mounts.push_back({tag, mount.target, !mount.writable, mount.local});
   }
   l.guest_config.hostname = "sbx-" + file.name;
   // The image's Env below the Sandboxfile's; its User and WorkingDir unless the file names them.

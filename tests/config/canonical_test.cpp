@@ -110,3 +110,17 @@ TEST_CASE("a protect list changes the digest, its order does not", "[config][can
   CHECK(a != digest_of(base));
   CHECK(a == digest_of("protect = [\"scripts/deploy.sh\", \"Makefile\"]\n" + base));
 }
+
+TEST_CASE("a mount's local paths are part of the desired state, and absent ones leave the digest alone", "[config][canonical]") {
+  const std::string base = std::string(kBase) + "[[mount]]\nsource = \".\"\ntarget = \"/w\"\n";
+  const std::string one = base + "local = [\"node_modules\"]\n";
+  const std::string two = base + "local = [\"node_modules\", \".venv\"]\n";
+  CHECK(digest_of(one) != digest_of(base));
+  CHECK(digest_of(two) != digest_of(one));
+  auto r = load_string(two, "Sandboxfile", "/proj");
+  REQUIRE(r.has_value());
+  CHECK(to_json(*r)["mounts"][0]["local"] == nlohmann::json({"node_modules", ".venv"}));
+  auto plain = load_string(base, "Sandboxfile", "/proj");
+  REQUIRE(plain.has_value());
+  CHECK_FALSE(to_json(*plain)["mounts"][0].contains("local"));
+}

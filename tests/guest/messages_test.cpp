@@ -115,6 +115,15 @@ TEST_CASE("HELLO, CONFIG, READY and OPEN_FAIL round-trip", "[guest][protocol]") 
   CHECK(p::parse_config("{}").has_value());
   CHECK_FALSE(p::parse_config(R"({"hostname":"bad name!"})").has_value());
   CHECK_FALSE(p::parse_config(R"({"mounts":[{"tag":"a","target":"/x/../etc"}]})").has_value());
+  p::Config with_local;
+  with_local.mounts = {{"proj", "/work", false, {"node_modules", "a/.venv"}}};
+  auto lb = p::parse_config(p::to_json(with_local));
+  REQUIRE(lb.has_value());
+  CHECK(lb->mounts[0].local == std::vector<std::string>{"node_modules", "a/.venv"});
+  for (const char* bad : {"../x", "/abs", "a/../b", "a//b", "./a", "a/", ""}) {
+    INFO(bad);
+    CHECK_FALSE(p::parse_config(std::string(R"({"mounts":[{"tag":"a","target":"/w","local":[")") + bad + "\"]}]}").has_value());
+  }
 
   p::Ready r;
   r.ok = false;
