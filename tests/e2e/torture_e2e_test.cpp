@@ -189,7 +189,8 @@ void round(const Sbx& sbx, const fs::path& project, Moment moment, Victim victim
       REQUIRE(Sbx::wait_for_output(exec, "started", out, 60s));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
-    killed = find_victim(sbx, victim);
+    // The egress child may still be starting (it is the supervisor's, after READY).
+    sbx::test::wait_until([&] { return (killed = find_victim(sbx, victim)) != 0; }, 60s, 20ms);
     REQUIRE(killed != 0);
     ::kill(static_cast<pid_t>(killed), SIGKILL);
     if (moment == Moment::exec) {
