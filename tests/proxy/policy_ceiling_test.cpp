@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -44,6 +45,7 @@ struct Fixture {
   fs::path log = dir.path / "egress.jsonl";
 
   void start(const policy::Sources& sources) {
+    ::signal(SIGPIPE, SIG_IGN);  // the proxy runs in this process here (the egress child ignores it too)
     ProxyOptions opt;
     opt.resolver = *StaticResolver::from_specs({"ok.test=127.0.0.1"});
     opt.egress_log = log;
@@ -57,7 +59,8 @@ struct Fixture {
     proxy->start();
   }
   std::string get(const std::string& host) {
-    return roundtrip(listen, "GET http://" + host + ":" + port + "/x HTTP/1.1\r\nHost: " + host + ":" + port + "\r\n\r\n");
+    return roundtrip(listen, "GET http://" + host + ":" + port + "/x HTTP/1.1\r\nHost: " + host + ":" + port +
+                                "\r\nConnection: close\r\n\r\n");
   }
   // The next response to `host` that starts with `status`, within 5 s of polling (reloads are polled).
   std::string wait_for(const std::string& host, const std::string& status) {
