@@ -51,6 +51,10 @@ std::string format_egress_line(std::string_view line) {
     if (const auto reason = str("reason"); !reason.empty()) row += "\n    why: " + reason;
     if (const auto fix = str("fix"); !fix.empty()) row += "\n    fix: add to [egress] in the Sandboxfile: " + fix;
   }
+  // What a `warn` policy's ceiling or deny list would have refused (the connection passed).
+  if (j.contains("policy_warnings") && j["policy_warnings"].is_array())
+    for (const auto& w : j["policy_warnings"])
+      if (w.is_string()) row += "\n    policy: " + text::escape_for_terminal(w.get<std::string>());
   return row;
 }
 

@@ -28,9 +28,30 @@ std::filesystem::path user_policy_dir();
 std::string_view baseline_text();
 Result<Policy> baseline_policy();
 
+/// Where discovery looks: what the environment of one process says, written down so another
+/// process (the egress proxy child, whose working directory and environment differ) can look in
+/// exactly the same places.
+struct Sources {
+  std::filesystem::path system_config;      // holds policies.d and trusted-keys.d
+  std::filesystem::path user_policies;      // the user's policies.d
+  std::vector<std::filesystem::path> path;  // SBX_POLICY_PATH entries, in order
+  bool operator==(const Sources&) const = default;
+};
+
+/// The sources this process's environment names (SBX_POLICY_PATH entries as written).
+Sources current_sources();
+/// `s` with every path absolute (relative ones against the working directory).
+Sources absolute_sources(Sources s);
+
 /// Every active policy, in the order system, user, SBX_POLICY_PATH (each sorted by file name),
 /// or the baseline alone. Any policy that cannot be read, parsed or (for system ones) verified
 /// is an error: a policy sbx cannot apply is never skipped.
 Result<std::vector<Policy>> discover_policies();
+/// The same, looking in `sources`.
+Result<std::vector<Policy>> discover_policies(const Sources& sources);
+
+/// A cheap summary of everything discovery in `sources` would read (the listing, size, mtime and
+/// inode of every policy, signature and trusted key): it changes when any of them does.
+std::string sources_fingerprint(const Sources& sources);
 
 }  // namespace sbx::policy

@@ -1,5 +1,7 @@
 #include "proxy/decision.h"
 
+#include <algorithm>
+
 namespace sbx::proxy {
 
 Result<std::shared_ptr<const CompiledPolicy>> compile_policy(const Policy& p) {
@@ -29,10 +31,28 @@ void explain(DecisionRecord& rec, const RuleSet& rules, const Verdict& v, std::s
   rec.reason = rules.explain(v, host, port);
 }
 
+bool apply_limits(DecisionRecord& rec, const LimitVerdict& lv) {
+  for (const auto& w : lv.warnings)
+    if (std::find(rec.policy_warnings.begin(), rec.policy_warnings.end(), w) == rec.policy_warnings.end())
+      rec.policy_warnings.push_back(w);
+  if (lv.allowed) return true;
+  rec.learned = false;
+  rec.by_policy = true;
+  rec.policy = lv.policy;
+  rec.rule = lv.rule;
+  rec.rule_text = lv.rule_text;
+  rec.reason = lv.reason;
+  rec.fix.clear();
+  return false;
+}
+
 std::string refusal_body(const DecisionRecord& rec, const std::filesystem::path& policy_file) {
   std::string body = "sbx egress proxy: refused " + rec.host + ":" + std::to_string(rec.port) + "\n";
   body += "reason: " + rec.reason + "\n";
   body += "rule: " + rec.rule + (rec.rule_text.empty() ? "" : " (" + rec.rule_text + ")") + "\n";
+  if (rec.by_policy)
+    body += "this limit is set by an organisation policy, not the Sandboxfile, which cannot widen it "
+            "('sbx policy ls' lists the policies; their owner can change them)\n";
   if (!rec.fix.empty()) {
     const std::string file = policy_file.empty() ? "the Sandboxfile" : policy_file.string();
     body += "to allow it, add this line under [egress] in " + file +

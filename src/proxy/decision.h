@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "proxy/egress_log.h"
+#include "proxy/limits.h"
 #include "proxy/proxy.h"
 #include "proxy/rules.h"
 
@@ -23,6 +24,7 @@ struct CompiledPolicy {
   std::unordered_map<std::string, std::vector<config::Secret>> inject;  // host -> header bindings
   std::filesystem::path file;
   PinTable pins;  // pinned names: their addresses are used as the resolver's answer
+  std::shared_ptr<const CompiledLimits> limits;  // the organisation's ceilings and deny lists; null: none
 };
 
 /// Compile a Policy: its egress rules and, per normalised host, the header secrets bound to it.
@@ -33,6 +35,10 @@ bool learnable(const Verdict& v);
 
 /// Set the rule, rule text and reason of `rec` from `v` (the one place these lines are written).
 void explain(DecisionRecord& rec, const RuleSet& rules, const Verdict& v, std::string_view host, std::uint16_t port);
+
+/// Apply the limits' verdict `lv` on a connection the Sandboxfile allowed to `rec`: a refusal
+/// replaces its rule and reason (returns false), a pass adds what `warn` policies would refuse.
+bool apply_limits(DecisionRecord& rec, const LimitVerdict& lv);
 
 /// The body of a 403 for the refusal `rec` (reason, rule, fix line under `policy_file`).
 std::string refusal_body(const DecisionRecord& rec, const std::filesystem::path& policy_file);

@@ -37,6 +37,8 @@ std::string to_json_line(const DecisionRecord& r) {
   if (r.learned) j["learned"] = true;
   if (r.pinned) j["pinned"] = true;
   if (!r.fix.empty()) j["fix"] = r.fix;
+  if (r.by_policy) j["policy"] = r.policy.empty() ? "(unloadable)" : r.policy;
+  if (!r.policy_warnings.empty()) j["policy_warnings"] = r.policy_warnings;
   // Hostile input (hosts, reasons) may hold invalid UTF-8: replace rather than throw.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 
@@ -24,6 +25,9 @@ struct DecisionRecord {
   std::string rule_text; // the rule as written, "" for the default
   std::string reason;
   std::string fix;       // the Sandboxfile line that would allow it ("" when none)
+  bool by_policy = false;  // refused by an organisation policy (its ceiling or deny list), not the Sandboxfile
+  std::string policy;      // that policy's name ("" when the policies could not be loaded)
+  std::vector<std::string> policy_warnings;  // what `warn` policies would have refused
   int status = 0;        // HTTP status the proxy answered (200 for tunnels, 0 when it only relayed)
   bool intercepted = false;
   std::uint64_t bytes_up = 0;    // client to upstream

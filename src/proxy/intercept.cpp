@@ -379,6 +379,19 @@ void run_intercept(InterceptContext ctx, InterceptJob job) {
         log->info("refused a request inside the tunnel to {}: {}", job.host, req.reason);
         return refuse(403, "refused " + job.host + ":" + std::to_string(job.port) + ": " + req.reason);
       }
+      // The organisation's limits in force now, on the host and on the address connected to.
+      if (const auto& limits = policy->limits) {
+        LimitVerdict lv = literal ? limits->decide_address(h.host, *literal, job.port, true) : limits->decide_host(h.host, job.port);
+        if (const auto addr = IpAddress::parse(rec.address); lv.allowed && addr && !literal) {
+          LimitVerdict a = limits->decide_address(h.host, *addr, job.port, false);
+          a.warnings.insert(a.warnings.begin(), lv.warnings.begin(), lv.warnings.end());
+          lv = std::move(a);
+        }
+        if (!apply_limits(req, lv)) {
+          log->info("refused a request inside the tunnel to {} by policy ({}): {}", job.host, req.rule, req.reason);
+          return refuse(403, "refused " + job.host + ":" + std::to_string(job.port) + ": " + req.reason + " (" + req.rule + ")");
+        }
+      }
       // Only the secrets bound to this request's host under the current rules.
       std::vector<const Injection*> use;
       if (const auto it = policy->inject.find(h.host); it != policy->inject.end())

@@ -120,6 +120,10 @@ struct Proxy::Impl {
   std::shared_ptr<const CompiledPolicy> policy;
   PolicyWatcher watcher;
   std::atomic<bool> reload_requested{false};
+  std::shared_ptr<const CompiledLimits> limits;  // under policy_mu; attached to every policy installed
+  std::function<std::string()> limits_fingerprint;
+  std::function<Limits()> limits_loader;
+  std::string limits_seen;
   Clock::time_point next_poll;
 
   // adoption and resolution (mutex-protected queues, eventfd wake-up)
@@ -207,8 +211,18 @@ struct Proxy::Impl {
         next_poll = now + kTick * 5;
         sweep(now);
         if (watcher.poll()) reload("the file changed");
+        if (limits_fingerprint) {
+          std::string fp = limits_fingerprint();
+          if (fp != limits_seen) {
+            limits_seen = std::move(fp);
+            reload_limits("a policy file changed");
+          }
+        }
       }
-      if (reload_requested.exchange(false)) reload("reload requested");
+      if (reload_requested.exchange(false)) {
+        reload_limits("reload requested");  // first: "reloaded" (the rules' count) then covers both
+        reload("reload requested");
+      }
     }
     shutdown_all();
   }
@@ -451,6 +465,12 @@ struct Proxy::Impl {
     c.verdict = v;
     if (!v.allowed) return deny(c, v, literal ? literal->str() : "");
     if (!c.rec.learned) explain(c.rec, rules, v, c.req.host, c.req.port);
+    // What the Sandboxfile allows must also be inside every policy's ceiling (and on no deny list).
+    if (const auto& lim = c.policy->limits) {
+      const LimitVerdict lv = literal ? lim->decide_address(c.req.host, *literal, c.req.port, true)
+                                      : lim->decide_host(c.req.host, c.req.port);
+      if (!apply_limits(c.rec, lv)) return deny_by_policy(c, literal ? literal->str() : "");
+    }
     // Reuse the upstream of a keep-alive connection for the same host and port.
     if (!c.req.connect && c.upstream_fd >= 0 && c.up_host == c.req.host && c.up_port == c.req.port && !c.upstream_eof &&
         c.up_reusable && !c.upstream_shut) {
@@ -492,6 +512,9 @@ struct Proxy::Impl {
         c.rec.learned = false;
         return deny(c, v, a.str());
       }
+      if (const auto& lim = c.policy->limits;
+          lim && !apply_limits(c.rec, lim->decide_address(c.req.host, a, c.req.port, false)))
+        return deny_by_policy(c, a.str());
     }
     c.addrs = std::move(*r);
     c.addr_i = 0;
@@ -944,6 +967,15 @@ struct Proxy::Impl {
     finish_denied(c, 403, body);
   }
 
+  // `c.rec` already names the policy rule that refused (apply_limits).
+  void deny_by_policy(Conn& c, const std::string& address) {
+    c.rec.address = address;
+    const std::string body = refusal_body(c.rec, c.policy->file);
+    log->info("refused {}:{} by policy ({}): {}", c.req.host, c.req.port, c.rec.rule, c.rec.reason);
+    count(&ProxyStats::denied);
+    finish_denied(c, 403, body);
+  }
+
   void deny_now(Conn& c, int status, const std::string& why, const std::string& rule, const std::string& address) {
     c.rec.rule = rule;
     c.rec.reason = why;
@@ -1016,6 +1048,53 @@ struct Proxy::Impl {
   }
 
   // ---- reload ------------------------------------------------------------------------------------
+  // A compiled Sandboxfile policy goes in with the limits in force.
+  void install(const std::shared_ptr<const CompiledPolicy>& p) {
+    std::lock_guard l(policy_mu);
+    if (!limits) {
+      policy = p;
+      return;
+    }
+    auto with = std::make_shared<CompiledPolicy>(*p);
+    with->limits = limits;
+    policy = std::move(with);
+  }
+
+  void install_limits(std::shared_ptr<const CompiledLimits> next) {
+    std::lock_guard l(policy_mu);
+    limits = next->empty() ? nullptr : std::move(next);
+    if (!policy) return;
+    auto with = std::make_shared<CompiledPolicy>(*policy);
+    with->limits = limits;
+    policy = std::move(with);
+  }
+
+  // Limits that cannot be compiled are installed broken: fail closed, never "no ceiling".
+  void set_limits(const Limits& next) {
+    auto c = CompiledLimits::compile(next);
+    if (!c) {
+      count(&ProxyStats::limit_failures);
+      log->error("refusing every connection: the egress policies do not compile: {}", c.error().message);
+      c = CompiledLimits::compile(Limits{{}, c.error().message});
+    } else if (!(*c)->broken().empty()) {
+      count(&ProxyStats::limit_failures);
+      log->error("refusing every connection: the egress policies cannot be loaded: {}", (*c)->broken());
+    }
+    install_limits(*c);
+  }
+
+  void reload_limits(const char* why) {
+    if (!limits_loader) return;
+    set_limits(limits_loader());
+    count(&ProxyStats::limit_reloads);
+    const auto now = current_policy();
+    if (now && now->limits && now->limits->broken().empty())
+      log->info("reloaded the egress policies ({}): {} ceilings, {} deny rules", why, now->limits->ceilings(),
+                now->limits->deny_rules());
+    else if (!now || !now->limits)
+      log->info("reloaded the egress policies ({}): no ceiling or deny rule", why);
+  }
+
   void reload(const char* why) {
     if (!watcher.can_load()) return;
     auto p = watcher.load();
@@ -1031,10 +1110,7 @@ struct Proxy::Impl {
       log->warn("keeping the previous egress rules: {}", c.error().render());
       return;
     }
-    {
-      std::lock_guard l(policy_mu);
-      policy = *c;
-    }
+    install(*c);
     count(&ProxyStats::reloads);
     log->info("reloaded egress rules from {} ({}): {} allow, {} deny", watcher.file().string(), why,
               p->egress.allow.size(), p->egress.deny.size());
@@ -1127,10 +1203,16 @@ void Proxy::adopt_client(int fd) {
 }
 
 Result<void> Proxy::set_policy(const Policy& policy) {
-  auto c = SBX_TRY(compile_policy(policy));
-  std::lock_guard l(impl_->policy_mu);
-  impl_->policy = std::move(c);
+  impl_->install(SBX_TRY(compile_policy(policy)));
   return {};
+}
+
+void Proxy::set_limits(const Limits& limits) { impl_->set_limits(limits); }
+
+void Proxy::watch_limits(std::function<std::string()> fingerprint, std::function<Limits()> loader) {
+  impl_->limits_fingerprint = std::move(fingerprint);
+  impl_->limits_loader = std::move(loader);
+  impl_->limits_seen = impl_->limits_fingerprint ? impl_->limits_fingerprint() : "";
 }
 
 void Proxy::watch(std::filesystem::path file, std::function<Result<Policy>()> loader) {

@@ -16,6 +16,7 @@
 #include "config/sandboxfile.h"
 #include "proxy/host_pins.h"
 #include "proxy/http_parser.h"
+#include "proxy/limits.h"
 #include "proxy/resolver.h"
 #include "proxy/secret_source.h"
 
@@ -51,7 +52,7 @@ struct ProxyOptions {
 /// Counters for tests and status.
 struct ProxyStats {
   std::uint64_t accepted = 0, allowed = 0, denied = 0, bad_requests = 0, timeouts = 0, reloads = 0,
-                reload_failures = 0, active = 0;
+                reload_failures = 0, active = 0, limit_reloads = 0, limit_failures = 0;
 };
 
 class Proxy {
@@ -71,6 +72,12 @@ class Proxy {
   Result<void> set_policy(const Policy& policy);
   /// Re-read `file` with `loader` whenever it changes (mtime/size/inode poll) or on reload_now().
   void watch(std::filesystem::path file, std::function<Result<Policy>()> loader);
+  /// Apply the organisation's egress limits (policy ceilings and deny lists) to new connections
+  /// and requests. Limits that do not compile are installed as broken: everything is refused.
+  void set_limits(const Limits& limits);
+  /// Re-load the limits with `loader` whenever `fingerprint()` changes (polled every 500 ms) or
+  /// on reload_now(). The loader reports limits it cannot load as `broken`. Call before start().
+  void watch_limits(std::function<std::string()> fingerprint, std::function<Limits()> loader);
   /// Ask for a reload of the watched file; async-signal-safe (call it from a SIGHUP handler).
   void reload_now();
   /// Run the event loop on this thread until stop().

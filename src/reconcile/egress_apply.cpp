@@ -6,6 +6,7 @@
 
 #include "common/digest.h"
 #include "config/canonical.h"
+#include "policy/discovery.h"
 #include "supervisor/spawn.h"
 
 namespace sbx::reconcile {
@@ -20,6 +21,7 @@ void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const su
   e.snapshot = paths.egress_snapshot().string();
   e.trust_ca = false;
   e.pins.clear();  // kept out of the machine's digest below, like the rules
+  e.policies.reset();
   for (const auto& s : file.secrets) e.trust_ca |= s.inject == config::InjectKind::header;
   e.digest.clear();
   l.digest.clear();  // launch_to_json() holds it: the full digest would bring [egress] back in
@@ -28,8 +30,17 @@ void set_egress(supervisor::Launch& l, const config::Sandboxfile& file, const su
   canonical.erase("egress");
   l.digest = digest::sha256(canonical.dump() + "\n" + supervisor::launch_to_json(l));
   e.pins = pins;
-  // Without pins the digest is what it was before pins existed: running sandboxes stay "nothing".
-  e.digest = digest::sha256("egress\n" + egress.dump() + (pins.empty() ? "" : "\npins\n" + proxy::host_pins_text(pins)));
+  // Where this sbx up found the policies: the proxy enforces their ceilings from there, so a
+  // different set (another SBX_POLICY_PATH) is an egress change, applied hot like the rules.
+  const policy::Sources src = policy::absolute_sources(policy::current_sources());
+  supervisor::PolicySourcesLaunch ps{src.system_config.string(), src.user_policies.string(), {}};
+  for (const auto& p : src.path) ps.path.push_back(p.string());
+  e.policies = ps;
+  std::string sources_text = "\npolicies\n" + ps.system_config + "\n" + ps.user_policies;
+  for (const auto& p : ps.path) sources_text += "\n" + p;
+  // Without pins the digest is what it was before pins existed, but for the policy sources.
+  e.digest = digest::sha256("egress\n" + egress.dump() + (pins.empty() ? "" : "\npins\n" + proxy::host_pins_text(pins)) +
+                            sources_text);
 }
 
 Result<void> write_egress_snapshot(const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {

@@ -16,6 +16,7 @@
 #include "secrets/harden.h"
 #include "secrets/store.h"
 #include "supervisor/fd_passing.h"
+#include "supervisor/egress_limits.h"
 #include "supervisor/launch.h"
 #include "supervisor/state.h"
 
@@ -182,6 +183,10 @@ int run_egress_process(const fs::path& dir, int control) {
     }
   }
   proxy.watch(egress.snapshot, [dir, egress] { return load_policy(dir, egress); });
+  // The policies' ceilings and deny lists, watched like the rules (fingerprint first: a change
+  // between this load and the first poll is then seen).
+  proxy.watch_limits(limits_fingerprint(dir), [dir] { return load_sandbox_limits(dir); });
+  proxy.set_limits(load_sandbox_limits(dir));
   proxy.start();
   log->info("egress proxy ready ({} allow, {} deny rules{}{}; {} connections at once, {} descriptors)",
             policy->egress.allow.size(), policy->egress.deny.size(), injects ? ", header secrets" : "",

@@ -57,6 +57,8 @@ std::string launch_to_json(const Launch& l) {
     j["egress"] = {{"sandboxfile", l.egress.sandboxfile}, {"project_dir", l.egress.project_dir},
                    {"snapshot", l.egress.snapshot}, {"digest", l.egress.digest}, {"trust_ca", l.egress.trust_ca}};
     if (!l.egress.pins.empty()) j["egress"]["resolve"] = proxy::host_pins_text(l.egress.pins);
+    if (const auto& p = l.egress.policies)
+      j["egress"]["policy_sources"] = {{"system_config", p->system_config}, {"user_policies", p->user_policies}, {"path", p->path}};
   }
   return j.dump(2) + "\n";
 }
@@ -136,6 +138,11 @@ Result<Launch> launch_from_json(std::string_view text, const std::string& displa
         auto pins = proxy::parse_host_pins(e.at("resolve").get<std::string>(), display_name + ": egress.resolve");
         if (!pins) return fail(ErrorCode::invalid, pins.error().message, "run 'sbx up' again to rewrite it");
         l.egress.pins = std::move(*pins);
+      }
+      if (e.contains("policy_sources")) {
+        const auto& p = e.at("policy_sources");
+        l.egress.policies = PolicySourcesLaunch{p.at("system_config").get<std::string>(), p.at("user_policies").get<std::string>(),
+                                                p.at("path").get<std::vector<std::string>>()};
       }
     }
     return l;

@@ -3,6 +3,7 @@
 // Written by `sbx up` as launch.json in the sandbox's state directory, read by the supervisor.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,15 @@
 
 namespace sbx::supervisor {
 
+/// Where the `sbx up` that applied the rules found the organisation's policies (absolute paths):
+/// the egress child looks there for the ceilings and deny lists it enforces, and watches them.
+struct PolicySourcesLaunch {
+  std::string system_config;                  // $SBX_SYSTEM_CONFIG_DIR (policies.d, trusted-keys.d)
+  std::string user_policies;                  // the user's policies.d
+  std::vector<std::string> path;              // SBX_POLICY_PATH entries
+  bool operator==(const PolicySourcesLaunch&) const = default;
+};
+
 /// How the supervisor runs the sandbox's egress proxy child.
 struct EgressLaunch {
   bool enabled = false;                       // false: refuse every guest proxy stream
@@ -23,6 +33,7 @@ struct EgressLaunch {
   std::string digest;                         // of the [egress] section applied (hot reload)
   bool trust_ca = false;                      // inject = "header": the guest trusts the proxy's CA
   std::vector<proxy::HostPin> pins;           // SBX_EGRESS_RESOLVE of the sbx up that applied it
+  std::optional<PolicySourcesLaunch> policies;  // absent: written by an sbx before run-time ceilings
 };
 
 /// A secret bound with inject = "env": its store name and the variable the guest sees. Only names

@@ -25,3 +25,11 @@ TEST_CASE("an egress row separates every over-long column by a space", "[cli][eg
 TEST_CASE("a line that is not a decision is shown as it is", "[cli][egress]") {
   CHECK(format_egress_line("not json") == "not json");
 }
+
+TEST_CASE("an egress row shows what a warn policy would have refused, escaped for the terminal", "[cli][egress][policy]") {
+  const std::string row = format_egress_line(
+      R"({"time":"2026-12-01T10:00:00.123Z","decision":"allow","method":"CONNECT","host":"x.test","port":443,)"
+      R"("rule":"Sandboxfile:2","policy_warnings":["policy 'advice' (warn) would refuse this (/etc/p.toml:6): x.test:443 is outside\u001b[2J"]})");
+  CHECK(row.find("\n    policy: policy 'advice' (warn) would refuse this (/etc/p.toml:6)") != std::string::npos);
+  CHECK(row.find('\x1b') == std::string::npos);
+}

@@ -2,6 +2,8 @@
 // a hot update and anything else still reboots.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include "reconcile/launch_builder.h"
 #include "reconcile/plan.h"
 
@@ -95,4 +97,27 @@ TEST_CASE("a launch.json whose pins do not parse is refused", "[reconcile][egres
   const auto r = supervisor::launch_from_json(text, "launch.json");
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find("launch.json: egress.resolve") != std::string::npos);
+}
+
+TEST_CASE("where sbx up found the policies goes into the egress section and its digest, never the machine's",
+          "[reconcile][egress][policy]") {
+  const supervisor::SandboxPaths paths{"/state/sandboxes/demo"};
+  const auto file = with_rules({"api.provider.test"});
+  const char* old = std::getenv("SBX_POLICY_PATH");
+  const std::string saved = old ? old : "";
+  ::setenv("SBX_POLICY_PATH", "/org/a.toml:/org/more.d", 1);
+  const auto one = reconcile::make_launch(file, artifacts(), paths);
+  ::setenv("SBX_POLICY_PATH", "/org/b.toml", 1);
+  const auto other = reconcile::make_launch(file, artifacts(), paths);
+  old ? ::setenv("SBX_POLICY_PATH", saved.c_str(), 1) : ::unsetenv("SBX_POLICY_PATH");
+  // Other policies are a hot update of the proxy (same machine), not a reboot.
+  CHECK(one.digest == other.digest);
+  CHECK(one.egress.digest != other.egress.digest);
+  REQUIRE(one.egress.policies);
+  CHECK(one.egress.policies->path == std::vector<std::string>{"/org/a.toml", "/org/more.d"});
+  // launch.json carries them, so a restarted egress proxy looks in the same places.
+  const auto back = supervisor::launch_from_json(supervisor::launch_to_json(one), "launch.json");
+  REQUIRE(back);
+  REQUIRE(back->egress.policies);
+  CHECK(*back->egress.policies == *one.egress.policies);
 }
