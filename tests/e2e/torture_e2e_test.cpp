@@ -71,6 +71,11 @@ json state_file(const Sbx& sbx) {
   return j.is_discarded() ? json::object() : j;
 }
 
+// state.json keeps the egress child under "egress".
+long egress_pid(const json& st) {
+  return st.contains("egress") && st["egress"].is_object() ? st["egress"].value("pid", 0L) : 0;
+}
+
 json run_json(const Sbx& sbx, const std::vector<std::string>& args) {
   const auto j = json::parse(sbx.run(args, {}, 30s).out, nullptr, false);
   return j.is_discarded() ? json::object() : j;
@@ -119,7 +124,7 @@ long find_victim(const Sbx& sbx, Victim v) {
   const long sup = st.value("supervisor_pid", 0L);
   if (v == Victim::supervisor) return sbx::e2e::alive(sup) ? sup : 0;
   if (v == Victim::egress) {
-    const long e = st.value("egress_pid", 0L);
+    const long e = egress_pid(st);
     return sbx::e2e::alive(e) ? e : 0;
   }
   const auto all = processes();
@@ -168,7 +173,7 @@ void round(const Sbx& sbx, const fs::path& project, Moment moment, Victim victim
   std::set<long> seen;  // every process of the sandbox this round saw
   auto note_tree = [&] {
     for (long p : tree(state_file(sbx).value("supervisor_pid", 0L))) seen.insert(p);
-    if (const long e = state_file(sbx).value("egress_pid", 0L); sbx::e2e::alive(e)) seen.insert(e);
+    if (const long e = egress_pid(state_file(sbx)); sbx::e2e::alive(e)) seen.insert(e);
   };
   long killed = 0;
   if (moment == Moment::boot) {
