@@ -8,6 +8,10 @@
 // numbers. Uses a private state directory.
 //
 //   build-*/tests/bench/sbx_lifecycle_bench [--runs 3] [--ls-runs 21] [--used-mib 2048]
+//
+// Measured here (TCG: /dev/kvm is PVM; 2 cores; --runs 3 --used-mib 1024): sbx ls 12.1 ms with no
+// sandbox, 17.8 ms with 1, 21.1 ms with 20 (1.74x); sbx up of a fresh sandbox 5.07 s, of a
+// stopped one with 1 GiB used 4.29 s (0.85x).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -115,7 +119,9 @@ int main(int argc, char** argv) {
   std::ofstream(project / "Sandboxfile") << "version = 1\nname = \"bench\"\n[agent]\npreset = \"shell\"\ncommand = [\"/bin/true\"]\n"
                                          << "[resources]\nmemory = \"512MiB\"\ndisk = \"" << disk_gib << "GiB\"\n";
 
-  std::printf("sbx lifecycle bench (%s)\n", fs::exists("/dev/kvm") ? "/dev/kvm present" : "no /dev/kvm: TCG");
+  // /dev/kvm may exist and still be unusable (PVM): sbx up's own warning says which it used.
+  std::printf("sbx lifecycle bench (%s)\n", fs::exists("/dev/kvm") ? "/dev/kvm exists; sbx falls back to TCG where it cannot use it"
+                                                                    : "no /dev/kvm: TCG");
   const double ls0 = ls_median(ls_runs, 0);
 
   // Fresh: no disk yet (rm between runs), then the same sandbox stopped with a used disk.
