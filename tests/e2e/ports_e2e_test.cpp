@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host_files.h"
 #include "sbx_runner.h"
 #include "support/temp_dir.h"
 
@@ -25,6 +26,8 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using sbx::e2e::RunResult;
 using sbx::e2e::Sbx;
+using sbx::e2e::host_sh;
+using sbx::e2e::read_file;
 
 namespace {
 
@@ -69,22 +72,6 @@ bool port_bindable(int port) {
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 1) == 0;
   ::close(fd);
   return ok;
-}
-
-// A host shell command's exit status and stdout+stderr.
-std::pair<int, std::string> host_sh(const std::string& script) {
-  std::string out;
-  FILE* f = ::popen((script + " 2>&1").c_str(), "r");
-  if (!f) return {-1, ""};
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 }  // namespace

@@ -14,7 +14,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-#include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
 
@@ -134,16 +133,6 @@ long find_victim(const Sbx& sbx, Victim v) {
   return 0;
 }
 
-std::pair<int, std::string> host(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return {-1, ""};
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  const int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // What `sbx status` and `sbx ls` say, checked against the processes. True once it holds.
 bool tells_the_truth(const Sbx& sbx, std::string& said) {
   const json status = run_json(sbx, {"status", "--name", kName, "--json"});
@@ -232,11 +221,11 @@ void round(const Sbx& sbx, const fs::path& project, Moment moment, Victim victim
   const fs::path disk = sbx.sandbox_dir(kName) / "disk.ext4";
   if (fs::exists(disk)) {
     const fs::path copy = sbx.state_dir() / "fsck.ext4";
-    REQUIRE(host("cp --sparse=always '" + disk.string() + "' '" + copy.string() + "'").first == 0);
-    const auto replay = host("e2fsck -y -E journal_only '" + copy.string() + "'");
+    REQUIRE(sbx::e2e::host_sh("cp --sparse=always '" + disk.string() + "' '" + copy.string() + "'").first == 0);
+    const auto replay = sbx::e2e::host_sh("e2fsck -y -E journal_only '" + copy.string() + "'");
     INFO("journal replay: " << replay.second);
     CHECK(replay.first <= 1);
-    const auto fsck = host("e2fsck -fn '" + copy.string() + "'");
+    const auto fsck = sbx::e2e::host_sh("e2fsck -fn '" + copy.string() + "'");
     INFO("e2fsck -fn: " << fsck.second);
     CHECK(fsck.first == 0);
     fs::remove(copy);
