@@ -24,15 +24,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The packages of the recipe (git, curl, ..., ripgrep), on top of mmdebstrap's apt variant.
+// The packages of the agents issue's recipe (git, curl, ..., ripgrep), on top of mmdebstrap's apt
+// variant; then Docker inside the sandbox (docker.io, containerd, runc, docker-compose) and kmod,
+// whose modprobe loads the kernel modules dockerd needs. One image for both, so agents and Docker
+// share one cached build.
 const std::vector<std::string> kPackages = {"git",   "curl",  "ca-certificates", "openssh-client", "python3", "nodejs", "npm",
-                                            "build-essential", "sudo", "procps", "less", "jq", "ripgrep"};
+                                            "build-essential", "sudo", "procps", "less", "jq", "ripgrep",
+                                            "docker.io", "containerd", "runc", "docker-compose", "kmod"};
 
-// Run inside the new root by mmdebstrap: the agent user (uid 1000) with password-less sudo.
+// Run inside the new root by mmdebstrap: the agent user (uid 1000) with password-less sudo, in the
+// docker group (docker.io's postinst made it) so it may use the sandbox's own daemon.
 // Bumping kBuildSteps rebuilds every dev image (it is part of the recipe digest).
-constexpr const char* kBuildSteps = "sbx-dev-image-2";
+constexpr const char* kBuildSteps = "sbx-dev-image-3";
 constexpr const char* kCustomize =
-    "chroot \"$1\" useradd -m -u 1000 -U -G sudo -s /bin/bash agent && "
+    "chroot \"$1\" useradd -m -u 1000 -U -G sudo,docker -s /bin/bash agent && "
     "echo 'agent ALL=(ALL:ALL) NOPASSWD: ALL' > \"$1/etc/sudoers.d/agent\" && chmod 0440 \"$1/etc/sudoers.d/agent\"";
 
 fs::path cache_of(const ImportOptions& o) { return o.cache_dir.empty() ? paths::cache_dir() : o.cache_dir; }

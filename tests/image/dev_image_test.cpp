@@ -28,7 +28,7 @@ TEST_CASE("the dev image recipe is the issue's package list on Debian 12, from t
   REQUIRE(r);
   CHECK(r->suite == "bookworm");
   for (const char* p : {"git", "curl", "ca-certificates", "openssh-client", "python3", "nodejs", "npm", "build-essential", "sudo",
-                        "procps", "less", "jq", "ripgrep"})
+                        "procps", "less", "jq", "ripgrep", "docker.io", "containerd", "runc", "docker-compose", "kmod"})
     CHECK(std::find(r->packages.begin(), r->packages.end(), p) != r->packages.end());
   REQUIRE(r->sources.size() == 1);
   CHECK(r->sources_text.find("deb.example.test") != std::string::npos);
