@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/run_tool.h"
+#include "image/build_lock.h"
 #include "image/cache.h"
 #include "image/progress.h"
 
@@ -200,6 +201,14 @@ Result<PreparedImage> prepare_dev_image(const ImportOptions& o) {
   if (auto hit = lookup(cache, id)) {
     note_use(cache, id, "dev");
     say(o, "image dev " + id.substr(0, 19) + ": cached");
+    return *hit;
+  }
+  // A second sbx that needs the same dev image waits for the first one's build, then uses it.
+  const BuildLock lock = SBX_TRY(BuildLock::acquire(layers_dir(cache), "dev-" + id.substr(7, 32), "the dev image",
+                                                     std::chrono::seconds(3600), o.progress));
+  if (auto hit = lookup(cache, id)) {
+    note_use(cache, id, "dev");
+    say(o, "image dev " + id.substr(0, 19) + ": built by the other sbx process");
     return *hit;
   }
   const fs::path base = SBX_TRY(dev_base_layer(recipe, o));

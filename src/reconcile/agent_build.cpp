@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <netdb.h>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -23,6 +24,7 @@
 #include "config/mount_check.h"
 #include "config/preset.h"
 #include "image/agent_layer.h"
+#include "image/build_lock.h"
 #include "image/cache.h"
 #include "image/dev_image.h"
 #include "reconcile/egress_apply.h"
@@ -217,13 +219,21 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
   const image::PreparedImage dev = SBX_TRY(image::prepare_dev_image(o));
   // A spec resolved once is reused, like a registry tag: no network on later runs.
   const std::string key = "agent:" + dev.id + ":" + package.name + "@" + package.version;
-  if (auto ref = image::read_ref(cache, key)) {
-    if (auto hit = image::lookup(cache, ref->id)) {
-      image::note_use(cache, ref->id, package.name + "@" + package.version);
-      say(o, "image " + package.name + " " + ref->id.substr(0, 19) + ": cached");
-      return *hit;
-    }
-  }
+  const auto cached = [&]() -> std::optional<image::PreparedImage> {
+    if (auto ref = image::read_ref(cache, key))
+      if (auto hit = image::lookup(cache, ref->id)) {
+        image::note_use(cache, ref->id, package.name + "@" + package.version);
+        say(o, "image " + package.name + " " + ref->id.substr(0, 19) + ": cached");
+        return *hit;
+      }
+    return std::nullopt;
+  };
+  if (auto hit = cached()) return *hit;
+  // One build per package spec at a time: a second sbx waits, then finds the first one's layer.
+  const image::BuildLock lock = SBX_TRY(image::BuildLock::acquire(image::layers_dir(cache), "agent-" + digest::sha256_hex(key).substr(0, 32),
+                                                                  "the agent layer of " + package.name + "@" + package.version,
+                                                                  seconds(3600), o.progress));
+  if (auto hit = cached()) return *hit;  // the other process built it meanwhile
   const std::string version = SBX_TRY(resolve_version(package));
   const std::string id = "sha256:" + digest::sha256_hex(dev.id + "\n" + package.name + "@" + version);
   const std::string reference = "dev + " + package.name + "@" + version;
