@@ -29,6 +29,7 @@
 #include "image/dev_image.h"
 #include "reconcile/egress_apply.h"
 #include "reconcile/launch_builder.h"
+#include "reconcile/sandbox_disk.h"
 #include "supervisor/client.h"
 #include "supervisor/launch.h"
 #include "supervisor/spawn.h"
@@ -161,6 +162,11 @@ Result<int> run_build_sandbox(const fs::path& sandboxfile, const fs::path& log, 
   paths_out = paths;
   Artifacts artifacts = SBX_TRY(prepare_artifacts(file, o.progress, o.meter));
   SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
+  // Every sandbox boots with its own disk as the writable layer (npm's cache and the unpacked
+  // package go there, not into RAM); the build sandbox's is fresh and goes with its directory.
+  const DiskPlan disk = SBX_TRY(plan_sandbox_disk(paths, disk_lower(artifacts), file.resources.disk_bytes, true));
+  const DiskRecord record{.lower = disk_lower(artifacts), .image = file.image.reference, .size_bytes = file.resources.disk_bytes};
+  for (const auto& w : SBX_TRY(apply_disk(disk, paths, record))) say(o, w);
   supervisor::Launch launch = make_launch(file, artifacts, paths);
   launch.boot_timeout_ms = 300 * 1000;
   SBX_TRY_VOID(write_egress_snapshot(file, paths));
