@@ -276,6 +276,9 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
   sf << "version = 1\nname = \"sbx-build-" << tag << "\"\n\n[agent]\ncommand = ["
      << toml_string("npm") << ", " << toml_string("install") << ", " << toml_string("-g") << ", " << toml_string("--prefix") << ", "
      << toml_string("/sbx-out/prefix") << ", " << toml_string("--no-audit") << ", " << toml_string("--no-fund") << ", "
+     // A dropped connection mid-tarball (ECONNRESET, seen on a loaded machine behind TLS
+     // inspection) is retried rather than failing a build of many minutes.
+     << toml_string("--fetch-retries=5") << ", " << toml_string("--fetch-retry-mintimeout=2000") << ", "
      << toml_string("--registry") << ", " << toml_string(reg.url) << ", " << toml_string(package.name + "@" + version) << "]\n"
      << "env = { HOME = \"/tmp\", npm_config_cache = \"/tmp/npm-cache\", npm_config_update_notifier = \"false\""
      << (fs::exists(stage / "in" / "host-ca.pem") ? ", NODE_EXTRA_CA_CERTS = \"/sbx-in/host-ca.pem\"" : "") << " }\n"
