@@ -135,17 +135,22 @@ struct AgentCase {
   std::string secret;     // the preset's secret name
   std::string header, value_template;
   std::string placeholder;                 // the preset's placeholder key (in the guest's env)
-  std::string base_url_env, base_url_path;  // where the CLI is told the API is
-  std::vector<std::string> headless;       // the headless command, prompt appended
+  std::string env;                         // [agent] env entries ("{PORT}": the provider's port)
+  std::vector<std::string> headless;       // the headless command ("{PORT}" too), prompt appended
   std::string api_path;                    // the provider path the CLI must have called
   std::string version_bin;                 // `BIN --version`
 };
 
+std::string with_port(std::string s, int port) {
+  for (size_t at; (at = s.find("{PORT}")) != std::string::npos;) s.replace(at, 6, std::to_string(port));
+  return s;
+}
+
 std::string sandboxfile(const AgentCase& c, int port) {
   const std::string p = std::to_string(port);
   return "version = 1\nname = \"" + c.name + "\"\n"
-         "[agent]\npreset = \"" + c.preset + "\"\n"
-         "env = { " + c.base_url_env + " = \"https://" + c.host + ":" + p + c.base_url_path + "\" }\n"
+         "[agent]\npreset = \"" + c.preset + "\"\n" +
+         (c.env.empty() ? std::string() : "env = { " + with_port(c.env, port) + " }\n") +
          "[[mount]]\nsource = \".\"\ntarget = \"/workspace\"\nmode = \"rw\"\n"
          "[egress]\nallow = [\"" + c.host + ":" + p + "\", \"127.0.0.1/32:" + p + "\"]\n"
          "[[secret]]\nname = \"" + c.secret + "\"\nhosts = [\"" + c.host + "\"]\nheader = \"" + c.header +
@@ -180,7 +185,7 @@ void flagship(const AgentCase& c) {
 
   // 1. The CLI answers with the server's text.
   std::vector<std::string> ask = {"exec", "--"};
-  ask.insert(ask.end(), c.headless.begin(), c.headless.end());
+  for (const auto& a : c.headless) ask.push_back(with_port(a, provider.port));
   ask.push_back("Reply with one short sentence.");
   const auto t1 = steady_clock::now();
   const auto answer = sbx.run(ask, {}, seconds(600), project);
@@ -275,8 +280,7 @@ TEST_CASE("flagship: the real Claude Code answers from the fake provider, and th
             .header = "x-api-key",
             .value_template = "{}",
             .placeholder = "sk-ant-sbx-placeholder",
-            .base_url_env = "ANTHROPIC_BASE_URL",
-            .base_url_path = "",
+            .env = "ANTHROPIC_BASE_URL = \"https://anthropic.provider.test:{PORT}\"",
             .headless = {"claude", "-p"},
             .api_path = "/v1/messages",
             .version_bin = "claude"});
@@ -290,9 +294,9 @@ TEST_CASE("flagship: the real Codex answers from the fake provider, and the key 
             .header = "Authorization",
             .value_template = "Bearer {}",
             .placeholder = "sk-sbx-placeholder",
-            .base_url_env = "OPENAI_BASE_URL",
-            .base_url_path = "/v1",
-            .headless = {"codex", "exec", "--skip-git-repo-check"},
+            // Codex 0.171 reads no base-URL variable: its config key, given on the command line.
+            .env = "",
+            .headless = {"codex", "exec", "--skip-git-repo-check", "-c", "openai_base_url=\"https://openai.provider.test:{PORT}/v1\""},
             .api_path = "/v1/responses",
             .version_bin = "codex"});
 }
