@@ -35,8 +35,10 @@ TEST_CASE("sbx init --agent claude-code then sbx up runs the real claude, and th
   const double first_s = duration<double>(steady_clock::now() - t0).count();
   INFO(all(first));
   REQUIRE(first.code == 0);
-  CHECK(all(first).find("inside a build VM") != std::string::npos);
-  WARN("first sbx up (dev image + agent layer as needed): " << first_s << " s");
+  // The agents cases share one cache: the flagship test may have built the layer already.
+  const bool built = all(first).find("inside a build VM") != std::string::npos;
+  CHECK((built || all(first).find("image @anthropic-ai/claude-code sha256:") != std::string::npos));
+  WARN("first sbx up (" << (built ? "agent layer built" : "agent layer already cached") << "): " << first_s << " s");
 
   const auto version = sbx.run({"exec", "--", "claude", "--version"}, {}, seconds(300), project.path());
   INFO(all(version));
