@@ -35,13 +35,16 @@ constexpr std::size_t kMaxOpaqueListBytes = 16u << 20;
 // A private directory under the image cache, removed when done.
 struct ScratchDir {
   fs::path dir;
+  explicit ScratchDir(fs::path d) : dir(std::move(d)) {}
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
   ~ScratchDir() {
     std::error_code ec;
     if (!dir.empty()) fs::remove_all(dir, ec);
   }
 };
 
-Result<ScratchDir> make_scratch() {
+Result<fs::path> make_scratch() {
   SBX_TRY_VOID(paths::ensure_private_dir(paths::cache_dir()));
   const fs::path images = image::images_dir(paths::cache_dir());
   std::error_code ec;
@@ -49,7 +52,7 @@ Result<ScratchDir> make_scratch() {
   std::string tmpl = (images / ".save-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr)
     return fail(ErrorCode::io, "cannot create a directory under " + images.string() + ": " + std::strerror(errno));
-  return ScratchDir{tmpl};
+  return fs::path(tmpl);
 }
 
 guest::protocol::Open root_exec(const SandboxTarget& target, const Args& args, std::vector<std::string> argv) {
@@ -169,14 +172,15 @@ int run_save(const Args& args) {
   if (auto r = require_running(*target); !r) return out.error(r.error());
   if (auto c = supervisor::Client::connect(target->paths); !c) return out.error(c.error());
   ::signal(SIGPIPE, SIG_IGN);
-  auto scratch = make_scratch();
-  if (!scratch) return out.error(scratch.error());
+  auto scratch_path = make_scratch();
+  if (!scratch_path) return out.error(scratch_path.error());
+  const ScratchDir scratch(*scratch_path);
 
   out.progress("finding the directories sandbox '" + target->name + "' replaced");
   auto opaque = opaque_dirs(*target, args);
   if (!opaque) return out.error(opaque.error());
   out.progress("reading the sandbox's base root (" + std::string(image::kGuestLowerDir) + ")");
-  const fs::path base_file = scratch->dir / "base.tar", upper_file = scratch->dir / "upper.tar";
+  const fs::path base_file = scratch.dir / "base.tar", upper_file = scratch.dir / "upper.tar";
   auto base = stream_tree(*target, args, image::kGuestLowerDir, image::GuestTree::base, {}, base_file, budget);
   if (!base) return out.error(base.error());
   out.progress("reading what the sandbox changed (" + std::string(image::kGuestUpperDir) + ")");
