@@ -49,7 +49,9 @@ Result<fs::path> make_scratch() {
   const fs::path images = image::images_dir(paths::cache_dir());
   std::error_code ec;
   fs::create_directories(images, ec);
-  std::string tmpl = (images / ".save-XXXXXX").string();
+  // Named like the image builder's staging (.build-<pid>-...): 'sbx image prune' removes it
+  // once this process is gone.
+  std::string tmpl = (images / (".build-" + std::to_string(::getpid()) + "-save-XXXXXX")).string();
   if (::mkdtemp(tmpl.data()) == nullptr)
     return fail(ErrorCode::io, "cannot create a directory under " + images.string() + ": " + std::strerror(errno));
   return fs::path(tmpl);
@@ -253,9 +255,10 @@ const CommandSpec kSaveCommand{
         "\n"
         "IMAGE-NAME is 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit. A\n"
         "name already saved is refused unless --force; the image it named then loses the name and\n"
-        "'sbx image prune' removes it once no sandbox uses it. Saved images are listed by 'sbx image\n"
-        "ls' (format saved) and removed by 'sbx image rm saved:IMAGE-NAME'; one a running sandbox\n"
-        "uses is never removed. Progress goes to stderr.\n"
+        "'sbx image prune' removes it once no sandbox uses it (a named saved image is kept by prune\n"
+        "unless --all). Saved images are listed by 'sbx image ls' (format saved) and removed by 'sbx\n"
+        "image rm saved:IMAGE-NAME'; one a running sandbox uses is never removed. Progress goes to\n"
+        "stderr.\n"
         "\n"
         "EXIT STATUS\n"
         "    0 saved; 1 refused or failed (the reason and the fix are printed); 2 usage error.\n"
