@@ -17,7 +17,16 @@ rlimit virtiofsd_nofile(const rlimit& current, bool root) {
 rlimit virtiofsd_nofile() {
   rlimit now{};
   if (::getrlimit(RLIMIT_NOFILE, &now) != 0) now.rlim_cur = now.rlim_max = 1024;
-  return virtiofsd_nofile(now, ::geteuid() == 0);
+  rlimit want = virtiofsd_nofile(now, ::geteuid() == 0);
+  if (want.rlim_max > now.rlim_max) {
+    // Root without CAP_SYS_RESOURCE (a container) cannot raise the hard limit: find out by
+    // raising this process's own (the soft limit stays), else take the hard limit as it is.
+    // The number virtiofsd is given is then the one in effect, not one it silently failed to set.
+    rlimit raised = now;
+    raised.rlim_max = want.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) want = virtiofsd_nofile(now, false);
+  }
+  return want;
 }
 
 std::optional<std::string> nofile_warning(const rlimit& for_virtiofsd) {

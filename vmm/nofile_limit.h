@@ -18,7 +18,9 @@ inline constexpr rlim_t kNofileWarnBelow = 65536;
 /// runs between fork and exec).
 rlimit virtiofsd_nofile(const rlimit& current, bool root);
 
-/// virtiofsd_nofile() of this process's limit and user.
+/// virtiofsd_nofile() of this process's limit and user, where root's raise is tried on this
+/// process's own hard limit (soft limit unchanged) and dropped when the kernel refuses it
+/// (no CAP_SYS_RESOURCE). Allocates nothing.
 rlimit virtiofsd_nofile();
 
 /// The one warning sbx up prints when shares would get fewer than kNofileWarnBelow descriptors:

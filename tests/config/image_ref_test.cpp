@@ -46,7 +46,7 @@ TEST_CASE("digest pins are sha256 and 64 lower-case hex digits", "[config][image
   CHECK_FALSE(parse_digest("sha512:" + std::string(64, 'f')).has_value());
 }
 
-TEST_CASE("saved:NAME names an image sbx save made; Docker Hub's saved image needs its host", "[config][image]") {
+TEST_CASE("saved:NAME names an image sbx save made, and Docker Hub's saved image needs its host", "[config][image]") {
   const std::filesystem::path dir = "/proj";
   auto s = parse_image_ref("saved:with-deps_1.2", dir);
   REQUIRE(s.has_value());

@@ -3,9 +3,12 @@
 // no state is left and `sbx ls` no longer lists it. (Two concurrent `sbx up`: sandbox_e2e_test.)
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <vector>
 
 #include "sbx_runner.h"
@@ -65,6 +68,24 @@ TEST_CASE("sbx rm --force during sbx up waits for the boot, then leaves no proce
   const auto again = sbx.run({"up", "--detach", Sbx::hello_project().string()}, {}, 240s);
   CHECK(again.code == 0);
   CHECK(again.err.find("': create") != std::string::npos);
+  // hello has a [[mount]]: a hard open-file limit below 65536 is said once, with the fix.
+  rlimit nofile{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  const auto said = [&](const std::string& s) {
+    std::size_t n = 0;
+    for (auto at = s.find("open-file hard limit"); at != std::string::npos; at = s.find("open-file hard limit", at + 1)) ++n;
+    return n;
+  };
+  // Root raises the hard limit where it may (CAP_SYS_RESOURCE); in a container it may not.
+  rlimit raised = nofile;
+  raised.rlim_max = std::max<rlim_t>(nofile.rlim_max, 1048576);
+  const bool can_raise = ::geteuid() == 0 && ::setrlimit(RLIMIT_NOFILE, &raised) == 0;
+  if (!can_raise && nofile.rlim_max < 65536) {
+    CHECK(said(again.err) == 1);
+    CHECK(again.err.find("ulimit -Hn") != std::string::npos);
+  } else {
+    CHECK(said(again.err) == 0);
+  }
   CHECK(sbx.run({"rm", "--force", "hello"}, {}, 120s).code == 0);
   sbx::test::wait_until([&] { return processes_of(sbx.state_dir()).empty(); }, 15s, 100ms);
   CHECK(processes_of(sbx.state_dir()).empty());

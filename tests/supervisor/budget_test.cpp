@@ -123,7 +123,7 @@ TEST_CASE("a sandbox whose supervisor is gone is crashed for status and down ali
   CHECK(effective_state(s).phase == Phase::stopped);
 }
 
-TEST_CASE("a supervisor killed after the user asked it to stop reads stopped; a crash stays a crash", "[supervisor][budget]") {
+TEST_CASE("a supervisor killed after the user asked it to stop reads stopped, and a crash stays a crash", "[supervisor][budget]") {
   TempDir d;
   const SandboxPaths paths{d.path()};
   SandboxState s;
