@@ -1,8 +1,10 @@
 // End to end: `sbx save` (issue 14). A sandbox of the built-in image writes a file, deletes a file
 // of the image and replaces a directory of it; saved, the image boots a second sandbox (another
-// project) that sees exactly those changes. A stopped sandbox and a taken name are refused.
+// project) that sees exactly those changes. A stopped sandbox, a taken name and a guest whose
+// tar plants a whiteout are refused.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +66,20 @@ TEST_CASE("sbx save makes a sandbox's changes an image another sandbox boots", "
   CHECK(taken.code == 1);
   CHECK(taken.err.find("--force") != std::string::npos);
   CHECK(sbx.run({"save", "--name", "save-a", "Bad/Name"}, {}, 30s).code == 2);
+
+  // A hostile guest: root replaces tar with one that plants a whiteout (etc/.wh.passwd would
+  // delete /etc/passwd from the image): refused, naming the entry, and no image of that name.
+  const fs::path evil = work.path() / "evil";
+  fs::create_directories(evil / "etc");
+  std::ofstream(evil / "etc" / ".wh.passwd") << "";
+  REQUIRE(std::system(("tar -cf '" + (work.path() / "evil.tar").string() + "' -C '" + evil.string() + "' .").c_str()) == 0);
+  REQUIRE(sbx.run({"cp", "--name", "save-a", (work.path() / "evil.tar").string(), "sandbox:/tmp/evil.tar"}, {}, 120s).code == 0);
+  REQUIRE(root_sh(sbx, "save-a", "rm /bin/tar && printf '#!/bin/sh\\nexec cat /tmp/evil.tar\\n' > /bin/tar && chmod 755 /bin/tar").code == 0);
+  auto hostile = sbx.run({"save", "--name", "save-a", "e2e-save-hostile"}, {}, 120s);
+  INFO("hostile save: " << hostile.err);
+  CHECK(hostile.code == 1);
+  CHECK(hostile.err.find("named 'etc/.wh.passwd'") != std::string::npos);
+  CHECK(sbx.run({"image", "ls", "--json"}, {}, 60s).out.find("saved:e2e-save-hostile") == std::string::npos);
 
   REQUIRE(sbx.run({"down", a.string()}, {}, 120s).code == 0);
   auto stopped = sbx.run({"save", "--force", "--name", "save-a", image}, {}, 60s);
