@@ -58,11 +58,12 @@ schema = {
     "user":S(pattern=rf'^{USER_PART}(?::{USER_PART})?$', default=DEFAULTS["user"], description=f"User the agent runs as inside the VM: a name, a uid, name:group or uid:gid. Default \"{DEFAULTS['user']}\".")}},
   "image":{"type":"object","additionalProperties":False,"description":"The root file system of the VM.",
    "properties":{
-    "ref":S(minLength=1, description="\"builtin\" (default), \"dev\" (sbx's Debian dev image; the default with an agent preset), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), or a registry reference [host/]name[:tag][@sha256:...]."),
+    "ref":S(minLength=1, description="\"builtin\" (default), \"dev\" (sbx's Debian dev image; the default with an agent preset), a path (/, ./, ../, ~) to a rootfs directory or a .tar/.tar.gz/.tgz image archive (relative to the Sandboxfile), \"saved:NAME\" (an image sbx save made; Docker Hub's image \"saved\" is written docker.io/library/saved:TAG), or a registry reference [host/]name[:tag][@sha256:...]."),
     "digest":S(pattern=r'^sha256:[0-9a-f]{64}$', description="Digest pin \"sha256:<64 hex>\": SHA-256 of an archive, or a registry manifest digest.")},
    "if":{"required":["digest"]},
    "then":{"required":["ref"],"properties":{"ref":{"not":{"anyOf":[
      {"pattern":"^builtin"},
+     {"pattern":"^saved:"},
      {"pattern":r"^(?:/|\./|\.\./|~|\.$|\.\.$)(?!.*\.(?:tar|tar\.gz|tgz)$)"}]}}}}},
   "resources":{"type":"object","additionalProperties":False,"description":"Size of the VM.",
    "properties":{

@@ -1,4 +1,5 @@
 #include "vmm/virtiofsd.h"
+#include "vmm/nofile_limit.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -154,13 +155,10 @@ ChildStep protect_path(const char* served, const std::string& rel) {
 }
 
 ChildStep enter_sandbox(const Plan& p) {
-  // virtiofsd keeps one O_PATH descriptor per inode the guest knows: give it the hard limit.
-  rlimit nofile{};
-  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-    if (::geteuid() == 0 && nofile.rlim_max < 1048576) nofile.rlim_max = 1048576;  // root may raise it
-    nofile.rlim_cur = nofile.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  // virtiofsd keeps one O_PATH descriptor per inode the guest knows: give it the hard limit
+  // (nofile_limit.h), the number its command line names too.
+  const rlimit nofile = virtiofsd_nofile();
+  ::setrlimit(RLIMIT_NOFILE, &nofile);
   if (p.drop_to_user) {
     const gid_t g = p.user.gid;
     // No supplementary groups: virtiofsd drops them itself at start (CVE-2022-0358) and would
@@ -273,9 +271,9 @@ std::vector<std::string> virtiofsd_argv(const Share& share) {
                                    // Withheld by sbx (see enter_sandbox): virtiofsd must not ask for them.
                                    "-o", "modcaps=-fsetid:-setfcap",
                                    "-o", std::string("cache=") + share_cache_name(share.cache), "-o", "log_level=warn",
-                                   // The hook already raised the descriptor limit; in a user namespace
-                                   // virtiofsd may not raise the hard limit itself.
-                                   "--rlimit-nofile=0"};
+                                   // The hook raised the soft limit to this (the hard limit); in a user
+                                   // namespace virtiofsd may not raise the hard limit itself.
+                                   "--rlimit-nofile=" + std::to_string(virtiofsd_nofile().rlim_cur)};
   // Extra options for experiments and benchmarks (e.g. "-o cache=always --thread-pool-size=4").
   if (const char* extra = std::getenv("SBX_VIRTIOFSD_ARGS"))
     for (std::string& word : text::split(extra, ' '))

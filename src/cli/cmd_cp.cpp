@@ -44,25 +44,6 @@ Result<GuestPath> guest_path(const std::string& word) {
   return GuestPath{full, f.parent_path().string(), f.filename().string()};
 }
 
-// Run `open` in the sandbox with fd 0 and fd 1 replaced by `in` and `out` (-1: /dev/null), in a
-// child process, since the client drives the process's own standard streams. Returns its pid.
-pid_t spawn_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& open, int in, int out, int close_fd) {
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  ::dup2(in >= 0 ? in : null, 0);
-  ::dup2(out >= 0 ? out : null, 1);
-  if (close_fd >= 0) ::close(close_fd);
-  ::_exit(run_in_sandbox(target, open));
-}
-
-int wait_status(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 nlohmann::json count_json(const CopyCount& c) {
   return {{"files", c.files}, {"directories", c.dirs}, {"symlinks", c.symlinks}, {"bytes", c.bytes}, {"skipped", c.skipped}};
 }
@@ -93,7 +74,7 @@ Result<CopyCount> from_sandbox(const SandboxTarget& target, const Args& args, co
   auto r = extract_tar(from_guest.get(), dir.get(), src.name, as.string(), budget);
   from_guest = Fd();
   if (!r) ::kill(child, SIGTERM);  // the client forwards it to the guest's tar
-  const int status = wait_status(child);
+  const int status = wait_child(child);
   if (!r) return std::unexpected(r.error());
   if (status != 0)
     return fail(ErrorCode::runtime, "tar in the sandbox failed (exit status " + std::to_string(status) + ")",
@@ -109,7 +90,7 @@ Result<CopyCount> to_sandbox(const SandboxTarget& target, const Args& args, cons
   // Into DST when it is a directory in the guest, else as DST in its parent.
   auto probe = default_open(target, args, guest::protocol::OpenKind::exec);
   probe.argv = {"test", "-d", dst.full};
-  const bool into_dir = wait_status(spawn_in_sandbox(target, probe, -1, -1, -1)) == 0;
+  const bool into_dir = wait_child(spawn_in_sandbox(target, probe, -1, -1, -1)) == 0;
   const std::string dir = into_dir ? dst.full : dst.parent;
   const std::string as = into_dir ? name : dst.name;
   int p[2];
@@ -122,7 +103,7 @@ Result<CopyCount> to_sandbox(const SandboxTarget& target, const Args& args, cons
   auto r = pack_tar(to_guest.get(), s, as);
   to_guest = Fd();
   if (!r) ::kill(child, SIGTERM);
-  const int status = wait_status(child);
+  const int status = wait_child(child);
   if (!r) return std::unexpected(r.error());
   if (status != 0)
     return fail(ErrorCode::runtime, "tar in the sandbox failed (exit status " + std::to_string(status) + ")",

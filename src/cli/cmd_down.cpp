@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/paths.h"
+#include "reconcile/apply_down.h"
 #include "reconcile/sandboxes.h"
 #include "supervisor/client.h"
 #include "supervisor/spawn.h"
@@ -18,13 +19,6 @@ namespace sbx::cli {
 namespace {
 using namespace std::chrono;
 namespace fs = std::filesystem;
-
-// Stop one sandbox; "was" says what it was before.
-Result<std::string> stop_one(const supervisor::SandboxPaths& paths, const Output& out) {
-  Fd lifecycle;  // an 'sbx up' still booting this sandbox finishes first
-  if (fs::is_directory(paths.dir)) lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), out));
-  return stop_locked(paths);
-}
 
 int run_down(const Args& args) {
   const Output out = Output::for_args(args);
@@ -41,7 +35,7 @@ int run_down(const Args& args) {
   int rc = 0;
   for (const auto& p : targets) {
     const std::string name = p.dir.filename().string();
-    auto r = stop_one(p, out);
+    auto r = reconcile::apply_down(p, [&](std::string_view line) { out.note(line); });
     if (!r) {
       rc = 1;
       if (json) results.push_back({{"name", name}, {"ok", false}, {"error", r.error().message}});

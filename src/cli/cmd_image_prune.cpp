@@ -1,4 +1,5 @@
 // sbx image prune: delete every cached image no running sandbox uses, and stale build leftovers.
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 
@@ -37,7 +38,11 @@ int run_image_prune(const Args& args) {
   nlohmann::json removed = nlohmann::json::array(), kept = nlohmann::json::array();
   std::uint64_t freed = 0;
   for (const auto& i : *images) {
-    if (!i.used_by.empty() || (i.format == "builtin" && !all)) {
+    // A saved image that still has its name is the user's work (nothing rebuilds it): kept
+    // unless --all, like the built-in image; one whose name moved on (save --force) goes.
+    const bool named_save = i.format == "saved" && std::any_of(i.references.begin(), i.references.end(),
+                                                                [](const std::string& r) { return r.starts_with("saved:"); });
+    if (!i.used_by.empty() || ((i.format == "builtin" || named_save) && !all)) {
       kept.push_back(i.id);
       continue;
     }
@@ -69,14 +74,16 @@ const CommandSpec kImagePruneCommand{
     .description =
         "Deletes each cached image that no running sandbox boots from, and what interrupted\n"
         "imports left behind. The built-in busybox image is kept unless --all is given (it is\n"
-        "small and rebuilt in about a second anyway). Stopped sandboxes do not hold their image:\n"
+        "small and rebuilt in about a second anyway), and so is every image 'sbx save' made that\n"
+        "still has its name (saved:NAME; nothing could make it again); an image a later 'sbx save\n"
+        "--force' took the name from is pruned. Stopped sandboxes do not hold their image:\n"
         "their next 'sbx up' unpacks or pulls it again.\n"
         "EXIT STATUS\n"
         "0  pruned (also when nothing was to prune);  1  an image could not be deleted;  2  usage error\n"
         "EXAMPLES\n"
         "sbx image prune --dry-run\n"
         "sbx image prune --all --json",
-    .options = {{"all", 0, "", "Remove the built-in image too (when unused)."},
+    .options = {{"all", 0, "", "Remove the built-in image and named saved images too (when unused)."},
                 {"dry-run", 'n', "", "Only say what would be removed."},
                 {"json", 0, "", "Print {\"ok\":true,\"removed\":[ids],\"kept\":[ids],\"freed_bytes\":N,\"dry_run\":bool} on stdout."}},
     .min_positionals = 0,

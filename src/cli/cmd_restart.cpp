@@ -4,6 +4,7 @@
 #include "cli/cmd_sandbox_common.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "reconcile/apply_down.h"
 
 namespace sbx::cli {
 namespace {
@@ -14,16 +15,12 @@ int run_restart(const Args& args) {
   const Output out = Output::for_args(args);
   auto target = resolve_sandbox(args, true);
   if (!target) return out.error(target.error());
-  const auto& paths = target->paths;
-  if (fs::exists(paths.state())) {
-    // Stopped under the lifecycle lock (an 'sbx up' still booting it finishes first), then the
-    // lock is released: 'sbx up' below takes it again for the boot.
-    auto lock = lock_lifecycle(paths, seconds(300), out);
-    if (!lock) return out.error(lock.error());
-    auto was = stop_locked(paths);
-    if (!was) return out.error(was.error());
-    out.note("sandbox '" + target->name + "' " + (*was == "running" ? "powered off" : "was " + *was) + "; starting it again");
-  }
+  // Stopped under the lifecycle lock (an 'sbx up' still booting it finishes first), then the
+  // lock is released: 'sbx up' below takes it again for the boot.
+  auto was = reconcile::apply_restart_stop(target->paths, [&](std::string_view line) { out.note(line); });
+  if (!was) return out.error(was.error());
+  if (*was)
+    out.note("sandbox '" + target->name + "' " + (**was == "running" ? "powered off" : "was " + **was) + "; starting it again");
   // The rest is exactly 'sbx up' with the same arguments (its options are a subset of these).
   Args up = args;
   up.spec = &kUpCommand;

@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "common/paths.h"
 #include "config/loader.h"
+#include "reconcile/apply_down.h"
 #include "reconcile/host_resources.h"
 #include "reconcile/sandboxes.h"
 #include "supervisor/spawn.h"
@@ -39,45 +40,6 @@ Result<supervisor::SandboxPaths> resolve_word(const std::string& word) {
   return p;
 }
 
-struct Removed {
-  std::string was;
-  std::uint64_t freed = 0;
-};
-
-Result<Removed> remove_one(const supervisor::SandboxPaths& paths, bool force, const Output& out) {
-  const std::string name = paths.dir.filename().string();
-  auto lifecycle = SBX_TRY(lock_lifecycle(paths, seconds(300), out));  // an sbx up booting it finishes first
-  Removed r;
-  r.was = "stopped";
-  for (const auto& s : reconcile::list_sandboxes(paths::state_dir()))
-    if (s.name == name) {
-      r.was = s.status;
-      r.freed = s.disk_used_bytes;
-      if (s.live && !force)
-        return fail(ErrorCode::conflict, "sandbox '" + name + "' is " + s.status + "; 'sbx rm' does not remove a running sandbox",
-                    "stop it first ('sbx down --name " + name + "'), or run 'sbx rm --force " + name + "'");
-      if (s.live)
-        if (auto stopped = stop_locked(paths); !stopped) return std::unexpected(stopped.error());
-    }
-  // Out of the listing in one step (names starting with '.' are never sandboxes), then deleted:
-  // a removal cut short leaves a hidden directory, never half a sandbox.
-  const fs::path doomed = paths.dir.parent_path() / (".rm-" + name + "-" + std::to_string(::getpid()));
-  std::error_code ec;
-  fs::rename(paths.dir, doomed, ec);
-  if (ec) return fail(ErrorCode::io, "cannot remove " + paths.dir.string() + ": " + ec.message());
-  fs::remove_all(doomed, ec);
-  if (ec) return fail(ErrorCode::io, "removed sandbox '" + name + "' but not all of " + doomed.string() + ": " + ec.message(),
-                      "delete that directory by hand");
-  return r;
-}
-
-// Leftovers of removals cut short.
-void remove_leftovers() {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(paths::state_dir() / "sandboxes", ec))
-    if (e.path().filename().string().starts_with(".rm-")) fs::remove_all(e.path(), ec);
-}
-
 int run_rm(const Args& args) {
   const Output out = Output::for_args(args);
   const bool json = out.json();
@@ -87,7 +49,7 @@ int run_rm(const Args& args) {
     if (!args.positionals.empty())
       return out.error(make_error(ErrorCode::usage, "--all removes every sandbox: give no names with it"));
     for (const auto& s : reconcile::list_sandboxes(paths::state_dir())) targets.push_back(s.paths);
-    remove_leftovers();
+    reconcile::remove_leftovers(paths::state_dir());
   } else if (args.positionals.empty()) {
     auto p = resolve_word(".");
     if (!p) return out.error(p.error());
@@ -106,7 +68,7 @@ int run_rm(const Args& args) {
   int rc = 0;
   for (const auto& p : targets) {
     const std::string name = p.dir.filename().string();
-    auto r = remove_one(p, force, out);
+    auto r = reconcile::apply_rm(p, force, [&](std::string_view line) { out.note(line); });
     if (!r) {
       rc = 1;
       if (json) results.push_back({{"name", name}, {"ok", false}, {"error", error_json(r.error())["error"]}});

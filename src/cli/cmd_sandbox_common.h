@@ -2,6 +2,7 @@
 // Shared by up/exec/shell/down/status/logs: which sandbox a command means, and its files.
 #include <chrono>
 #include <optional>
+#include <sys/types.h>
 #include <string>
 
 #include "cli/args.h"
@@ -33,15 +34,15 @@ guest::protocol::Open default_open(const SandboxTarget& target, const Args& args
 /// cannot be started, kSandboxFailedExit when the sandbox is down or fails (reason printed).
 int run_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& open);
 
-/// Hold the sandbox's lifecycle lock (an flock on <state dir>/lifecycle.lock) so that two
-/// `sbx up` / `sbx down` of one sandbox never interleave; waits up to `timeout`, saying so once
-/// through `out`. The lock is released when the returned fd closes (or the process dies).
-Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out);
+/// Run `open` in the sandbox in a child process with fd 0 and fd 1 replaced by `in` and `out`
+/// (-1: /dev/null), `close_fd` closed in the child (the client drives the process's own standard
+/// streams, hence the child). Returns its pid; wait_child() gives its exit status.
+pid_t spawn_in_sandbox(const SandboxTarget& target, const guest::protocol::Open& open, int in, int out, int close_fd);
 
-/// Stop the sandbox at `paths`, whose lifecycle lock the caller holds: its supervisor is asked to
-/// power the guest off (then killed after a bounded wait), its sockets removed and state.json
-/// says stopped (a crash stays a crash). Returns what it was before ("running", "crashed", ...);
-/// not_found when it has no state.json.
-Result<std::string> stop_locked(const supervisor::SandboxPaths& paths);
+/// The exit status of a child (128 + signal when it was killed).
+int wait_child(pid_t pid);
+
+/// reconcile::lock_lifecycle, saying "waiting for ..." through `out`.
+Result<Fd> lock_lifecycle(const supervisor::SandboxPaths& paths, std::chrono::seconds timeout, const Output& out);
 
 }  // namespace sbx::cli

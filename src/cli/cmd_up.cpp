@@ -1,4 +1,5 @@
-// sbx up [PATH]: make the sandbox of a Sandboxfile run, then run its agent command in it.
+// sbx up [PATH]: make the sandbox of a Sandboxfile run (reconcile/apply_up.h does the work),
+// then run its agent command in it, attached.
 #include <chrono>
 #include <iostream>
 #include <sstream>
@@ -11,7 +12,6 @@
 #include "cli/cmd_sandbox_common.h"
 #include "cli/cmd_up_approval.h"
 #include "cli/cmd_up_disk.h"
-#include "cli/cmd_up_ports.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/escape.h"
@@ -19,14 +19,9 @@
 #include "common/text.h"
 #include "config/mount_check.h"
 #include "config/port_rules.h"
-#include "reconcile/egress_apply.h"
-#include "reconcile/host_resources.h"
-#include "reconcile/launch_builder.h"
-#include "reconcile/plan.h"
+#include "proxy/host_pins.h"
+#include "reconcile/apply_up.h"
 #include "supervisor/client.h"
-#include "supervisor/egress_child.h"
-#include "supervisor/spawn.h"
-#include "vmm/accel.h"
 
 namespace sbx::cli {
 namespace {
@@ -42,69 +37,6 @@ std::string seconds_text(double s) {
   std::ostringstream o;
   o << s;
   return o.str();
-}
-
-// Stop a running sandbox (recreate).
-Result<void> stop_sandbox(const supervisor::SandboxPaths& paths) {
-  auto client = SBX_TRY(supervisor::Client::connect(paths));
-  return client.stop(seconds(30));
-}
-
-// Remove what a dead supervisor left behind, keep the logs.
-void clear_runtime_files(const supervisor::SandboxPaths& p) {
-  std::error_code ec;
-  supervisor::remove_sockets(p);
-  fs::remove(p.launch(), ec);
-}
-
-Result<void> start_sandbox(const config::Sandboxfile& file, const reconcile::Artifacts& artifacts,
-                           const supervisor::SandboxPaths& paths, const std::vector<proxy::HostPin>& pins,
-                           int timeout_s) {
-  SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
-  clear_runtime_files(paths);
-  std::error_code ec;
-  fs::remove(paths.console_log(), ec);  // one boot per console log; status shows the current one
-  supervisor::Launch launch = reconcile::make_launch(file, artifacts, paths, pins);
-  launch.boot_timeout_ms = timeout_s * 1000;
-  SBX_TRY_VOID(reconcile::write_egress_snapshot(file, paths));  // what the egress proxy loads
-  SBX_TRY_VOID(write_file_atomic(paths.launch(), supervisor::launch_to_json(launch), supervisor::kPrivateFile));
-  const pid_t pid = SBX_TRY(supervisor::spawn_supervisor(paths.dir));
-  // The supervisor creates its control socket first thing; wait for it (or its early death).
-  const auto deadline = steady_clock::now() + seconds(10);
-  for (;;) {
-    auto client = supervisor::Client::connect(paths);
-    if (client) return client->wait_ready(milliseconds(timeout_s * 1000 + 5000));
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      auto st = supervisor::read_state(paths);
-      return fail(ErrorCode::runtime,
-                  "the sandbox supervisor exited at once" +
-                      (st && !st->error.empty() ? ": " + text::escape_for_terminal(st->error) : std::string()),
-                  "see " + paths.supervisor_log().string());
-    }
-    if (steady_clock::now() > deadline)
-      return fail(ErrorCode::runtime, "the sandbox supervisor did not open its control socket",
-                  "see " + paths.supervisor_log().string());
-    ::usleep(2000);
-  }
-}
-
-// A running sandbox whose egress proxy is down (dead, restarting, failed) is repaired: the
-// supervisor restarts it now and answers once it is ready. Then the supervisor confirms the
-// sandbox is ready and recorded (a full state directory fails here, with the fix).
-Result<bool> repair_running(const config::Sandboxfile& file, const supervisor::Launch& desired,
-                            const supervisor::SandboxPaths& paths, const Output& out) {
-  bool repaired = false;
-  auto client = SBX_TRY(supervisor::Client::connect(paths));
-  auto st = supervisor::read_state(paths);
-  if (desired.egress.enabled && st && st->egress_state != "running" && st->egress_state != "starting") {
-    out.note("sandbox '" + file.name + "': repair: its egress proxy is " +
-             (st->egress_state.empty() ? "not running" : st->egress_state) + "; restarting it");
-    SBX_TRY_VOID(client.restart_egress(seconds(30)));
-    repaired = true;
-  }
-  SBX_TRY_VOID(client.wait_ready(seconds(30)));
-  return repaired;
 }
 
 // The user and workdir come from the guest's CONFIG (the Sandboxfile's, else the image's).
@@ -144,72 +76,31 @@ int run_up(const Args& args) {
     return out.error(m.error());
   // So does a Sandboxfile that breaks an enforcing policy (checked on the resolved sources).
   if (auto checked = enforce_policies(file, out); !checked) return out.problems(checked.error());
-  // So do more CPUs or memory than this host has (a policy may lower these ceilings later).
-  auto host = reconcile::read_host_facts();
-  if (!host) return out.error(host.error());
-  const reconcile::ResourceFit fit = reconcile::check_resources(file.resources, *host, reconcile::host_ceilings(*host));
-  if (auto r = reconcile::refuse_unless_fits(fit, file.name, file.file.string()); !r) return out.error(r.error());
-  for (const auto& w : fit.warnings) out.warn(w);
-  // Held until the sandbox is ready: a second sbx up or down of this sandbox waits for this one.
-  auto lifecycle = lock_lifecycle(paths, seconds(timeout_s + 60), out);
-  if (!lifecycle) return out.error(lifecycle.error());
+
+  // The sequencing is reconcile::apply_up's; here are only the terminal's parts.
+  std::optional<ApprovalOutcome> approval;
+  reconcile::UpHooks hooks;
+  hooks.note = [&](std::string_view line) { out.note(line); };
+  hooks.warn = [&](std::string_view line) { out.warn(line); };
+  hooks.progress = out.progress_lines();
+  hooks.meter = out.meter();
   // The agent may have rewritten the Sandboxfile: no new grant (a mount, egress rule, secret
   // host, hot update too) without the user's yes (cmd_up_approval.h).
-  auto approval = approve_grants(file, args.flag("yes"), out);
-  if (!approval) return out.error(approval.error());
-
-  auto artifacts = reconcile::prepare_artifacts(file, out.progress_lines(), out.meter());
-  if (!artifacts) return out.error(artifacts.error());
-  const supervisor::Launch desired = reconcile::make_launch(file, *artifacts, paths, *pins);
-  reconcile::Plan plan = reconcile::plan(desired.digest, desired.egress.digest, reconcile::read_recorded(paths));
-  const bool fresh = args.flag("fresh");
-  if (fresh && (plan.action == reconcile::Action::nothing || plan.action == reconcile::Action::hot_update))
-    plan = {reconcile::Action::recreate, "--fresh: start over from the image"};
-  out.note("sandbox '" + file.name + "': " + reconcile::action_name(plan.action) + " (" +
-           text::escape_for_terminal(plan.reason) + ")");  // may quote a crash
-  if (!pins->empty())
-    out.note("sandbox '" + file.name + "': egress pins from " + proxy::kHostPinsEnv + ": " +
-             proxy::host_pins_text(*pins) + " (these names skip DNS; their addresses are still checked)");
-
-  // Before a hot update: a dead proxy cannot reload.
-  bool repaired = false;
-  if (plan.action == reconcile::Action::nothing || plan.action == reconcile::Action::hot_update) {
-    auto r = repair_running(file, desired, paths, out);
-    if (!r) return out.error(r.error());
-    repaired = *r;
-  }
-  if (plan.action == reconcile::Action::hot_update) {
-    if (auto r = reconcile::hot_update_egress(file, desired, paths, seconds(15)); !r) return out.error(r.error());
-    out.note("sandbox '" + file.name + "': egress rules reloaded without a reboot; new connections use them");
-  }
-  // Forwarded host ports another program holds fail now, before anything stops or boots.
-  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate)
-    if (auto r = check_ports_free(file, paths); !r) return out.error(r.error());
-  // The disk before anything stops: a reset asks first (cmd_up_disk.h).
-  std::optional<reconcile::DiskPlan> disk;
-  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
-    auto d = decide_disk(file, *artifacts, paths, fresh, args.flag("yes"), out);
-    if (!d) return out.error(d.error());
-    disk = *d;
-  }
-  // Secrets are read in the background (header: the egress proxy; env: the supervisor): check
-  // now, before booting.
-  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate)
-    if (auto r = supervisor::check_bound_secrets(file); !r) return out.error(r.error());
-  if (plan.action == reconcile::Action::recreate) {
-    if (auto r = stop_sandbox(paths); !r) return out.error(r.error());
-  }
-  if (plan.action == reconcile::Action::create || plan.action == reconcile::Action::recreate) {
-    if (!json) {
-      const auto accel = vmm::host_accel();
-      if (!accel.warning.empty()) out.warn(accel.warning);
-      out.progress("booting sandbox '" + file.name + "' (" + std::to_string(file.resources.cpus) + " vCPU, kernel " +
-                   artifacts->kernel_version + ")...");
-    }
-    if (auto r = prepare_disk(*disk, file, *artifacts, paths, out); !r) return out.error(r.error());
-    if (auto r = start_sandbox(file, *artifacts, paths, *pins, timeout_s); !r) return out.error(r.error());
-  }
-  lifecycle->reset();  // the attached agent may run for hours; 'sbx down' must not wait for it
+  hooks.approve = [&]() -> Result<void> {
+    approval = SBX_TRY(approve_grants(file, args.flag("yes"), out));
+    return {};
+  };
+  // A disk reset asks first (cmd_up_disk.h).
+  hooks.decide_disk = [&](const reconcile::Artifacts& a) {
+    return decide_disk(file, a, paths, args.flag("fresh"), args.flag("yes"), out);
+  };
+  reconcile::UpRequest request{&file, paths, *pins, args.flag("fresh"), timeout_s};
+  auto up = reconcile::apply_up(request, hooks);
+  if (!up) return out.error(up.error());
+  const reconcile::Plan& plan = up->plan;
+  const supervisor::Launch& desired = up->desired;
+  const auto& disk = up->disk;
+  const bool repaired = up->repaired;
   auto st = supervisor::read_state(paths);
   const double ready_s = seconds_since(t0);
   out.progress("sandbox '" + file.name + "' is ready (" + seconds_text(ready_s) + " s)");
@@ -218,7 +109,7 @@ int run_up(const Args& args) {
 
   int agent_code = 0;
   bool ran_agent = false;
-  const std::vector<std::string> command = reconcile::agent_command(file, *artifacts);
+  const std::vector<std::string> command = reconcile::agent_command(file, up->artifacts);
   if (!detach && !command.empty()) {
     auto client = supervisor::Client::connect(paths);
     if (!client) return out.error(client.error());
@@ -240,7 +131,7 @@ int run_up(const Args& args) {
     ran_agent = true;
   }
   if (json) {
-    std::vector<std::string> warnings = fit.warnings;
+    std::vector<std::string> warnings = up->warnings;
     if (st) warnings.insert(warnings.end(), st->warnings.begin(), st->warnings.end());
     nlohmann::json j = {{"ok", true},
                         {"name", file.name},

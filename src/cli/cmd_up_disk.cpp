@@ -21,25 +21,6 @@ bool ask_yes(const std::string& question) {
   return answer == "y" || answer == "Y" || answer == "yes";
 }
 
-// The previous VMM of this sandbox must have let go of the disk before it changes or another
-// VMM opens it (a stop returns once the supervisor is gone; its QEMU dies with it).
-Result<void> wait_vmm_gone(const supervisor::SandboxPaths& paths) {
-  auto st = supervisor::read_state(paths);
-  if (!st || st->vmm_pid <= 0) return {};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!supervisor::process_gone(st->vmm_pid)) {
-    // QEMU runs in the state directory; another process with the id was reused: not ours.
-    std::error_code ec;
-    const auto cwd = std::filesystem::read_symlink("/proc/" + std::to_string(st->vmm_pid) + "/cwd", ec);
-    if (!ec && !std::filesystem::equivalent(cwd, paths.dir, ec)) return {};
-    if (std::chrono::steady_clock::now() > deadline)
-      return fail(ErrorCode::conflict, "the sandbox's previous VMM (pid " + std::to_string(st->vmm_pid) + ") still runs",
-                  "run 'sbx down' (or kill that process), then 'sbx up' again");
-    ::usleep(10000);
-  }
-  return {};
-}
-
 }  // namespace
 
 Result<reconcile::DiskPlan> decide_disk(const config::Sandboxfile& file, const reconcile::Artifacts& artifacts,
@@ -58,18 +39,6 @@ Result<reconcile::DiskPlan> decide_disk(const config::Sandboxfile& file, const r
   return fail(ErrorCode::conflict,
               "sandbox '" + file.name + "' needs its disk reset, which loses what the guest wrote there: " + plan.reason,
               "run 'sbx up --yes' to reset it, or go back to the image the disk was made on");
-}
-
-Result<void> prepare_disk(const reconcile::DiskPlan& plan, const config::Sandboxfile& file,
-                          const reconcile::Artifacts& artifacts, const supervisor::SandboxPaths& paths, const Output& out) {
-  SBX_TRY_VOID(wait_vmm_gone(paths));
-  reconcile::DiskRecord desired;
-  desired.lower = reconcile::disk_lower(artifacts);
-  desired.image = file.image.reference;
-  desired.size_bytes = file.resources.disk_bytes;
-  auto warnings = SBX_TRY(reconcile::apply_disk(plan, paths, desired));
-  for (const auto& w : warnings) out.warn(w);
-  return {};
 }
 
 }  // namespace sbx::cli

@@ -1,6 +1,6 @@
 #pragma once
-// The sandbox disk's part of `sbx up`: what happens to the disk before a boot, the question
-// before a reset throws the guest's changes away, and making, resetting or growing it.
+// The sandbox disk's part of `sbx up` that needs the terminal: the plan said in one line, and the
+// question before a reset throws the guest's changes away (reconcile/apply_up.cpp carries it out).
 #include <optional>
 
 #include "cli/output.h"
@@ -17,9 +17,5 @@ namespace sbx::cli {
 /// for it) resets without a question.
 Result<reconcile::DiskPlan> decide_disk(const config::Sandboxfile& file, const reconcile::Artifacts& artifacts,
                                         const supervisor::SandboxPaths& paths, bool fresh, bool yes, const Output& out);
-
-/// Carry the plan out (the sandbox is stopped); warnings are printed.
-Result<void> prepare_disk(const reconcile::DiskPlan& plan, const config::Sandboxfile& file,
-                          const reconcile::Artifacts& artifacts, const supervisor::SandboxPaths& paths, const Output& out);
 
 }  // namespace sbx::cli

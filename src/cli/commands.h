@@ -8,6 +8,7 @@ namespace sbx::cli {
 extern const CommandSpec kUpCommand;
 extern const CommandSpec kExecCommand;
 extern const CommandSpec kCpCommand;
+extern const CommandSpec kSaveCommand;
 extern const CommandSpec kShellCommand;
 extern const CommandSpec kDownCommand;
 extern const CommandSpec kLsCommand;

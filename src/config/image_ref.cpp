@@ -29,6 +29,13 @@ const RE2& registry_pattern() {
 }
 }  // namespace
 
+bool valid_saved_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name[0])) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
 Result<std::string> parse_digest(std::string_view text) {
   const bool ok = text.size() == 71 && text.starts_with("sha256:") &&
                   std::all_of(text.begin() + 7, text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -48,6 +55,18 @@ Result<Image> parse_image_ref(std::string_view ref, const std::filesystem::path&
   if (ref == "dev") {
     image.kind = ImageKind::dev;
     image.reference = "dev";
+    return image;
+  }
+  // "saved:" cannot be a registry reference ("saved" would be a host without a dot or port, and
+  // a tag has no '/' before it): Docker Hub's image "saved" is written docker.io/library/saved.
+  if (ref.starts_with("saved:")) {
+    const std::string_view name = ref.substr(6);
+    if (!valid_saved_name(name))
+      return fail(ErrorCode::invalid, "'" + std::string(name.substr(0, 80)) + "' is not a valid saved image name",
+                  "a saved image name is 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit "
+                  "(sbx image ls lists the saved images)");
+    image.kind = ImageKind::saved;
+    image.reference = "saved:" + std::string(name);
     return image;
   }
   if (ref.starts_with("builtin:"))

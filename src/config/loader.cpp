@@ -405,9 +405,11 @@ class Loader {
       auto d = parse_digest(*s);
       if (!d) {
         error(*n, d.error().message, d.error().hint);
-      } else if (image.kind == ImageKind::builtin || image.kind == ImageKind::rootfs_dir) {
+      } else if (image.kind == ImageKind::builtin || image.kind == ImageKind::rootfs_dir || image.kind == ImageKind::saved) {
         error(*n, std::string("a digest pin does not apply to a ") +
-                      (image.kind == ImageKind::builtin ? "built-in image" : "rootfs directory"),
+                      (image.kind == ImageKind::builtin ? "built-in image"
+                       : image.kind == ImageKind::saved ? "saved image"
+                                                        : "rootfs directory"),
               "digests pin image archives (.tar, .tar.gz, .tgz) and registry references; remove 'digest'");
       } else if (image.digest && *image.digest != *d) {
         error(*n, "'digest' differs from the digest in 'ref'", "keep one of them");

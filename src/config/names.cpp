@@ -11,6 +11,7 @@ std::string_view to_string(ImageKind kind) {
     case ImageKind::oci_archive: return "archive";
     case ImageKind::registry: return "registry";
     case ImageKind::dev: return "dev";
+    case ImageKind::saved: return "saved";
   }
   return "builtin";
 }

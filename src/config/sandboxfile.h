@@ -40,11 +40,12 @@ struct Agent {
 };
 
 /// `dev` is sbx's Debian dev image (image/dev_image.h), with the agent's layer when [agent] has a package.
-enum class ImageKind { builtin, rootfs_dir, oci_archive, registry, dev };
+/// `saved` is an image `sbx save` made from a sandbox (image/saved_image.h), named "saved:NAME".
+enum class ImageKind { builtin, rootfs_dir, oci_archive, registry, dev, saved };
 
 struct Image {
   ImageKind kind = ImageKind::builtin;
-  std::string reference;                     // "builtin:default", an absolute path, or registry/name:tag
+  std::string reference;                     // "builtin:default", "dev", "saved:NAME", an absolute path, or registry/name:tag
   std::optional<std::string> digest;         // "sha256:<64 hex>" pin, if given
   Location location;
 };

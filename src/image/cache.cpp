@@ -127,6 +127,18 @@ void note_use(const fs::path& cache, const std::string& id, const std::string& r
   (void)write_file_atomic(dir / "image.json", j->dump(2) + "\n", kRecordFile);
 }
 
+void forget_reference(const fs::path& cache, const std::string& id, const std::string& reference) {
+  const fs::path dir = image_dir(cache, id);
+  auto j = read_record(dir);
+  if (!j) return;
+  auto refs = strings(*j, "references");
+  const auto it = std::find(refs.begin(), refs.end(), reference);
+  if (it == refs.end()) return;
+  refs.erase(it);
+  (*j)["references"] = refs;
+  (void)write_file_atomic(dir / "image.json", j->dump(2) + "\n", kRecordFile);
+}
+
 std::optional<RefEntry> read_ref(const fs::path& cache, const std::string& key) {
   auto text = slurp(images_dir(cache) / "refs" / (digest::sha256_hex(key) + ".json"));
   if (!text) return std::nullopt;

@@ -39,6 +39,9 @@ Result<void> write_record(const std::filesystem::path& cache, const std::string&
 /// Touch the record's last-used time and add `reference` (best effort).
 void note_use(const std::filesystem::path& cache, const std::string& id, const std::string& reference);
 
+/// Drop `reference` from the record of `id` (a saved name moved to another image; best effort).
+void forget_reference(const std::filesystem::path& cache, const std::string& id, const std::string& reference);
+
 /// A fast-reuse entry: `key` (a path plus its stat, or a registry reference) -> image id.
 struct RefEntry {
   std::string id;

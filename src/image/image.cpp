@@ -1,4 +1,5 @@
 #include "image/image.h"
+#include "image/saved_image.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -251,7 +252,7 @@ Result<PreparedImage> import_archive(const fs::path& archive, const std::string&
 }
 
 Result<PreparedImage> import_layer_tars(const std::vector<fs::path>& layers, const std::string& id, const std::string& format,
-                                        const std::string& reference, const ImportOptions& o) {
+                                        const std::string& reference, const ImportOptions& o, const ImageConfig& config) {
   const fs::path cache = cache_of(o);
   if (auto hit = lookup(cache, id)) {
     note_use(cache, id, reference);
@@ -279,7 +280,7 @@ Result<PreparedImage> import_layer_tars(const std::vector<fs::path>& layers, con
   const TreeStats& stats = builder.stats();
   say(o, "building root disk (" + human_bytes(stats.bytes) + ", " + std::to_string(stats.entries) + " files)");
   SBX_TRY_VOID(make_image_disk(tree, staging.dir() / "image" / "rootfs.ext4", root ? nullptr : &meta));
-  return publish(cache, staging, id, format, reference, ImageConfig{});
+  return publish(cache, staging, id, format, reference, config);
 }
 
 Result<PreparedImage> import_rootfs_dir(const fs::path& dir, const ImportOptions& o) {
@@ -317,6 +318,8 @@ Result<PreparedImage> prepare_image(const config::Image& image, const ImportOpti
       return fail(ErrorCode::invalid, "the built-in image is built by guest::build_default_rootfs");
     case config::ImageKind::dev:
       return fail(ErrorCode::invalid, "the dev image is built by image::prepare_dev_image");
+    case config::ImageKind::saved:
+      return prepare_saved_image(image.reference, o);
     case config::ImageKind::rootfs_dir: {
       std::error_code ec;
       // A directory holding an OCI layout is an image, not a root file system.

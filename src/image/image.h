@@ -60,11 +60,11 @@ Result<PreparedImage> import_archive(const std::filesystem::path& archive, const
                                      const ImportOptions& options = {});
 
 /// Build (or reuse) the image `id` from tar layers sbx made itself (the dev image's base, an
-/// agent layer), applied in order with the same defences as an OCI layer; `format` and
-/// `reference` are what `sbx image ls` shows.
+/// agent layer, a saved sandbox's layers), applied in order with the same defences as an OCI
+/// layer; `format` and `reference` are what `sbx image ls` shows, `config` goes with the image.
 Result<PreparedImage> import_layer_tars(const std::vector<std::filesystem::path>& layers, const std::string& id,
                                         const std::string& format, const std::string& reference,
-                                        const ImportOptions& options = {});
+                                        const ImportOptions& options = {}, const ImageConfig& config = {});
 
 /// Use a local root file system directory as an image (copied, then made into a disk).
 Result<PreparedImage> import_rootfs_dir(const std::filesystem::path& dir, const ImportOptions& options = {});

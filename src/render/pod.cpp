@@ -233,6 +233,11 @@ Result<std::string> agent_image(const config::Sandboxfile& f, const KubernetesOp
                   "push an image with the tools your agent needs to a registry the cluster pulls from and render "
                   "with --image REGISTRY/NAME:TAG (or set [image] ref to it)",
                   img.location);
+    case config::ImageKind::saved:
+      return fail(ErrorCode::invalid, "[image] " + ref + " was saved from a sandbox on this machine; a cluster pulls from a registry",
+                  "push an image to a registry the cluster pulls from and render with --image REGISTRY/NAME:TAG "
+                  "(or set [image] ref to it)",
+                  img.location);
     case config::ImageKind::rootfs_dir:
       break;
   }

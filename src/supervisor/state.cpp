@@ -131,16 +131,35 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
     s.budgets.guest_log = log_from(b.contains("guest_log") ? b["guest_log"] : none);
     s.budgets.console_log = log_from(b.contains("console_log") ? b["console_log"] : none);
   }
+  if (auto marker = read_small_file(p.stop_request()); marker && s.supervisor_pid > 0) {
+    std::string digits = *marker;
+    while (!digits.empty() && (digits.back() == '\n' || digits.back() == ' ')) digits.pop_back();
+    s.stop_requested = digits == std::to_string(s.supervisor_pid);
+  }
   return s;
 }
 
 SandboxState effective_state(SandboxState s) {
   if ((s.phase == Phase::ready || s.phase == Phase::starting || s.phase == Phase::stopping) &&
       !supervisor_alive(s.supervisor_pid)) {
+    if (s.stop_requested) {  // killed while stopping, after the user asked: a stop, not a crash
+      s.phase = Phase::stopped;
+      s.vmm_pid = 0;
+      return s;
+    }
     s.phase = Phase::crashed;
     s.error = "its supervisor (pid " + std::to_string(s.supervisor_pid) + ") is gone";
   }
   return s;
+}
+
+Result<void> write_stop_request(const SandboxPaths& p, long supervisor_pid) {
+  return write_file_atomic(p.stop_request(), std::to_string(supervisor_pid) + "\n", kPrivateFile);
+}
+
+void clear_stop_request(const SandboxPaths& p) {
+  std::error_code ec;
+  std::filesystem::remove(p.stop_request(), ec);
 }
 
 void remove_sockets(const SandboxPaths& p) {

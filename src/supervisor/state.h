@@ -73,6 +73,9 @@ struct SandboxState {
   long egress_restarts = 0;          // how often the supervisor restarted a dead proxy
   std::int64_t egress_restart_in_ms = 0;  // with egress_state "restarting": the delay chosen
   BudgetReport budgets;
+  /// Not in state.json: the stop-requested marker names this supervisor (sbx down asked it to
+  /// stop), read by read_state.
+  bool stop_requested = false;
 };
 
 /// The files of one sandbox, all in its state directory.
@@ -92,6 +95,7 @@ struct SandboxPaths {
   std::filesystem::path ca_certificate() const { return dir / "ca.crt"; }
   std::filesystem::path disk() const { return dir / "disk.ext4"; }          // the sandbox disk (sparse ext4)
   std::filesystem::path disk_record() const { return dir / "disk.json"; }   // what the disk was made for
+  std::filesystem::path stop_request() const { return dir / "stop-requested"; }  // sbx down asked (a pid)
 };
 
 /// paths::state_dir()/sandboxes/<name>.
@@ -101,8 +105,18 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s);
 Result<SandboxState> read_state(const SandboxPaths& p);
 
 /// The recorded state corrected by what is alive: a starting, running or stopping sandbox whose
-/// supervisor is gone crashed (error says so). `sbx status` and `sbx down` both classify with it.
+/// supervisor is gone crashed (error says so), unless a stop of that very supervisor was
+/// requested (stop_requested): then it is stopped. `sbx status` and `sbx down` both classify
+/// with it.
 SandboxState effective_state(SandboxState s);
+
+/// Record that the user asked the supervisor `supervisor_pid` to stop (sbx down, rm, restart),
+/// before asking it: if it is killed before it records "stopped" itself, the sandbox still reads
+/// stopped, not crashed. The supervisor stays the only writer of state.json.
+Result<void> write_stop_request(const SandboxPaths& p, long supervisor_pid);
+
+/// Forget a stop request (a new supervisor is about to start).
+void clear_stop_request(const SandboxPaths& p);
 
 /// Remove every Unix socket (*.sock) of the sandbox: control, channel, QMP, virtio-fs.
 void remove_sockets(const SandboxPaths& p);

@@ -45,3 +45,33 @@ TEST_CASE("digest pins are sha256 and 64 lower-case hex digits", "[config][image
   CHECK_FALSE(parse_digest("sha256:" + std::string(63, 'f')).has_value());
   CHECK_FALSE(parse_digest("sha512:" + std::string(64, 'f')).has_value());
 }
+
+TEST_CASE("saved:NAME names an image sbx save made, and Docker Hub's saved image needs its host", "[config][image]") {
+  const std::filesystem::path dir = "/proj";
+  auto s = parse_image_ref("saved:with-deps_1.2", dir);
+  REQUIRE(s.has_value());
+  CHECK(s->kind == ImageKind::saved);
+  CHECK(s->reference == "saved:with-deps_1.2");
+  auto hub = parse_image_ref("docker.io/library/saved:with-deps", dir);
+  REQUIRE(hub.has_value());
+  CHECK(hub->kind == ImageKind::registry);
+  for (const char* bad : {"saved:", "saved:Upper", "saved:-dash", "saved:a/b", "saved:a b", "saved:.x", "saved:x:y"}) {
+    INFO(bad);
+    auto r = parse_image_ref(bad, dir);
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().message.find("saved image name") != std::string::npos);
+  }
+  CHECK_FALSE(parse_image_ref("saved:" + std::string(65, 'a'), dir).has_value());
+  CHECK(parse_image_ref("saved:" + std::string(64, 'a'), dir).has_value());
+}
+
+TEST_CASE("saved image names are short, lower-case and cannot start with punctuation", "[config][image]") {
+  CHECK(valid_saved_name("a"));
+  CHECK(valid_saved_name("0nightly.v2_x-y"));
+  CHECK_FALSE(valid_saved_name(""));
+  CHECK_FALSE(valid_saved_name("_x"));
+  CHECK_FALSE(valid_saved_name("x/y"));
+  CHECK_FALSE(valid_saved_name("x\n"));
+  CHECK_FALSE(valid_saved_name("Ab"));
+  CHECK_FALSE(valid_saved_name(std::string(65, 'a')));
+}

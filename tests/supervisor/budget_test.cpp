@@ -123,6 +123,41 @@ TEST_CASE("a sandbox whose supervisor is gone is crashed for status and down ali
   CHECK(effective_state(s).phase == Phase::stopped);
 }
 
+TEST_CASE("a supervisor killed after the user asked it to stop reads stopped, and a crash stays a crash", "[supervisor][budget]") {
+  TempDir d;
+  const SandboxPaths paths{d.path()};
+  SandboxState s;
+  s.name = "demo";
+  s.phase = Phase::ready;
+  s.supervisor_pid = 999999999;  // gone: SIGKILLed before it recorded "stopped" itself
+  s.vmm_pid = 999999998;
+  REQUIRE(write_state(paths, s));
+  // No request: a crash.
+  auto read = read_state(paths);
+  REQUIRE(read);
+  CHECK_FALSE(read->stop_requested);
+  CHECK(effective_state(*read).phase == Phase::crashed);
+  // A request for another (an earlier) supervisor does not count.
+  REQUIRE(write_stop_request(paths, 12345));
+  CHECK(effective_state(*read_state(paths)).phase == Phase::crashed);
+  // A request for this one: stopped, with no VMM left to wait for.
+  REQUIRE(write_stop_request(paths, s.supervisor_pid));
+  read = read_state(paths);
+  REQUIRE(read);
+  CHECK(read->stop_requested);
+  const SandboxState e = effective_state(*read);
+  CHECK(e.phase == Phase::stopped);
+  CHECK(e.vmm_pid == 0);
+  CHECK(e.error.empty());
+  // state.json itself is untouched (the supervisor is its only writer) and the marker is not in it.
+  CHECK(read_state(paths)->phase == Phase::ready);
+  std::ifstream f(paths.state());
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  CHECK(text.find("stop") == std::string::npos);
+  clear_stop_request(paths);
+  CHECK(effective_state(*read_state(paths)).phase == Phase::crashed);
+}
+
 TEST_CASE("writing state.json on a full file system is an error that names the file", "[supervisor][budget]") {
   if (::geteuid() != 0) {
     WARN("needs root to mount a small tmpfs; skipped");

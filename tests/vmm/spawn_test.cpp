@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "vmm/process.h"
+#include "vmm/nofile_limit.h"
 #include "vmm/virtiofsd.h"
 
 using namespace sbx::vmm;
@@ -90,7 +91,8 @@ TEST_CASE("virtiofsd serves the share from the passed socket without raising its
   CHECK(served_path("/srv/project").ends_with("/srv/project"));
   // Withheld from it, so that it can neither keep set-id bits nor write file capabilities.
   CHECK(std::find(argv.begin(), argv.end(), "modcaps=-fsetid:-setfcap") != argv.end());
-  CHECK(std::find(argv.begin(), argv.end(), "--rlimit-nofile=0") != argv.end());
+  // Exactly the limit the pre-exec hook sets (the hard limit), never 0 ("leave it") nor more.
+  CHECK(std::find(argv.begin(), argv.end(), "--rlimit-nofile=" + std::to_string(virtiofsd_nofile().rlim_cur)) != argv.end());
   CHECK(std::find(argv.begin(), argv.end(), "cache=auto") != argv.end());
 }
 
@@ -114,4 +116,35 @@ TEST_CASE("virtiofsd gets the share's cache policy", "[vmm][virtiofsd]") {
   const auto argv = virtiofsd_argv(s);
   CHECK(std::find(argv.begin(), argv.end(), "cache=always") != argv.end());
   CHECK(std::find(argv.begin(), argv.end(), "cache=auto") == argv.end());
+}
+
+TEST_CASE("virtiofsd's open-file limit is the hard limit, raised by root, capped at what it asks for", "[vmm][virtiofsd]") {
+  const auto limit = [](rlim_t soft, rlim_t hard, bool root) {
+    rlimit r{};
+    r.rlim_cur = soft;
+    r.rlim_max = hard;
+    return virtiofsd_nofile(r, root);
+  };
+  // This machine's case: soft 1024 (or 20000), hard 20000: both become 20000.
+  CHECK(limit(1024, 20000, false).rlim_cur == 20000);
+  CHECK(limit(1024, 20000, false).rlim_max == 20000);
+  CHECK(limit(20000, 20000, false).rlim_cur == 20000);
+  // Root may raise the hard limit to virtiofsd's 1048576.
+  CHECK(limit(1024, 20000, true).rlim_cur == kVirtiofsdWantsNofile);
+  CHECK(limit(1024, 20000, true).rlim_max == kVirtiofsdWantsNofile);
+  // Never above what virtiofsd asks for, an unlimited hard limit included.
+  CHECK(limit(1024, RLIM_INFINITY, false).rlim_cur == kVirtiofsdWantsNofile);
+  CHECK(limit(1024, 4u << 20, false).rlim_cur == kVirtiofsdWantsNofile);
+  // The warning names the limit and the fix below 65536, and is silent from there on.
+  const auto low = nofile_warning(limit(1024, 20000, false));
+  REQUIRE(low.has_value());
+  CHECK(low->find("20000") != std::string::npos);
+  CHECK(low->find("ulimit -Hn") != std::string::npos);
+  CHECK(low->find("LimitNOFILE") != std::string::npos);
+  CHECK_FALSE(nofile_warning(limit(1024, kNofileWarnBelow, false)).has_value());
+  CHECK_FALSE(nofile_warning(limit(1024, 20000, true)).has_value());
+  // The process's own: soft = hard, and what the command line passes.
+  const rlimit own = virtiofsd_nofile();
+  CHECK(own.rlim_cur == own.rlim_max);
+  CHECK(own.rlim_cur <= kVirtiofsdWantsNofile);
 }

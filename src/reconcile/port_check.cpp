@@ -1,4 +1,4 @@
-#include "cli/cmd_up_ports.h"
+#include "reconcile/port_check.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "supervisor/port_forward.h"
 #include "supervisor/spawn.h"
 
-namespace sbx::cli {
+namespace sbx::reconcile {
 
 Result<void> check_ports_free(const config::Sandboxfile& file, const supervisor::SandboxPaths& paths) {
   if (file.ports.empty()) return {};
@@ -27,4 +27,4 @@ Result<void> check_ports_free(const config::Sandboxfile& file, const supervisor:
   return {};
 }
 
-}  // namespace sbx::cli
+}  // namespace sbx::reconcile
