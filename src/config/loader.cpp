@@ -757,7 +757,7 @@ class Loader {
       else error(*n, "'enabled' must be a boolean, found " + type_name(n->type()), "write enabled = true (no quotes)");
     }
     if (const toml::node* n = t.get("insecure_registries")) {
-      if (auto list = string_list(*n, "'insecure_registries'", "insecure_registries = [\"registry.internal:5000\"]", 16)) {
+      if (auto list = string_list(*n, "'insecure_registries'", "insecure_registries = [\"registry.example:5000\"]", 16)) {
         for (const auto& entry : *list) {
           const std::string r = lower(entry);
           const auto colon = r.rfind(':');
@@ -768,7 +768,7 @@ class Loader {
           const bool port_ok = port.empty() || (port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
                                                 std::stoi(port) >= 1 && std::stoi(port) <= 65535);
           if (!host_ok || !port_ok) error(*n, "insecure registry '" + printable(entry) + "' is not a host name with an optional port",
-                                          "write e.g. \"registry.internal:5000\" (no scheme, no path)");
+                                          "write e.g. \"registry.example:5000\" (no scheme, no path)");
           else if (std::find(out.docker.insecure_registries.begin(), out.docker.insecure_registries.end(), r) == out.docker.insecure_registries.end())
             out.docker.insecure_registries.push_back(r);
         }
