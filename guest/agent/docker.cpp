@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sys/mount.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +46,29 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, u
   if (fd < 0) return false;
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   if (::fchown(fd, uid, gid) != 0) {}
+  ::close(fd);
+  return ok;
+}
+
+// The daemon's API answers GET /_ping with 200 (a short, bounded wait: PID 1's loop waits on it).
+bool daemon_answers() {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, "/var/run/docker.sock", sizeof addr.sun_path - 1);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    static constexpr char kPing[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
+    if (::send(fd, kPing, sizeof kPing - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kPing - 1)) {
+      pollfd p{fd, POLLIN, 0};
+      char buf[128] = {};
+      if (::poll(&p, 1, 200) == 1) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        ok = n > 12 && std::strncmp(buf, "HTTP/1.", 7) == 0 && std::strncmp(buf + 8, " 200", 4) == 0;
+      }
+    }
+  }
   ::close(fd);
   return ok;
 }
@@ -127,7 +153,7 @@ void start_dockerd(DockerDaemon& d, const std::map<std::string, std::string>& en
   std::string insecure;
   for (const auto& r : insecure_registries) insecure += (insecure.empty() ? "\"" : ", \"") + r + "\"";
   const std::string daemon_json = std::string("{\"data-root\": \"/var/lib/docker\", \"bip\": \"") + kDockerBridgeAddress +
-                                  "/16\", \"log-level\": \"info\", \"insecure-registries\": [" + insecure + "]}\n";
+                                  "/16\", \"log-level\": \"warn\", \"insecure-registries\": [" + insecure + "]}\n";
   if (!write_file("/run/sbx/docker/daemon.json", daemon_json, 0644))
     return failed("cannot write /run/sbx/docker/daemon.json: " + errno_text());
   write_client_config("/root", 0, 0);
@@ -187,10 +213,6 @@ void read_dockerd_log(DockerDaemon& d) {
         continue;
       }
       say("dockerd: " + d.partial);
-      if (!d.ready && !d.failed && d.partial.find("API listen on") != std::string::npos) {
-        d.ready = true;
-        report(d, "running (ready after " + std::to_string(uptime_ms() - d.started_ms) + " ms)");
-      }
       d.partial.clear();
     }
   }
@@ -198,7 +220,16 @@ void read_dockerd_log(DockerDaemon& d) {
 
 void check_dockerd(DockerDaemon& d) {
   if (!d.started || d.ready || d.failed || d.pid < 0) return;
-  if (uptime_ms() - d.started_ms < kDockerReadyTimeoutMs) return;
+  const std::int64_t now = uptime_ms();
+  if (now - d.probed_ms >= 250) {
+    d.probed_ms = now;
+    if (daemon_answers()) {
+      d.ready = true;
+      report(d, "running (ready after " + std::to_string(uptime_ms() - d.started_ms) + " ms)");
+      return;
+    }
+  }
+  if (now - d.started_ms < kDockerReadyTimeoutMs) return;
   d.failed = true;
   report(d, "failed: the daemon's API was not up after " + std::to_string(kDockerReadyTimeoutMs / 1000) + " s");
 }

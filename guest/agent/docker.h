@@ -25,6 +25,7 @@ struct DockerDaemon {
   int log_fd = -1;              // read end of dockerd's stdout and stderr
   std::string partial;          // an unterminated log line
   std::int64_t started_ms = 0;  // uptime when it was started
+  std::int64_t probed_ms = 0;   // uptime of the last GET /_ping while it starts
   bool started = false;         // once per boot, whatever sessions come and go
   bool ready = false;
   bool failed = false;
@@ -34,9 +35,10 @@ struct DockerDaemon {
 /// clients' proxy config; then dockerd with `env` (the proxy variables). Reports on the console
 /// as "docker state: ..." lines, which the host's supervisor reads for `sbx status`.
 void start_dockerd(DockerDaemon& d, const std::map<std::string, std::string>& env, const std::vector<std::string>& insecure_registries);
-/// Relay what dockerd wrote to the console ("dockerd: ..." lines); notices the API is up.
+/// Relay what dockerd wrote to the console ("dockerd: ..." lines).
 void read_dockerd_log(DockerDaemon& d);
-/// The poll loop's timer: a start that takes too long is reported failed once.
+/// The poll loop's timer: GET /_ping every 250 ms until the API answers (reported running), or a
+/// start that takes too long is reported failed once.
 void check_dockerd(DockerDaemon& d);
 /// A reaped child: true when it was dockerd (reported failed).
 bool on_dockerd_exit(DockerDaemon& d, pid_t pid, int status);
