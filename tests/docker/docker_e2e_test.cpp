@@ -35,7 +35,7 @@ void make_busybox_tar(const fs::path& dir, const fs::path& tar) {
   fs::create_directories(root / "bin");
   fs::create_directories(root / "www");
   fs::copy_file("/bin/busybox", root / "bin" / "busybox", fs::copy_options::overwrite_existing);
-  for (const char* applet : {"sh", "echo", "cat", "wget", "httpd", "sleep", "true", "ls", "env", "grep"})
+  for (const char* applet : {"sh", "echo", "cat", "wget", "httpd", "sleep", "true", "ls", "env", "grep", "nc", "printf"})
     fs::create_symlink("busybox", root / "bin" / applet);
   std::ofstream(root / "www" / "index.html") << "served-by-web\n";
   const std::string cmd = "tar -C '" + root.string() + "' -cf '" + tar.string() + "' . 2>&1";
@@ -150,6 +150,11 @@ TEST_CASE("a sandbox with [docker] runs its own daemon: run, build, compose, egr
     CHECK(refused.out.find("http_proxy=http://172.17.0.1:3128") != std::string::npos);
     CHECK(refused.out.find("403") != std::string::npos);
     CHECK(refused.out.find("wget-exit=0") == std::string::npos);
+    // The refusal's body names the rule (here: no allow rule) and the fix, as for the guest itself.
+    auto body = exec_in(sbx, "docker run --rm sbx-bb:1 sh -c \"(printf 'GET http://denied.sbx.test/ HTTP/1.0\\r\\nHost: denied.sbx.test\\r\\n\\r\\n'; sleep 5) | nc 172.17.0.1 3128\"");
+    INFO("refusal body: " << body.out << body.err);
+    CHECK(body.out.find("403") != std::string::npos);
+    CHECK(body.out.find("allow") != std::string::npos);
     const auto egress = sbx.run({"logs", "--name", kName, "--egress"}, {}, 30s);
     INFO("egress log: " << egress.out);
     CHECK(egress.out.find("denied.sbx.test") != std::string::npos);
