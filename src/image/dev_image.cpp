@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <optional>
 #include <signal.h>
 #include <sstream>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/run_tool.h"
+#include "image/build_lock.h"
 #include "image/cache.h"
 #include "image/progress.h"
 
@@ -197,11 +199,18 @@ Result<PreparedImage> prepare_dev_image(const ImportOptions& o) {
   const fs::path cache = cache_of(o);
   const DevRecipe recipe = SBX_TRY(dev_recipe());
   const std::string id = recipe.digest();
-  if (auto hit = lookup(cache, id)) {
+  const auto cached = [&]() -> std::optional<PreparedImage> {
+    auto hit = lookup(cache, id);
+    if (!hit) return std::nullopt;
     note_use(cache, id, "dev");
     say(o, "image dev " + id.substr(0, 19) + ": cached");
     return *hit;
-  }
+  };
+  if (auto hit = cached()) return *hit;
+  // A second sbx that needs the same dev image waits for the first one's build, then uses it.
+  const BuildLock lock = SBX_TRY(BuildLock::acquire(layers_dir(cache), "dev-" + id.substr(7, 32), "the dev image",
+                                                     std::chrono::seconds(3600), o.progress));
+  if (auto hit = cached()) return *hit;  // the other process built it meanwhile
   const fs::path base = SBX_TRY(dev_base_layer(recipe, o));
   // The image id is the recipe's digest: the same recipe always names the same image.
   auto p = SBX_TRY(import_layer_tars({base}, id, "dev", "dev", o));

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <netdb.h>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -23,10 +24,12 @@
 #include "config/mount_check.h"
 #include "config/preset.h"
 #include "image/agent_layer.h"
+#include "image/build_lock.h"
 #include "image/cache.h"
 #include "image/dev_image.h"
 #include "reconcile/egress_apply.h"
 #include "reconcile/launch_builder.h"
+#include "reconcile/sandbox_disk.h"
 #include "supervisor/client.h"
 #include "supervisor/launch.h"
 #include "supervisor/spawn.h"
@@ -159,6 +162,11 @@ Result<int> run_build_sandbox(const fs::path& sandboxfile, const fs::path& log, 
   paths_out = paths;
   Artifacts artifacts = SBX_TRY(prepare_artifacts(file, o.progress, o.meter));
   SBX_TRY_VOID(paths::ensure_private_dir(paths.dir));
+  // Every sandbox boots with its own disk as the writable layer (npm's cache and the unpacked
+  // package go there, not into RAM); the build sandbox's is fresh and goes with its directory.
+  const DiskPlan disk = SBX_TRY(plan_sandbox_disk(paths, disk_lower(artifacts), file.resources.disk_bytes, true));
+  const DiskRecord record{.lower = disk_lower(artifacts), .image = file.image.reference, .size_bytes = file.resources.disk_bytes};
+  for (const auto& w : SBX_TRY(apply_disk(disk, paths, record))) say(o, w);
   supervisor::Launch launch = make_launch(file, artifacts, paths);
   launch.boot_timeout_ms = 300 * 1000;
   SBX_TRY_VOID(write_egress_snapshot(file, paths));
@@ -217,13 +225,21 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
   const image::PreparedImage dev = SBX_TRY(image::prepare_dev_image(o));
   // A spec resolved once is reused, like a registry tag: no network on later runs.
   const std::string key = "agent:" + dev.id + ":" + package.name + "@" + package.version;
-  if (auto ref = image::read_ref(cache, key)) {
-    if (auto hit = image::lookup(cache, ref->id)) {
-      image::note_use(cache, ref->id, package.name + "@" + package.version);
-      say(o, "image " + package.name + " " + ref->id.substr(0, 19) + ": cached");
-      return *hit;
-    }
-  }
+  const auto cached = [&]() -> std::optional<image::PreparedImage> {
+    if (auto ref = image::read_ref(cache, key))
+      if (auto hit = image::lookup(cache, ref->id)) {
+        image::note_use(cache, ref->id, package.name + "@" + package.version);
+        say(o, "image " + package.name + " " + ref->id.substr(0, 19) + ": cached");
+        return *hit;
+      }
+    return std::nullopt;
+  };
+  if (auto hit = cached()) return *hit;
+  // One build per package spec at a time: a second sbx waits, then finds the first one's layer.
+  const image::BuildLock lock = SBX_TRY(image::BuildLock::acquire(image::layers_dir(cache), "agent-" + digest::sha256_hex(key).substr(0, 32),
+                                                                  "the agent layer of " + package.name + "@" + package.version,
+                                                                  seconds(3600), o.progress));
+  if (auto hit = cached()) return *hit;  // the other process built it meanwhile
   const std::string version = SBX_TRY(resolve_version(package));
   const std::string id = "sha256:" + digest::sha256_hex(dev.id + "\n" + package.name + "@" + version);
   const std::string reference = "dev + " + package.name + "@" + version;
@@ -260,6 +276,9 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
   sf << "version = 1\nname = \"sbx-build-" << tag << "\"\n\n[agent]\ncommand = ["
      << toml_string("npm") << ", " << toml_string("install") << ", " << toml_string("-g") << ", " << toml_string("--prefix") << ", "
      << toml_string("/sbx-out/prefix") << ", " << toml_string("--no-audit") << ", " << toml_string("--no-fund") << ", "
+     // A dropped connection mid-tarball (ECONNRESET, seen on a loaded machine behind TLS
+     // inspection) is retried rather than failing a build of many minutes.
+     << toml_string("--fetch-retries=5") << ", " << toml_string("--fetch-retry-mintimeout=2000") << ", "
      << toml_string("--registry") << ", " << toml_string(reg.url) << ", " << toml_string(package.name + "@" + version) << "]\n"
      << "env = { HOME = \"/tmp\", npm_config_cache = \"/tmp/npm-cache\", npm_config_update_notifier = \"false\""
      << (fs::exists(stage / "in" / "host-ca.pem") ? ", NODE_EXTRA_CA_CERTS = \"/sbx-in/host-ca.pem\"" : "") << " }\n"

@@ -12,6 +12,8 @@
 // Measured here (TCG: /dev/kvm is PVM; 2 cores; --runs 3 --used-mib 1024): sbx ls 12.1 ms with no
 // sandbox, 17.8 ms with 1, 21.1 ms with 20 (1.74x); sbx up of a fresh sandbox 5.07 s, of a
 // stopped one with 1 GiB used 4.29 s (0.85x).
+#include "bench_run.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,56 +31,9 @@
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+using namespace sbx::bench;
+
 namespace {
-
-std::string g_state;
-
-// Run argv (no shell) with the private state directory; stdout captured, stderr dropped.
-int run(const std::vector<std::string>& argv, std::string* out = nullptr) {
-  int p[2];
-  if (::pipe(p) != 0) return -1;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("SBX_STATE_DIR", g_state.c_str(), 1);
-    const int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 0);
-    ::dup2(p[1], 1);
-    ::dup2(devnull, 2);
-    ::close(p[0]);
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execvp(a[0], a.data());
-    ::_exit(127);
-  }
-  ::close(p[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0)
-    if (out) out->append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-double timed(const std::vector<std::string>& argv, int* code = nullptr) {
-  const auto t0 = Clock::now();
-  const int c = run(argv);
-  if (code) *code = c;
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-void must(bool ok, const std::string& what) {
-  if (ok) return;
-  std::cerr << "sbx_lifecycle_bench: " << what << " failed\n";
-  std::exit(1);
-}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
@@ -112,7 +67,8 @@ int main(int argc, char** argv) {
   char tmpl[] = "/var/tmp/sbx-lifecycle-bench-XXXXXX";
   must(::mkdtemp(tmpl) != nullptr, "mkdtemp");
   const fs::path root = tmpl;
-  g_state = (root / "state").string();
+  const std::string state = (root / "state").string();
+  run_env() = {"SBX_STATE_DIR=" + state};
   const fs::path project = root / "project";
   fs::create_directories(project);
   const int disk_gib = used_mib / 1024 + 2;
@@ -150,7 +106,7 @@ int main(int argc, char** argv) {
 
   const double ls1 = ls_median(ls_runs, 1);
   // 19 more: copies of the real one's state directory under other names (what sbx ls reads).
-  const fs::path dir = fs::path(g_state) / "sandboxes";
+  const fs::path dir = fs::path(state) / "sandboxes";
   for (int i = 1; i < 20; ++i) {
     const std::string name = "bench" + std::to_string(i);
     const fs::path to = dir / name;

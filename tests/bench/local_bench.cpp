@@ -17,6 +17,8 @@
 // 4.27 s, local 2.58 s (0.60x); on the plain mount the walk failed with EMFILE (virtiofsd's
 // descriptor limit: it holds one per inode the guest still caches). The VM's own disk is an
 // overlay over the same ext4, hence local beating it.
+#include "bench_run.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -33,37 +35,9 @@
 
 namespace fs = std::filesystem;
 
+using namespace sbx::bench;
+
 namespace {
-
-std::string g_state;
-
-// Run argv (no shell), stdout captured, stderr to ours; returns the exit status.
-int run(const std::vector<std::string>& argv, std::string* out = nullptr) {
-  int p[2];
-  if (::pipe(p) != 0) return -1;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("SBX_STATE_DIR", g_state.c_str(), 1);
-    const int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 0);
-    ::dup2(p[1], 1);
-    ::close(p[0]);
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execvp(a[0], a.data());
-    ::_exit(127);
-  }
-  ::close(p[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0)
-    if (out) out->append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 // A command in the guest, bounded so a stalled share ends the run instead of hanging it.
 std::vector<std::string> in_guest(std::vector<std::string> cmd, bool root = false) {
@@ -86,12 +60,6 @@ bool measure(const std::vector<std::string>& argv, const std::string& place, std
   double v;
   while (lines >> name >> v) into[place + " " + name].push_back(v);
   return true;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 // A node_modules-shaped tree: packages of 52 files (package.json, README, index.js, lib/ and
@@ -126,7 +94,9 @@ int main(int argc, char** argv) {
   }
   std::string tmpl = base + "/sbx-local-bench-XXXXXX";
   const fs::path root = ::mkdtemp(tmpl.data());
-  g_state = (root / "state").string();
+  const std::string state = (root / "state").string();
+  run_env() = {"SBX_STATE_DIR=" + state};
+  run_keeps_stderr() = true;  // sbx's own errors say why a step failed
   const fs::path share = root / "share", proj = root / "proj";
   fs::create_directories(share / "bin");
   fs::create_directories(share / "plain");
@@ -144,7 +114,7 @@ int main(int argc, char** argv) {
                                          "[[mount]]\nsource = \"../share\"\ntarget = \"/bench\"\nmode = \"rw\"\n"
                                          "local = [\"local\"]\n";
   if (run({SBX_BENCH_BINARY, "up", "--detach", proj.string()}) != 0) {
-    std::cerr << "sbx up failed (state in " << g_state << ")\n";
+    std::cerr << "sbx up failed (state in " << state << ")\n";
     return 1;
   }
   const std::string worker = "/bench/bin/worker";
