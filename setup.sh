@@ -22,6 +22,7 @@ packages=(
   liblz4-dev                                    # the PVH boot path unpacks the kernel's LZ4 payload with the reference decoder
   qemu-system-x86 qemu-utils                    # the VMM (microvm machine) and virtiofsd
   busybox-static e2fsprogs                      # built-in guest image; mkfs.ext4 -d for root disks; mkfs/e2fsck/resize2fs for sandbox disks
+  kmod                                          # depmod -b: modules.dep of the modules disk a guest with [docker] mounts
   cpio                                          # cross-checks the initramfs (cpio newc) libarchive writes, in tests
   python3 python3-jsonschema                    # schema conformance test
   curl openssl squid                            # proxy tests and benchmark baseline

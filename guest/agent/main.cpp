@@ -8,6 +8,7 @@
 
 #include "guest/agent/boot.h"
 #include "guest/agent/console.h"
+#include "guest/agent/docker.h"
 #include "guest/agent/session.h"
 
 namespace {
@@ -43,7 +44,10 @@ int main() {
   timing.modules_ms = uptime_ms() - t0;
   auto late_modules = open_late_modules();
   t0 = uptime_ms();
-  if (switch_root()) say("root disk mounted read-only under the writable overlay");
+  if (switch_root()) {
+    say("root disk mounted read-only under the writable overlay");
+    mount_modules_disk();  // [docker]: the kernel's whole module tree for modprobe
+  }
   timing.rootfs_ms = uptime_ms() - t0;
   loopback_up();
   set_hostname("sbx");

@@ -14,17 +14,23 @@
 namespace sbx::guest::agent {
 namespace p = sbx::guest::protocol;
 
-int open_proxy_listener() {
+int open_proxy_listener(const char* address) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // The docker bridge's address exists only once dockerd made the bridge: bind it beforehand.
+  if (address) ::setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(p::kProxyPort);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (address && ::inet_pton(AF_INET, address, &addr.sin_addr) != 1) {
+    ::close(fd);
+    return -1;
+  }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0) {
-    say(std::string("proxy listener on 127.0.0.1:3128 failed: ") + std::strerror(errno));
+    say(std::string("proxy listener on ") + (address ? address : "127.0.0.1") + ":3128 failed: " + std::strerror(errno));
     ::close(fd);
     return -1;
   }
@@ -49,8 +55,8 @@ void send_proxy_refusal(int fd, const std::string& reason, bool retry) {
   [[maybe_unused]] auto w = ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-void Session::Impl::accept_proxy() {
-  auto client = accept_proxy_client(listener_);
+void Session::Impl::accept_proxy(int listener) {
+  auto client = accept_proxy_client(listener);
   if (!client) return;
   if (streams_.size() >= kMaxStreams) {
     ::close(client->fd);

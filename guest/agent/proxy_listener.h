@@ -6,8 +6,9 @@
 
 namespace sbx::guest::agent {
 
-/// Listen on 127.0.0.1:kProxyPort, non-blocking; -1 (said on the console) when that fails.
-int open_proxy_listener();
+/// Listen on `address` (an IPv4 literal; nullptr: 127.0.0.1):kProxyPort, non-blocking; -1 (said
+/// on the console) when that fails.
+int open_proxy_listener(const char* address);
 
 /// A client accepted on the listener.
 struct ProxyClient {

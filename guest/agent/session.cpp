@@ -44,7 +44,7 @@ Session::Impl::Impl(std::string port_path, p::BootTiming timing, int signal_fd)
     : port_path_(std::move(port_path)), signal_fd_(signal_fd), timing_(timing) {
   port_ = ::open(port_path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (port_ < 0) say("cannot open " + port_path_ + ": " + errno_text());
-  listener_ = open_proxy_listener();
+  listener_ = open_proxy_listener(nullptr);
 }
 
 std::map<std::string, std::string> Session::Impl::base_env() const {
@@ -247,6 +247,11 @@ void Session::Impl::handle_config(const p::Frame& f) {
   ready.ok = ready.errors.empty();
   say("configured; sending READY");
   send(p::ready_frame(ready));
+  if (config_.docker && !docker_.started) {
+    // Containers reach the egress proxy through a listener on the docker bridge's address.
+    if (bridge_listener_ < 0 && config_.proxy) bridge_listener_ = open_proxy_listener(kDockerBridgeAddress);
+    start_dockerd(docker_, base_env(), config_.docker_insecure_registries);
+  }
 }
 
 void Session::Impl::handle_signal() {
@@ -282,12 +287,16 @@ void Session::Impl::loop() {
     }
     PollSet set;
     set.add(signal_fd_, POLLIN, {PollRole::signals});
+    // dockerd's log is read whether or not a host is connected: a full pipe would stall it.
+    if (docker_.log_fd >= 0) set.add(docker_.log_fd, POLLIN, {PollRole::docker_log});
     if (connected_) {
       set.add(port_, static_cast<short>(POLLIN | (out_buf_.empty() ? 0 : POLLOUT)), {PollRole::port});
       if (listener_ >= 0 && !poisoned_) set.add(listener_, POLLIN, {PollRole::proxy_listener});
+      if (bridge_listener_ >= 0 && !poisoned_) set.add(bridge_listener_, POLLIN, {PollRole::proxy_listener});
     }
     bool draining = poll_streams(set);
     int timeout = !connected_ ? kDisconnectedPollMs : draining ? kDrainingPollMs : -1;
+    if (docker_.started && !docker_.ready && !docker_.failed && (timeout < 0 || timeout > 1000)) timeout = 1000;
     int n = ::poll(set.fds.data(), set.fds.size(), timeout);
     if (n < 0 && errno != EINTR) say("poll failed: " + errno_text());
     for (std::size_t i = 0; n > 0 && i < set.fds.size(); ++i) {
@@ -301,7 +310,9 @@ void Session::Impl::loop() {
         if (re & (POLLIN | POLLHUP | POLLERR)) read_port();
         if (!connected_) break;  // every stream is gone
       } else if (t.role == PollRole::proxy_listener) {
-        accept_proxy();
+        accept_proxy(set.fds[i].fd);
+      } else if (t.role == PollRole::docker_log) {
+        read_dockerd_log(docker_);
       } else if (t.role == PollRole::connecting) {
         finish_connect(t.stream);
       } else if (t.role == PollRole::stream_in) {
@@ -312,6 +323,7 @@ void Session::Impl::loop() {
       }
     }
     tick();
+    check_dockerd(docker_);
   }
 }
 

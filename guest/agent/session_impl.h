@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "guest/agent/docker.h"
 #include "guest/agent/session.h"
 #include "guest/protocol/frame.h"
 #include "guest/protocol/messages.h"
@@ -53,7 +54,8 @@ struct Stream {
 enum class PollRole {
   signals,         // the signalfd
   port,            // the channel's virtio-serial port
-  proxy_listener,  // 127.0.0.1:3128
+  proxy_listener,  // 127.0.0.1:3128, or the docker bridge's address for containers
+  docker_log,      // dockerd's stdout and stderr
   stream_in,       // a stream's input fd, polled for room to write host data
   stream_out,      // a stream's output fd (sub-channel `channel`), polled for data
   connecting,      // a port stream's socket, polled for its connect to finish
@@ -114,7 +116,7 @@ struct Session::Impl {
   bool poll_streams(PollSet& set) const;
 
   // proxy_listener.cpp: a new client becomes a proxy stream.
-  void accept_proxy();
+  void accept_proxy(int listener);
   // port_streams.cpp: a host-opened port stream connects to 127.0.0.1:port.
   void open_port(std::uint32_t id, std::uint16_t port);
   void finish_connect(std::uint32_t id);
@@ -122,6 +124,8 @@ struct Session::Impl {
   std::string port_path_;
   int port_ = -1;
   int listener_ = -1;
+  int bridge_listener_ = -1;  // [docker]: kDockerBridgeAddress:3128, the containers' proxy
+  DockerDaemon docker_;
   int signal_fd_ = -1;
   bool connected_ = false;
   bool poisoned_ = false;

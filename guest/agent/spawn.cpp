@@ -1,5 +1,6 @@
 #include "guest/agent/spawn.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <grp.h>
+#include <sstream>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -102,6 +104,26 @@ bool lookup_group(const std::string& spec, gid_t& gid) {
     return true;
   }
   return false;
+}
+
+// The user's primary group and every /etc/group entry that lists them as a member (what
+// initgroups does; a static binary has no NSS): `agent` in `docker` may use the daemon's socket.
+std::vector<gid_t> groups_of(const User& user) {
+  std::vector<gid_t> out{user.gid};
+  std::ifstream in("/etc/group");
+  std::string line;
+  while (std::getline(in, line) && out.size() < 64) {
+    auto f = fields(line);
+    if (f.size() < 4 || !all_digits(f[2])) continue;
+    std::istringstream members(f[3]);
+    for (std::string m; std::getline(members, m, ',');)
+      if (m == user.name) {
+        const auto gid = static_cast<gid_t>(std::strtoul(f[2].c_str(), nullptr, 10));
+        if (std::find(out.begin(), out.end(), gid) == out.end()) out.push_back(gid);
+        break;
+      }
+  }
+  return out;
 }
 
 // Create a missing working directory (the Sandboxfile's workdir is "created if missing"),
@@ -201,6 +223,7 @@ Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string
     return s;
   }
 
+  const std::vector<gid_t> groups = groups_of(user);
   pid_t pid = ::fork();
   if (pid < 0) {
     s.err = errno;
@@ -228,8 +251,7 @@ Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string
       ::dup2(err_pipe[1], 2);
     }
     if (::chdir(cwd.c_str()) != 0) child_fail(status_pipe[1], "chdir");
-    gid_t groups[1] = {user.gid};
-    if (::setgroups(1, groups) != 0) child_fail(status_pipe[1], "setgroups");
+    if (::setgroups(groups.size(), groups.data()) != 0) child_fail(status_pipe[1], "setgroups");
     if (::setgid(user.gid) != 0) child_fail(status_pipe[1], "setgid");
     if (::setuid(user.uid) != 0) child_fail(status_pipe[1], "setuid");
     environ = envp.data();

@@ -240,6 +240,7 @@ void Session::Impl::handle_close(std::uint32_t id) {
 }
 
 void Session::Impl::on_child_exit(pid_t pid, int status) {
+  if (on_dockerd_exit(docker_, pid, status)) return;
   for (auto& [id, s] : streams_) {
     if (s.pid != pid || s.exited) continue;
     s.exited = true;

@@ -160,12 +160,14 @@ std::string to_json(const Config& m) {
   if (m.ca_certificate) j["ca_certificate"] = *m.ca_certificate;
   if (m.user) j["user"] = *m.user;
   if (m.workdir) j["workdir"] = *m.workdir;
+  if (m.docker) j["docker"] = true;  // only when on: CONFIGs (and launch digests) without it stay
+  if (!m.docker_insecure_registries.empty()) j["docker_insecure_registries"] = m.docker_insecure_registries;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<Config> parse_config(std::string_view payload) {
   auto j = SBX_TRY(parse_object(payload, "CONFIG"));
-  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy", "ca_certificate", "user", "workdir"}, "CONFIG"); !e.empty()) return fail(ErrorCode::invalid, e);
+  if (auto e = check_keys(j, {"hostname", "env", "mounts", "proxy", "ca_certificate", "user", "workdir", "docker", "docker_insecure_registries"}, "CONFIG"); !e.empty()) return fail(ErrorCode::invalid, e);
   Config c;
   if (j.contains("hostname")) {
     auto h = SBX_TRY(get_string(j["hostname"], "hostname"));
@@ -233,6 +235,18 @@ Result<Config> parse_config(std::string_view payload) {
     if (dir.empty() || dir[0] != '/' || dir.size() > 4096)
       return fail(ErrorCode::invalid, std::string("workdir must be an absolute path"));
     c.workdir = dir;
+  }
+  if (j.contains("docker")) c.docker = SBX_TRY(get_bool(j["docker"], "docker"));
+  if (j.contains("docker_insecure_registries")) {
+    const json& rs = j["docker_insecure_registries"];
+    if (!rs.is_array() || rs.size() > 16) return fail(ErrorCode::invalid, std::string("docker_insecure_registries must be an array of at most 16 strings"));
+    for (const auto& r : rs) {
+      auto s = SBX_TRY(get_string(r, "docker_insecure_registries[]"));
+      // Written into daemon.json by the guest: a host name and port only, nothing to escape.
+      if (s.empty() || s.size() > 260 || s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-:") != std::string::npos)
+        return fail(ErrorCode::invalid, std::string("docker_insecure_registries entries must be host[:port]"));
+      c.docker_insecure_registries.push_back(s);
+    }
   }
   return c;
 }

@@ -48,6 +48,8 @@ struct Config {
   std::optional<std::string> ca_certificate;  // PEM the guest trusts besides the image's bundle
   std::optional<std::string> user;            // default exec user (the image's User), else "agent"
   std::optional<std::string> workdir;         // default exec cwd (the image's WorkingDir)
+  bool docker = false;                        // [docker] enabled: cgroup2, then dockerd after READY
+  std::vector<std::string> docker_insecure_registries;  // [docker] insecure_registries ("host:port")
 };
 
 /// READY: the guest applied CONFIG; errors lists what failed.

@@ -205,6 +205,11 @@ std::string render_plan(const config::Sandboxfile& f, const std::string& digest,
     }
     policy_lines(o, pv, {policy::ItemKind::secret, static_cast<size_t>(&s - f.secrets.data())});
   }
+  if (f.docker.enabled) {  // only when on: plans of files without [docker] read as they did
+    o << "\n[docker]\n  enabled  a private dockerd in the VM (state on the sandbox disk; pulls and containers through [egress])\n";
+    for (const auto& r : f.docker.insecure_registries) o << "  insecure " << r << "  (plain HTTP, still through [egress])\n";
+    policy_lines(o, pv, {policy::ItemKind::docker, 0});
+  }
   o << "\n[policy]\n";
   if (!pv.problem.empty()) o << "  cannot be applied: " << pv.problem << "\n";
   for (const auto& p : pv.policies)

@@ -53,6 +53,11 @@ nlohmann::json to_json(const supervisor::SandboxState& s, const supervisor::Sand
       }
     j["egress"]["pins"] = pins;
   }
+  if (!s.docker_state.empty()) {
+    // [docker]: the agent's last report; a stopped sandbox's daemon is gone with it.
+    const bool live = s.phase == supervisor::Phase::ready || s.phase == supervisor::Phase::starting;
+    j["docker"] = {{"state", live ? s.docker_state : std::string("stopped")}, {"detail", live ? s.docker_detail : std::string()}};
+  }
   j["budgets"] = supervisor::budgets_to_json(s.budgets);
   if (!s.error.empty()) {
     j["error"] = s.error;
@@ -102,6 +107,11 @@ void print_human(const supervisor::SandboxState& s, const supervisor::SandboxPat
     std::cout << "\n";
     if (const auto pins = applied_pins(p); !pins.empty())
       std::cout << "  egress pins: " << proxy::host_pins_text(pins) << "  (SBX_EGRESS_RESOLVE of the last 'sbx up')\n";
+  }
+  if (s.phase == supervisor::Phase::ready && !s.docker_state.empty()) {
+    std::cout << "  docker daemon: " << s.docker_state;
+    if (!s.docker_detail.empty()) std::cout << (s.docker_state == "failed" ? ": " : " (") << esc(s.docker_detail) << (s.docker_state == "failed" ? "" : ")");
+    std::cout << "  (its log: sbx logs --console)\n";
   }
   if (s.phase == supervisor::Phase::ready) {
     const auto& b = s.budgets;

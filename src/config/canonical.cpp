@@ -68,6 +68,10 @@ nlohmann::json to_json(const Sandboxfile& f) {
   // Only when written, like trust_host_ca: a file without ports keeps the digest it had.
   if (!ports.empty()) j["ports"] = ports;
   if (!f.protect.empty()) j["protect"] = f.protect;  // only when written: older digests stay
+  if (f.docker.enabled) {  // only when on: older digests stay
+    j["docker"] = {{"enabled", true}};
+    if (!f.docker.insecure_registries.empty()) j["docker"]["insecure_registries"] = f.docker.insecure_registries;
+  }
   return j;
 }
 

@@ -28,6 +28,17 @@ inline constexpr std::uint64_t kMinDiskBytes = 64ull << 20;
 /// The largest root disk a file may ask for: 16 TiB.
 inline constexpr std::uint64_t kMaxDiskBytes = 16ull << 40;
 
+/// [resources] memory when [docker] is enabled and the file gives none: 1 GiB (dockerd, containerd
+/// and a container or two besides the agent).
+inline constexpr std::uint64_t kDockerDefaultMemoryBytes = 1ull << 30;
+/// The least guest memory a file with [docker] enabled may ask for: 512 MiB.
+inline constexpr std::uint64_t kDockerMinMemoryBytes = 512ull << 20;
+/// [resources] disk when [docker] is enabled and the file gives none: 8 GiB (sparse: images and
+/// containers live on the sandbox disk).
+inline constexpr std::uint64_t kDockerDefaultDiskBytes = 8ull << 30;
+/// The smallest sandbox disk a file with [docker] enabled may ask for: 1 GiB.
+inline constexpr std::uint64_t kDockerMinDiskBytes = 1ull << 30;
+
 /// [agent] workdir when neither the file nor the image names one.
 inline constexpr std::string_view kDefaultWorkdir = "/workspace";
 /// [agent] user when neither the file nor the image names one.

@@ -52,7 +52,7 @@ constexpr size_t kMaxEnv = 256;
 constexpr size_t kMaxArgs = 256;
 constexpr size_t kMaxString = 4096;
 
-constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "port", "egress", "secret", "protect"};
+constexpr std::string_view kTopKeys[] = {"version", "name", "agent", "image", "resources", "mount", "port", "egress", "secret", "protect", "docker"};
 constexpr std::string_view kAgentKeys[] = {"preset", "command", "args", "env", "workdir", "user", "version", "headless"};
 constexpr std::string_view kImageKeys[] = {"ref", "digest"};
 constexpr std::string_view kResourceKeys[] = {"cpus", "memory", "disk"};
@@ -60,6 +60,7 @@ constexpr std::string_view kMountKeys[] = {"source", "target", "mode", "cache", 
 constexpr std::string_view kPortKeys[] = {"guest", "host"};
 constexpr std::string_view kEgressKeys[] = {"mode", "allow", "deny", "trust_host_ca"};
 constexpr std::string_view kRuleKeys[] = {"host", "ports"};
+constexpr std::string_view kDockerKeys[] = {"enabled", "insecure_registries"};
 constexpr std::string_view kSecretKeys[] = {"name", "inject", "hosts", "header", "template", "env"};
 
 std::string lower(std::string_view s) { return normalise_host(s); }
@@ -140,7 +141,7 @@ class Loader {
       else msg = "unknown key '" + printable(k) + "' in " + std::string(where);
       if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
       std::string hint = where.empty()
-                             ? "the top level has the keys version and name, and the tables [agent], [image], [resources], [[mount]], [[port]], [egress] and [[secret]]"
+                             ? "the top level has the keys version and name, and the tables [agent], [image], [resources], [[mount]], [[port]], [egress], [[secret]] and [docker]"
                              : std::string("the keys of ") + std::string(where) + " are: " + join(allowed);
       error(key.source(), std::move(msg), std::move(hint));
     }
@@ -173,6 +174,9 @@ class Loader {
       if (const toml::table* t = as_table(*n, "[egress]", "[egress] as a table")) read_egress(*t, out.egress);
     }
     if (const toml::node* n = root.get("secret")) read_secrets(*n, out);
+    if (const toml::node* n = root.get("docker")) {
+      if (const toml::table* t = as_table(*n, "[docker]", "[docker] as a table")) read_docker(*t, root, out);
+    }
     apply_preset(root, out);
   }
 
@@ -743,6 +747,56 @@ class Loader {
       if (const auto* b = n->as_boolean()) egress.trust_host_ca = b->get();
       else error(*n, "'trust_host_ca' must be a boolean, found " + type_name(n->type()), "write trust_host_ca = true (no quotes)");
     }
+  }
+
+  // [docker] enabled: without [image] the dev image (it carries Docker); without a written
+  // memory or disk, sizes dockerd can work in; written ones below the minimums are errors.
+  void read_docker(const toml::table& t, const toml::table& root, Sandboxfile& out) {
+    check_keys(t, kDockerKeys, "[docker]");
+    out.docker.location = Location{display_, static_cast<int>(t.source().begin.line), static_cast<int>(t.source().begin.column)};
+    if (const toml::node* n = t.get("enabled")) {
+      if (const auto* b = n->as_boolean()) out.docker.enabled = b->get();
+      else error(*n, "'enabled' must be a boolean, found " + type_name(n->type()), "write enabled = true (no quotes)");
+    }
+    if (const toml::node* n = t.get("insecure_registries")) {
+      if (auto list = string_list(*n, "'insecure_registries'", "insecure_registries = [\"registry.example:5000\"]", 16)) {
+        for (const auto& entry : *list) {
+          const std::string r = lower(entry);
+          const auto colon = r.rfind(':');
+          const std::string host = colon == std::string::npos ? r : r.substr(0, colon);
+          const std::string port = colon == std::string::npos ? "" : r.substr(colon + 1);
+          const bool host_ok = !host.empty() && host.size() <= 253 && host.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") == std::string::npos &&
+                               host.front() != '.' && host.front() != '-';
+          const bool port_ok = port.empty() || (port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+                                                std::stoi(port) >= 1 && std::stoi(port) <= 65535);
+          if (!host_ok || !port_ok) error(*n, "insecure registry '" + printable(entry) + "' is not a host name with an optional port",
+                                          "write e.g. \"registry.example:5000\" (no scheme, no path)");
+          else if (std::find(out.docker.insecure_registries.begin(), out.docker.insecure_registries.end(), r) == out.docker.insecure_registries.end())
+            out.docker.insecure_registries.push_back(r);
+        }
+      }
+    }
+    if (!out.docker.enabled) {
+      if (!out.docker.insecure_registries.empty())
+        error(*t.get("insecure_registries"), "'insecure_registries' needs enabled = true", "write enabled = true in [docker], or remove insecure_registries");
+      return;
+    }
+    if (!root.get("image")) {
+      out.image = *parse_image_ref("dev", project_dir_);
+      out.image.location = out.docker.location;
+    }
+    const toml::node* res_node = root.get("resources");
+    const toml::table* res = res_node ? res_node->as_table() : nullptr;
+    const toml::node* mem = res ? res->get("memory") : nullptr;
+    if (!mem) out.resources.memory_bytes = kDockerDefaultMemoryBytes;
+    else if (out.resources.memory_bytes < kDockerMinMemoryBytes)
+      error(*mem, "[docker] needs at least 512 MiB of memory; [resources] memory gives " + std::to_string(out.resources.memory_bytes >> 20) + " MiB",
+            "write memory = \"1GiB\" (or remove it: with [docker] the default is 1 GiB)");
+    const toml::node* disk = res ? res->get("disk") : nullptr;
+    if (!disk) out.resources.disk_bytes = kDockerDefaultDiskBytes;
+    else if (out.resources.disk_bytes < kDockerMinDiskBytes)
+      error(*disk, "[docker] needs a sandbox disk of at least 1 GiB for images; [resources] disk gives " + std::to_string(out.resources.disk_bytes >> 20) + " MiB",
+            "write disk = \"8GiB\" (or remove it: with [docker] the default is 8 GiB, sparse)");
   }
 
   void read_secrets(const toml::node& n, Sandboxfile& out) {

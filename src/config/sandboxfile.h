@@ -122,6 +122,16 @@ struct Secret {
   Location location;
 };
 
+/// [docker]: a private Docker daemon inside the VM (dockerd started by the guest agent, its
+/// state on the sandbox disk, its pulls and its containers' traffic through the egress proxy).
+struct Docker {
+  bool enabled = false;
+  // Registries dockerd may reach over plain HTTP ("host:port", lower case); still only through
+  // the egress proxy and its rules.
+  std::vector<std::string> insecure_registries;
+  Location location;                         // the [docker] table, when written
+};
+
 /// The whole resolved Sandboxfile.
 struct Sandboxfile {
   int version = 1;
@@ -135,6 +145,7 @@ struct Sandboxfile {
   std::vector<Port> ports;
   Egress egress;
   std::vector<Secret> secrets;
+  Docker docker;
   // `protect`: more paths, relative to each read-write mount's source, kept read-only in the guest
   // (besides reconcile::default_protect()); normalised, no "..".
   std::vector<std::string> protect;

@@ -12,7 +12,7 @@
 namespace sbx::policy {
 
 /// What in the Sandboxfile a violation or constraint is about.
-enum class ItemKind { file, image, resources, mount, egress_rule, egress, secret, agent };
+enum class ItemKind { file, image, resources, mount, egress_rule, egress, secret, agent, docker };
 
 struct Item {
   ItemKind kind = ItemKind::file;

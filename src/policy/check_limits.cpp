@@ -67,7 +67,10 @@ void check_limits(const config::Sandboxfile& file, const Policy& p, Report& repo
                                                          : "use one of: " + list));
     }
   }
-  // [docker] allow has nothing to check yet: the Sandboxfile has no way to ask for Docker inside.
+  if (p.docker.allow && !p.docker.allow->value && file.docker.enabled)
+    report.violations.push_back(violation(p, {ItemKind::docker}, "docker.allow", p.docker.allow->where, or_file(file.docker.location, file),
+                                          "[docker] enabled asks for a Docker daemon in the sandbox, which this policy does not allow",
+                                          "remove [docker] (or write enabled = false)"));
 }
 
 }  // namespace sbx::policy::detail

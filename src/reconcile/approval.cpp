@@ -144,6 +144,7 @@ Grants grants_of(const config::Sandboxfile& file, std::vector<PolicyGrant> polic
   for (const auto& m : file.mounts) g.mounts.push_back({m.source.string(), m.target, m.writable, at_text(m.location)});
   g.egress_mode = file.egress.mode == config::EgressMode::learn ? "learn" : "enforce";
   g.trust_host_ca = file.egress.trust_host_ca;
+  g.docker = file.docker.enabled;
   for (const auto& r : file.egress.allow) g.egress_allow.push_back(egress_grant(r));
   for (const auto& r : file.egress.deny) g.egress_deny.push_back(egress_grant(r));
   for (const auto& s : file.secrets)
@@ -186,6 +187,10 @@ std::vector<Change> compare(const Grants& approved, const Grants& desired) {
   if (approved.trust_host_ca != desired.trust_host_ca)
     out.push_back({desired.trust_host_ca, std::string("~ egress trust_host_ca ") + (approved.trust_host_ca ? "true" : "false") +
                                               " -> " + (desired.trust_host_ca ? "true (the guest trusts the CAs this host added)" : "false")});
+  // A daemon that builds and runs any image as root in the guest: turning it on widens.
+  if (approved.docker != desired.docker)
+    out.push_back({desired.docker, std::string("~ docker ") + (approved.docker ? "enabled" : "disabled") + " -> " +
+                                       (desired.docker ? "enabled (a Docker daemon in the guest; its pulls and containers use the egress rules)" : "disabled")});
   if (approved.egress_mode != desired.egress_mode)
     out.push_back({desired.egress_mode == "learn",
                    "~ egress mode " + approved.egress_mode + " -> " + desired.egress_mode +
@@ -228,10 +233,12 @@ json grants_to_json(const Grants& g) {
   for (const auto& p : g.ports) ports.push_back({{"address", p.address}, {"host_port", p.host_port}, {"guest_port", p.guest_port}, {"at", p.at}});
   for (const auto& p : g.policies)
     policies.push_back({{"name", p.name}, {"origin", p.origin}, {"file", p.file}, {"digest", p.digest}, {"signer", p.signer}});
-  return {{"mounts", mounts},       {"egress_mode", g.egress_mode}, {"egress_allow", egress_json(g.egress_allow)},
+  json out = {{"mounts", mounts},       {"egress_mode", g.egress_mode}, {"egress_allow", egress_json(g.egress_allow)},
           {"egress_deny", egress_json(g.egress_deny)}, {"secrets", secrets}, {"image", g.image},
           {"ports", ports},         {"policies", policies},        {"protect", g.protect},
           {"trust_host_ca", g.trust_host_ca}};
+  if (g.docker) out["docker"] = true;  // only when on: approvals written before [docker] read the same
+  return out;
 }
 
 Result<Grants> grants_from_json(const json& j) {
@@ -242,6 +249,7 @@ Result<Grants> grants_from_json(const json& j) {
                           m.value("at", std::string())});
     g.egress_mode = j.at("egress_mode").get<std::string>();
     g.trust_host_ca = j.value("trust_host_ca", false);
+    g.docker = j.value("docker", false);
     g.egress_allow = egress_from(j.at("egress_allow"));
     g.egress_deny = egress_from(j.at("egress_deny"));
     for (const auto& s : j.at("secrets"))

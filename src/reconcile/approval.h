@@ -70,6 +70,7 @@ struct Grants {
   std::vector<PolicyGrant> policies;
   std::vector<std::string> protect;  // paths kept read-only in the guest (vmm/virtiofsd.h)
   bool trust_host_ca = false;         // [egress] trust_host_ca: the guest trusts the host's added CAs
+  bool docker = false;                // [docker] enabled: a Docker daemon runs as root in the guest
 };
 
 /// The paths every read-write mount keeps read-only in the guest, relative to the mount's

@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 
+#include "common/run_tool.h"
+
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -20,6 +22,7 @@
 #include "config/names.h"
 #include "guest/host/initramfs.h"
 #include "guest/host/kernel.h"
+#include "guest/host/modules_disk.h"
 #include "guest/host/rootfs.h"
 #include "guest/protocol/frame.h"
 #include "image/dev_image.h"
@@ -58,6 +61,19 @@ Result<void> prepare_image(const config::Sandboxfile& file, const Progress& prog
   return {};
 }
 
+// [docker] enabled on an image without dockerd: refused at `sbx up`, not found out in the guest.
+// The root disk is ext4 written by sbx; debugfs reads it without mounting anything.
+Result<void> check_dockerd(const config::Sandboxfile& file, const Artifacts& a) {
+  auto debugfs = SBX_TRY(find_tool("debugfs", "e2fsprogs"));
+  for (const char* path : {"/usr/sbin/dockerd", "/usr/bin/dockerd"}) {
+    auto r = SBX_TRY(run_tool({debugfs, "-R", std::string("stat ") + path, a.root_disk.string()}));
+    if (r.status == 0 && r.output.find("Inode:") != std::string::npos) return {};
+  }
+  return fail(ErrorCode::invalid, "[docker] enabled, but the image " + file.image.reference + " has no dockerd (/usr/sbin/dockerd)",
+              "remove [image] to use sbx's dev image (it carries Debian's docker.io, containerd and runc), or use an image with Docker installed",
+              file.image.location.file.empty() ? file.docker.location : file.image.location);
+}
+
 }  // namespace
 
 std::vector<std::string> agent_command(const config::Sandboxfile& file, const Artifacts& a) {
@@ -80,6 +96,10 @@ Result<Artifacts> prepare_artifacts(const config::Sandboxfile& file, const Progr
   a.initramfs = SBX_TRY(guest::build_initramfs(kernel, progress));
   if (file.image.kind == config::ImageKind::builtin) a.root_disk = SBX_TRY(guest::build_default_rootfs(progress));
   else SBX_TRY_VOID(prepare_image(file, progress, meter, a));
+  if (file.docker.enabled) {
+    SBX_TRY_VOID(check_dockerd(file, a));
+    a.modules_disk = SBX_TRY(guest::build_modules_disk(kernel, progress));
+  }
   if (file.egress.trust_host_ca) {
     Result<HostCas> cas = collect_host_cas(host_ca_dirs());
     if (!cas) {
@@ -129,6 +149,13 @@ supervisor::Launch make_launch(const config::Sandboxfile& file, const Artifacts&
   // The sandbox disk holds the overlay's writable layer; the guest finds it by its serial.
   m.disks.push_back({paths.disk(), false, std::string(kDiskSerial)});
   m.cmdline += " sbx.disk=" + std::string(kDiskSerial);
+  if (file.docker.enabled && !a.modules_disk.empty()) {
+    // The kernel's module tree, for dockerd's modprobe of bridge, veth, nf_tables and the rest.
+    m.disks.push_back({a.modules_disk, true, std::string(guest::kModulesDiskSerial)});
+    m.cmdline += " sbx.modules=" + std::string(guest::kModulesDiskSerial);
+    l.guest_config.docker = true;
+    l.guest_config.docker_insecure_registries = file.docker.insecure_registries;
+  }
   m.channels.push_back({std::string(guest::protocol::kPortName), paths.channel()});
   m.console_log = paths.console_log();
   m.runtime_dir = paths.dir;

@@ -24,6 +24,7 @@ struct Artifacts {
   std::string image_user, image_workdir;
   std::vector<std::string> image_command;    // Entrypoint + Cmd
   std::string host_ca_pem;                   // [egress] trust_host_ca: the host's added CAs (host_ca.h)
+  std::filesystem::path modules_disk;        // [docker] enabled: the kernel's module tree (modules_disk.h)
 };
 
 /// Human progress lines ("building root disk ...").

@@ -83,6 +83,14 @@ void Supervisor::read_console() {
       console_write_logged_ = true;
       log_->error("console output is dropped: {}", console_log_->error());
     }
+    if (launch_.guest_config.docker && docker_watch_.feed(std::string_view(buf, static_cast<size_t>(n)))) {
+      const auto& r = *docker_watch_.last();
+      state_.docker_state = r.state;
+      state_.docker_detail = r.detail;
+      if (r.state == "failed") log_->warn("docker: the daemon in the guest failed: {}", text::escape_for_terminal(r.detail));
+      else log_->info("docker: the daemon in the guest is {}{}{}", r.state, r.detail.empty() ? "" : ": ", text::escape_for_terminal(r.detail));
+      write_state_now();
+    }
   }
 }
 

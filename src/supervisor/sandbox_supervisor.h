@@ -16,6 +16,7 @@
 #include "guest/protocol/messages.h"
 #include "supervisor/bridge.h"
 #include "supervisor/budget.h"
+#include "supervisor/docker_watch.h"
 #include "supervisor/egress_keeper.h"
 #include "supervisor/launch.h"
 #include "supervisor/port_forward.h"
@@ -104,6 +105,7 @@ class Supervisor {
   RefusalLog log_refusal_, route_refusal_, proxy_refusal_;
   bool guest_port_logged_ = false;                 // a guest-opened port stream was refused (logged once)
   bool log_overrun_logged_ = false, log_write_logged_ = false, console_write_logged_ = false;
+  DockerWatch docker_watch_;  // [docker]: the agent's "docker state:" console lines
   std::chrono::steady_clock::time_point next_state_write_ = std::chrono::steady_clock::now();
   std::string state_write_error_;                  // why state.json could not be written ("" when it was)
 };

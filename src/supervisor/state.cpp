@@ -60,7 +60,7 @@ json budgets_to_json(const BudgetReport& b) {
 SandboxPaths sandbox_paths(const std::string& name) { return {paths::state_dir() / "sandboxes" / name}; }
 
 Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
-  const json j = {{"name", s.name},
+  json j = {{"name", s.name},
                   {"state", phase_name(s.phase)},
                   {"digest", s.digest},
                   {"supervisor_pid", s.supervisor_pid},
@@ -82,6 +82,7 @@ Result<void> write_state(const SandboxPaths& p, const SandboxState& s) {
                               {"restarts", s.egress_restarts},
                               {"restart_in_ms", s.egress_restart_in_ms}}},
                   {"budgets", budgets_to_json(s.budgets)}};
+  if (!s.docker_state.empty()) j["docker"] = {{"state", s.docker_state}, {"detail", s.docker_detail}};
   // console_tail and error carry guest bytes, which need not be UTF-8: a strict dump() would throw
   // and lose the state write; invalid bytes become U+FFFD (display escapes the rest).
   return write_file_atomic(p.state(), j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", kPrivateFile);
@@ -120,6 +121,10 @@ Result<SandboxState> read_state(const SandboxPaths& p) {
     s.egress_reload_id = e.value("reload_id", 0L);
     s.egress_restarts = e.value("restarts", 0L);
     s.egress_restart_in_ms = e.value("restart_in_ms", std::int64_t{0});
+  }
+  if (j.contains("docker") && j["docker"].is_object()) {
+    s.docker_state = j["docker"].value("state", "");
+    s.docker_detail = j["docker"].value("detail", "");
   }
   if (j.contains("budgets") && j["budgets"].is_object()) {
     const auto& b = j["budgets"];

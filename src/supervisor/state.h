@@ -72,6 +72,8 @@ struct SandboxState {
   long egress_reload_id = 0;         // the request id sbx up sent with SIGUSR1 (sigqueue)
   long egress_restarts = 0;          // how often the supervisor restarted a dead proxy
   std::int64_t egress_restart_in_ms = 0;  // with egress_state "restarting": the delay chosen
+  std::string docker_state;           // [docker]: "starting", "running", "failed" ("" without [docker])
+  std::string docker_detail;          // what the guest agent said with it (ready time, why it failed)
   BudgetReport budgets;
   /// Not in state.json: the stop-requested marker names this supervisor (sbx down asked it to
   /// stop), read by read_state.

@@ -7,6 +7,7 @@
 #include "guest/host/cpio.h"
 #include "guest/host/initramfs.h"
 #include "guest/host/kernel.h"
+#include "guest/host/modules_disk.h"
 #include "guest/host/rootfs.h"
 #include "common/run_tool.h"
 #include "support/temp_dir.h"
@@ -72,4 +73,40 @@ TEST_CASE("the default root disk is an ext4 image with busybox, the agent user a
   CHECK(sh->output.find("Type: symlink") != std::string::npos);
   auto again = build_default_rootfs(tmp.path(), {});
   CHECK(*again == *image);
+}
+
+TEST_CASE("the modules disk holds the kernel's whole module tree with depmod's indexes, and is cached", "[guest][docker]") {
+  auto kernel = locate_kernel();
+  if (!kernel) {
+    WARN("kernel missing; run ./setup.sh");
+    return;
+  }
+  if (!find_tool("depmod", "kmod")) {
+    WARN("depmod missing; install kmod (./setup.sh does)");
+    return;
+  }
+  TempDir tmp;
+  std::vector<std::string> lines;
+  auto disk = build_modules_disk(*kernel, tmp.path(), [&](std::string_view l) { lines.emplace_back(l); });
+  INFO((disk ? std::string() : disk.error().render()));
+  REQUIRE(disk.has_value());
+  CHECK(disk->filename().string().starts_with(kernel->version + "-"));
+  auto debugfs = find_tool("debugfs", "e2fsprogs");
+  REQUIRE(debugfs.has_value());
+  // modules.dep names what Docker needs, with paths relative to the tree the guest mounts.
+  auto dep = run_tool({*debugfs, "-R", "cat /modules.dep", disk->string()});
+  REQUIRE(dep.has_value());
+  CHECK(dep->output.find("/br_netfilter.ko:") != std::string::npos);
+  CHECK(dep->output.find("kernel/drivers/net/veth.ko:") != std::string::npos);
+  CHECK(dep->output.find("/nf_tables.ko:") != std::string::npos);
+  auto alias = run_tool({*debugfs, "-R", "stat /modules.alias.bin", disk->string()});
+  REQUIRE(alias.has_value());
+  CHECK(alias->output.find("Inode:") != std::string::npos);
+  // The second build is the cached file, untouched.
+  lines.clear();
+  auto again = build_modules_disk(*kernel, tmp.path(), [&](std::string_view l) { lines.emplace_back(l); });
+  REQUIRE(again.has_value());
+  CHECK(*again == *disk);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("cached") != std::string::npos);
 }

@@ -178,3 +178,15 @@ TEST_CASE("a port OPEN carries only a port on the guest's loopback, checked stri
     CHECK_FALSE(p::parse_open(bad).has_value());
   }
 }
+
+TEST_CASE("CONFIG's docker switch round-trips, is left out when off, and must be a boolean", "[protocol][docker]") {
+  using namespace sbx::guest::protocol;
+  Config c;
+  CHECK(to_json(c).find("docker") == std::string::npos);
+  c.docker = true;
+  auto back = parse_config(to_json(c));
+  REQUIRE(back.has_value());
+  CHECK(back->docker);
+  CHECK_FALSE(parse_config(R"({"docker": "yes"})").has_value());
+  CHECK_FALSE(parse_config(R"({"dockerd": true})").has_value());
+}

@@ -80,6 +80,20 @@ TEST_CASE("agents must be an allowed preset", "[policy][agents]") {
   CHECK(violated(sandboxfile("version = 1\n"), {p}) == Keys{"agents.allow"});  // the default preset is shell
 }
 
+TEST_CASE("a policy with docker disallowed refuses [docker] enabled, and only that", "[policy][docker]") {
+  const Policy no = policy_ok("version = 1\n[docker]\nallow = false\n");
+  const Policy yes = policy_ok("version = 1\n[docker]\nallow = true\n");
+  const std::string with_docker = "version = 1\n[docker]\nenabled = true\n";
+  CHECK(violated(sandboxfile("version = 1\n"), {no}).empty());
+  CHECK(violated(sandboxfile("version = 1\n[docker]\nenabled = false\n"), {no}).empty());
+  CHECK(violated(sandboxfile(with_docker), {yes}).empty());
+  CHECK(violated(sandboxfile(with_docker), {no}) == Keys{"docker.allow"});
+  const auto v = check(sandboxfile(with_docker), {no}).violations;
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].sandboxfile_at.str() == "Sandboxfile:2:1");
+  CHECK(v[0].fix == "remove [docker] (or write enabled = false)");
+}
+
 TEST_CASE("several policies: all apply, and only an enforcing one blocks", "[policy][merge]") {
   Policy warn = policy_ok("version = 1\nenforcement = \"warn\"\n[resources]\nmax_cpus = 2\n", "warn.toml");
   Policy enforce = policy_ok("version = 1\n[resources]\nmax_cpus = 4\n", "enforce.toml");

@@ -192,3 +192,21 @@ TEST_CASE("the approval record round-trips, private, and is keyed by the Sandbox
   CHECK(reconcile::grants_to_json(g) == reconcile::grants_to_json(**back));
   ::unsetenv("SBX_STATE_DIR");
 }
+
+TEST_CASE("turning [docker] on widens, turning it off narrows, and the grant round-trips", "[reconcile][security][docker]") {
+  const std::string on_text = "[resources]\nmemory = \"1GiB\"\ndisk = \"8GiB\"\n[docker]\nenabled = true\n";
+  const std::string off_text = "[resources]\nmemory = \"1GiB\"\ndisk = \"8GiB\"\n";
+  const auto on = diff(off_text, on_text);
+  CHECK(has_line(on, "docker disabled -> enabled", true));
+  CHECK(reconcile::any_widens(on));
+  CHECK_FALSE(reconcile::any_widens(diff(on_text, off_text)));
+  CHECK(diff(on_text, on_text).empty());
+  const Grants g = grants(on_text);
+  CHECK(g.docker);
+  const auto j = reconcile::grants_to_json(g);
+  CHECK(j["docker"] == true);
+  CHECK_FALSE(reconcile::grants_to_json(grants(off_text)).contains("docker"));  // older approvals read the same
+  auto back = reconcile::grants_from_json(j);
+  REQUIRE(back);
+  CHECK(back->docker);
+}

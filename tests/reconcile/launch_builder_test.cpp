@@ -132,3 +132,25 @@ TEST_CASE("an env secret is named in the launch, never given a value there, and 
   CHECK(back->env_secrets[0].env == "NPM_TOKEN");
   CHECK(back->digest == l.digest);
 }
+
+TEST_CASE("[docker] adds the read-only modules disk, its serial on the command line and CONFIG's docker switch", "[reconcile][docker]") {
+  const supervisor::SandboxPaths paths{"/state/sandboxes/demo"};
+  const auto plain = reconcile::make_launch(sample(), artifacts(), paths);
+  CHECK(plain.machine.disks.size() == 2);
+  CHECK(plain.machine.cmdline.find("sbx.modules=") == std::string::npos);
+  CHECK_FALSE(plain.guest_config.docker);
+  auto f = sample();
+  f.docker.enabled = true;
+  f.docker.insecure_registries = {"registry.sbx.test:5000"};
+  auto a = artifacts();
+  a.modules_disk = "/c/modules/6.1.0-abc.ext4";
+  const auto l = reconcile::make_launch(f, a, paths);
+  REQUIRE(l.machine.disks.size() == 3);
+  CHECK(l.machine.disks[2].path == "/c/modules/6.1.0-abc.ext4");
+  CHECK(l.machine.disks[2].read_only);
+  CHECK(l.machine.disks[2].serial == "sbx-modules");
+  CHECK(l.machine.cmdline.find("sbx.modules=sbx-modules") != std::string::npos);
+  CHECK(l.guest_config.docker);
+  CHECK(l.guest_config.docker_insecure_registries == std::vector<std::string>{"registry.sbx.test:5000"});
+  CHECK(l.digest != plain.digest);
+}
