@@ -16,6 +16,8 @@
 // `docker run --rm IMAGE true` in the VM 15.3 s (median of 3). The host has no Docker daemon, so
 // there is no host figure beside it. `sbx up` itself was ready in 2-6 s of those; the rest is
 // dockerd and containerd starting under software emulation.
+#include "bench_run.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,51 +37,11 @@
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
+using namespace sbx::bench;
 
 namespace {
 
-std::string g_state, g_cache;
-
-// Run argv (no shell) with the private state and the cache; stdout captured, stderr dropped.
-int run(const std::vector<std::string>& argv, std::string* out = nullptr) {
-  int p[2];
-  if (::pipe(p) != 0) return -1;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::setenv("SBX_STATE_DIR", g_state.c_str(), 1);
-    ::setenv("SBX_CACHE_DIR", g_cache.c_str(), 1);
-    const int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(devnull, 0);
-    ::dup2(p[1], 1);
-    ::dup2(devnull, 2);
-    ::close(p[0]);
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execvp(a[0], a.data());
-    ::_exit(127);
-  }
-  ::close(p[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0)
-    if (out) out->append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-void must(bool ok, const std::string& what) {
-  if (ok) return;
-  std::cerr << "sbx_docker_bench: " << what << " failed\n";
-  std::exit(1);
-}
+std::string g_cache;
 
 // Seconds from the start of `sbx up` to the daemon reported running.
 double up_to_daemon(const fs::path& project) {
@@ -111,7 +73,7 @@ int main(int argc, char** argv) {
   char tmpl[] = "/var/tmp/sbx-docker-bench-XXXXXX";
   must(::mkdtemp(tmpl) != nullptr, "mkdtemp");
   const fs::path root = tmpl;
-  g_state = (root / "state").string();
+  run_env() = {"SBX_STATE_DIR=" + (root / "state").string(), "SBX_CACHE_DIR=" + g_cache};
   const fs::path project = root / "project";
   fs::create_directories(project / "bb" / "bin");
   fs::copy_file("/bin/busybox", project / "bb" / "bin" / "busybox");
