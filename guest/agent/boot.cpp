@@ -41,37 +41,6 @@ bool wait_for(const char* path, int timeout_ms) {
   return false;
 }
 
-// The value of `key=` on the kernel command line ("" when absent).
-std::string cmdline_value(std::string_view key) {
-  std::ifstream f("/proc/cmdline");
-  std::string word;
-  while (f >> word)
-    if (word.size() > key.size() && word.compare(0, key.size(), key) == 0 && word[key.size()] == '=')
-      return word.substr(key.size() + 1);
-  return {};
-}
-
-// The virtio-blk device whose serial is `serial` (/sys/block/vd*/serial), waiting up to
-// `timeout_ms` for it to appear; "" when there is none.
-std::string find_disk(const std::string& serial, int timeout_ms) {
-  for (int waited = 0; waited <= timeout_ms; waited += 5) {
-    if (DIR* d = ::opendir("/sys/block")) {
-      std::string found;
-      while (dirent* e = ::readdir(d)) {
-        if (std::strncmp(e->d_name, "vd", 2) != 0) continue;
-        std::ifstream f(std::string("/sys/block/") + e->d_name + "/serial");
-        std::string s;
-        std::getline(f, s);
-        if (s == serial) found = std::string("/dev/") + e->d_name;
-      }
-      ::closedir(d);
-      if (!found.empty() && ::access(found.c_str(), F_OK) == 0) return found;
-    }
-    ::usleep(5000);
-  }
-  return {};
-}
-
 // A larger [resources] disk only grows the host's file: grow the mounted file system to the
 // whole device (ext4 online resize; nothing to do when it already fills it). The host never
 // touches a file system the guest wrote.
@@ -113,6 +82,37 @@ void mount_writable_layer() {
 }
 
 }  // namespace
+
+// The value of `key=` on the kernel command line ("" when absent).
+std::string cmdline_value(std::string_view key) {
+  std::ifstream f("/proc/cmdline");
+  std::string word;
+  while (f >> word)
+    if (word.size() > key.size() && word.compare(0, key.size(), key) == 0 && word[key.size()] == '=')
+      return word.substr(key.size() + 1);
+  return {};
+}
+
+// The virtio-blk device whose serial is `serial` (/sys/block/vd*/serial), waiting up to
+// `timeout_ms` for it to appear; "" when there is none.
+std::string find_disk(const std::string& serial, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 5) {
+    if (DIR* d = ::opendir("/sys/block")) {
+      std::string found;
+      while (dirent* e = ::readdir(d)) {
+        if (std::strncmp(e->d_name, "vd", 2) != 0) continue;
+        std::ifstream f(std::string("/sys/block/") + e->d_name + "/serial");
+        std::string s;
+        std::getline(f, s);
+        if (s == serial) found = std::string("/dev/") + e->d_name;
+      }
+      ::closedir(d);
+      if (!found.empty() && ::access(found.c_str(), F_OK) == 0) return found;
+    }
+    ::usleep(5000);
+  }
+  return {};
+}
 
 void setup_console() {
   ::mkdir("/dev", 0755);

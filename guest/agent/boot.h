@@ -2,6 +2,7 @@
 // PID 1 bring-up: modules, pseudo filesystems, the root disk overlay, loopback, the port.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "guest/protocol/messages.h"
@@ -27,6 +28,11 @@ bool switch_root();
 void loopback_up();
 /// Set the hostname.
 void set_hostname(const std::string& name);
+/// The value of `key=` on the kernel command line ("" when absent).
+std::string cmdline_value(std::string_view key);
+/// The virtio-blk device whose serial is `serial` (/sys/block/vd*/serial), waiting up to
+/// `timeout_ms` for it to appear; "" when there is none.
+std::string find_disk(const std::string& serial, int timeout_ms);
 /// Path of the virtio-serial port named `name`, waiting up to `timeout_ms`; empty if absent.
 std::string find_port(std::string_view name, int timeout_ms);
 /// Mount a virtio-fs share; returns an error message, empty on success.

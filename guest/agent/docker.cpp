@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/errno_text.h"
+#include "guest/agent/boot.h"
 #include "guest/agent/console.h"
 #include "guest/agent/spawn.h"
 #include "guest/protocol/frame.h"
@@ -25,15 +26,6 @@ namespace sbx::guest::agent {
 namespace {
 
 constexpr std::size_t kMaxLogLine = 1000;
-
-std::string cmdline_value(std::string_view key) {
-  std::ifstream f("/proc/cmdline");
-  std::string word;
-  while (f >> word)
-    if (word.size() > key.size() && word.compare(0, key.size(), key) == 0 && word[key.size()] == '=')
-      return word.substr(key.size() + 1);
-  return {};
-}
 
 void mkdir_p(const std::string& dir, mode_t mode = 0755) {
   std::string path;
@@ -100,20 +92,7 @@ void write_client_config(const std::string& home, uid_t uid, gid_t gid) {
 void mount_modules_disk() {
   const std::string serial = cmdline_value("sbx.modules");
   if (serial.empty()) return;
-  std::string dev;
-  for (int waited = 0; waited <= 5000 && dev.empty(); waited += 5) {
-    if (DIR* dir = ::opendir("/sys/block")) {
-      while (dirent* e = ::readdir(dir)) {
-        if (std::strncmp(e->d_name, "vd", 2) != 0) continue;
-        std::ifstream f(std::string("/sys/block/") + e->d_name + "/serial");
-        std::string s;
-        std::getline(f, s);
-        if (s == serial && ::access((std::string("/dev/") + e->d_name).c_str(), F_OK) == 0) dev = std::string("/dev/") + e->d_name;
-      }
-      ::closedir(dir);
-    }
-    if (dev.empty()) ::usleep(5000);
-  }
+  const std::string dev = find_disk(serial, 5000);
   utsname u{};
   if (dev.empty() || ::uname(&u) != 0) {
     say("no modules disk with serial " + serial + "; modprobe finds only what the image has");
