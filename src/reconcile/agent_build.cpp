@@ -273,11 +273,15 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
     }
   }
   std::ostringstream sf;
+  // npm's own retries do not cover a stream aborted mid-tarball (ECONNRESET, "network aborted":
+  // seen on two of three first builds here, behind TLS inspection; the next attempt succeeded),
+  // so the whole install is tried up to three times in the build VM.
+  const std::string retry = "for n in 1 2 3; do \"$@\" && exit 0; echo \"sbx: npm install failed (attempt $n of 3)\" >&2; "
+                            "[ $n = 3 ] || sleep 5; done; exit 1";
   sf << "version = 1\nname = \"sbx-build-" << tag << "\"\n\n[agent]\ncommand = ["
+     << toml_string("sh") << ", " << toml_string("-c") << ", " << toml_string(retry) << ", " << toml_string("sh") << ", "
      << toml_string("npm") << ", " << toml_string("install") << ", " << toml_string("-g") << ", " << toml_string("--prefix") << ", "
      << toml_string("/sbx-out/prefix") << ", " << toml_string("--no-audit") << ", " << toml_string("--no-fund") << ", "
-     // A dropped connection mid-tarball (ECONNRESET, seen on a loaded machine behind TLS
-     // inspection) is retried rather than failing a build of many minutes.
      << toml_string("--fetch-retries=5") << ", " << toml_string("--fetch-retry-mintimeout=2000") << ", "
      << toml_string("--registry") << ", " << toml_string(reg.url) << ", " << toml_string(package.name + "@" + version) << "]\n"
      << "env = { HOME = \"/tmp\", npm_config_cache = \"/tmp/npm-cache\", npm_config_update_notifier = \"false\""
