@@ -151,11 +151,7 @@ void start_dockerd(DockerDaemon& d, const std::map<std::string, std::string>& en
     return failed("fork: " + errno_text());
   }
   if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-    ::setsid();
+    reset_forked_child();
     const int null = ::open("/dev/null", O_RDONLY);
     if (null >= 0) ::dup2(null, 0);
     ::dup2(pipefd[1], 1);

@@ -163,6 +163,14 @@ bool resolve_user(const std::string& spec, User& out, std::string& why) {
   return true;
 }
 
+void reset_forked_child() {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+  ::setsid();
+}
+
 Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string>& base_env) {
   Spawned s;
   User user;
@@ -232,11 +240,7 @@ Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string
     return s;
   }
   if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
-    ::setsid();
+    reset_forked_child();
     if (req.tty) {
       int slave = ::open(slave_name.c_str(), O_RDWR);
       if (slave < 0) child_fail(status_pipe[1], "open pty");

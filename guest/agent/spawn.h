@@ -34,6 +34,10 @@ struct Spawned {
   int err = 0;           // errno for error, if any
 };
 
+/// In a child just forked from the agent: unblock every signal, restore every default handler
+/// (the agent's own would otherwise be inherited) and start a session of its own.
+void reset_forked_child();
+
 /// Start `req` (exec or shell) with `base_env` below the request's env.
 Spawned spawn(const protocol::Open& req, const std::map<std::string, std::string>& base_env);
 

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -70,6 +71,22 @@ void EgressLog::write(const DecisionRecord& r) {
     if (n <= 0) return;
     off += static_cast<size_t>(n);
   }
+}
+
+std::vector<std::string> failure_lines(std::istream& log, std::size_t max) {
+  std::deque<std::string> kept;
+  for (std::string l; std::getline(log, l);) {
+    const auto j = nlohmann::json::parse(l, nullptr, false);
+    if (!j.is_object()) continue;
+    const auto status = j.find("status");
+    const bool http_error = status != j.end() && status->is_number_integer() && status->get<std::int64_t>() >= 400;
+    const auto decision = j.find("decision");
+    const bool allowed = decision != j.end() && decision->is_string() && decision->get<std::string>() == "allow";
+    if (allowed && !http_error) continue;
+    kept.push_back(l.substr(0, 400));
+    if (kept.size() > max) kept.pop_front();
+  }
+  return {kept.begin(), kept.end()};
 }
 
 }  // namespace sbx::proxy

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <istream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -50,5 +51,11 @@ class EgressLog {
 
 /// The JSON line of a record (no trailing newline).
 std::string to_json_line(const DecisionRecord& r);
+
+/// The lines of an egress log that explain a failure: refusals (the rules, a policy, the SSRF
+/// defence, an upstream that could not be reached) and requests answered with an HTTP error
+/// (status 400 or more). At most `max` of them, the last ones, each cut to 400 bytes; lines
+/// that are not JSON objects are skipped (the guest cannot write this file, but a torn tail can).
+std::vector<std::string> failure_lines(std::istream& log, std::size_t max);
 
 }  // namespace sbx::proxy

@@ -27,6 +27,7 @@
 #include "image/build_lock.h"
 #include "image/cache.h"
 #include "image/dev_image.h"
+#include "proxy/egress_log.h"
 #include "reconcile/egress_apply.h"
 #include "reconcile/launch_builder.h"
 #include "reconcile/sandbox_disk.h"
@@ -202,17 +203,11 @@ Result<int> run_build_sandbox(const fs::path& sandboxfile, const fs::path& log, 
   return rc;
 }
 
-// The egress log lines that refused something: why a registry fetch failed, when it did.
-std::string refusals(const fs::path& egress_log) {
+// The egress log lines that explain a failed registry fetch: refusals and HTTP errors.
+std::string failures(const fs::path& egress_log) {
   std::ifstream in(egress_log);
   std::string out;
-  int n = 0;
-  for (std::string l; std::getline(in, l) && n < 10;) {
-    const auto j = nlohmann::json::parse(l, nullptr, false);
-    if (!j.is_object() || j.value("decision", "") == "allow") continue;
-    out += "  " + l.substr(0, 400) + "\n";
-    ++n;
-  }
+  for (const auto& l : proxy::failure_lines(in, 10)) out += "  " + l + "\n";
   return out;
 }
 
@@ -300,14 +295,14 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
   supervisor::SandboxPaths build_paths;
   const fs::path npm_log = stage / "npm.log";
   auto rc = run_build_sandbox(stage / "Sandboxfile", npm_log, o, build_paths);
-  const std::string egress_refused = build_paths.dir.empty() ? std::string() : refusals(build_paths.egress_log());
+  const std::string egress_failures = build_paths.dir.empty() ? std::string() : failures(build_paths.egress_log());
   if (!build_paths.dir.empty()) fs::remove_all(build_paths.dir, ec);
   if (!rc) return std::unexpected(rc.error());
   if (*rc != 0)
     return fail(ErrorCode::runtime,
                 "npm install -g " + package.name + "@" + version + " failed in the build VM (exit " + std::to_string(*rc) +
                     "). npm said:\n" + read_tail(npm_log, 30) +
-                    (egress_refused.empty() ? std::string() : "the egress proxy refused:\n" + egress_refused),
+                    (egress_failures.empty() ? std::string() : "the egress log shows:\n" + egress_failures),
                 "the build VM reaches only " + reg.host + " (from 'npm config get registry')");
   const std::string installed = SBX_TRY(image::installed_version(stage / "out" / "prefix", package.name));
   if (installed != version)
