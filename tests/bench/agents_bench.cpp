@@ -14,7 +14,8 @@
 //
 //   build-*/tests/bench/sbx_agents_bench [--runs 3] [--cache DIR]
 //
-// With --cache naming a warm cache the "first time" lines measure nothing new (they say so).
+// With --cache naming a warm cache the "first time" lines measure nothing new (they say so); an
+// empty or missing --cache DIR is measured cold and keeps what was built.
 #include "bench_run.h"
 
 #include <chrono>
@@ -79,16 +80,22 @@ fs::path agent_layer(const fs::path& cache) {
 int main(int argc, char** argv) {
   int runs = 3;
   std::string cache_arg;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
-    else if (a == "--cache") cache_arg = argv[i + 1];
+    if (i + 1 < argc && a == "--runs") runs = std::max(1, std::atoi(argv[i + 1]));
+    else if (i + 1 < argc && a == "--cache") cache_arg = argv[i + 1];
+    else {
+      std::fprintf(stderr, "usage: sbx_agents_bench [--runs N] [--cache DIR]\n");
+      return 2;
+    }
   }
   char tmpl[] = "/var/tmp/sbx-agents-bench-XXXXXX";
   must(::mkdtemp(tmpl) != nullptr, "mkdtemp");
   const fs::path root = tmpl;
   const fs::path cache = cache_arg.empty() ? root / "cache" : fs::path(cache_arg);
-  const bool cold = cache_arg.empty();
+  // First-time figures need an empty cache: a fresh one, or a --cache DIR with nothing in it yet.
+  std::error_code cache_ec;
+  const bool cold = !fs::exists(cache) || fs::is_empty(cache, cache_ec);
   run_keeps_stderr() = true;  // sbx's progress and errors stay visible: the builds take minutes
   sbx::testing::FakeProvider provider(root / "provider", {kProvider});
   must(provider.port > 0, "starting the fake provider");
@@ -97,9 +104,9 @@ int main(int argc, char** argv) {
   run_env() = {"SBX_STATE_DIR=" + (root / "state").string(), "SBX_CACHE_DIR=" + cache.string(),
                "SBX_DATA_DIR=" + (root / "data").string(), std::string("SBX_EGRESS_RESOLVE=") + kProvider + "=127.0.0.1",
                "SBX_EGRESS_UPSTREAM_CA=" + provider.ca.string()};
-  std::printf("sbx agents bench (%s; cache %s)\n",
+  std::printf("sbx agents bench (%s; cache %s, %s)\n",
               fs::exists("/dev/kvm") ? "/dev/kvm exists; sbx falls back to TCG where it cannot use it" : "no /dev/kvm: TCG",
-              cold ? "empty: first-time builds measured" : cache.c_str());
+              cache.c_str(), cold ? "empty: first-time builds measured" : "warm");
   std::fflush(stdout);
 
   // 1. The dev image: first up (build + boot), then cached ups.
