@@ -1,6 +1,8 @@
 #include "common/fd.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace sbx {
@@ -21,6 +23,13 @@ int Fd::release() {
 void Fd::reset(int fd) {
   if (fd_ >= 0 && fd_ != fd) ::close(fd_);
   fd_ = fd;
+}
+
+void close_fds_from(int first) {
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0u, 0u) == 0) return;
+  rlimit lim{};
+  const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY ? lim.rlim_cur : 65536;
+  for (rlim_t fd = static_cast<rlim_t>(first); fd < top && fd < (1u << 20); ++fd) ::close(static_cast<int>(fd));
 }
 
 bool set_nonblocking(int fd) {

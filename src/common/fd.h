@@ -27,6 +27,12 @@ class Fd {
   int fd_ = -1;
 };
 
+/// In a forked child, before exec: close every descriptor from `first` up, so the program gets
+/// only the stdio it was given, not what this process holds or itself inherited without
+/// O_CLOEXEC. (mmdebstrap's shell hooks fail with "Bad fd number" once its own pipes land above
+/// fd 9.) Async-signal-safe: close_range(2), or a bounded close() loop where that is missing.
+void close_fds_from(int first);
+
 /// Add O_NONBLOCK to `fd`'s file status flags; false (errno set) when fcntl refuses.
 bool set_nonblocking(int fd);
 

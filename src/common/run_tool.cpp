@@ -13,6 +13,25 @@ namespace sbx {
 
 namespace {
 constexpr std::size_t kMaxOutput = 1u << 20;
+constexpr std::size_t kMaxTail = 8192;
+
+// In the forked child: stdin from /dev/null, stdout and stderr to `out`, nothing else open.
+[[noreturn]] void exec_child(const std::vector<char*>& args, int out) {
+  const int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull >= 0) ::dup2(devnull, 0);
+  ::dup2(out, 1);
+  ::dup2(out, 2);
+  close_fds_from(3);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
+int wait_status(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
 }  // namespace
 
 Result<std::string> find_tool(const std::string& name, const std::string& package) {
@@ -43,14 +62,7 @@ Result<ToolResult> run_tool(const std::vector<std::string>& argv) {
   args.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
-  if (pid == 0) {
-    ::dup2(write_end.get(), 1);
-    ::dup2(write_end.get(), 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
+  if (pid == 0) exec_child(args, write_end.get());
   write_end.reset();
   ToolResult r;
   char buf[4096];
@@ -61,12 +73,47 @@ Result<ToolResult> run_tool(const std::vector<std::string>& argv) {
     if (r.output.size() < kMaxOutput) r.output.append(buf, static_cast<std::size_t>(n));
   }
   read_end.reset();
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.status = wait_status(pid);
   if (r.status == 127 && r.output.empty()) return fail(ErrorCode::runtime, "could not run " + argv[0]);
   return r;
+}
+
+Result<int> run_tool_lines(const std::vector<std::string>& argv, const std::function<void(const std::string&)>& line,
+                           std::string& tail) {
+  if (argv.empty()) return fail(ErrorCode::runtime, "run_tool_lines: no program given");
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(ErrorCode::io, "pipe: " + errno_text());
+  Fd read_end(pipefd[0]), write_end(pipefd[1]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
+  if (pid == 0) exec_child(args, write_end.get());
+  write_end.reset();
+  std::string buf;
+  char chunk[4096];
+  for (;;) {
+    const ssize_t n = ::read(read_end.get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    for (std::size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
+      const std::string l = buf.substr(0, nl);
+      tail += l + "\n";
+      if (tail.size() > kMaxTail) tail.erase(0, tail.size() - kMaxTail);
+      line(l);
+    }
+    // A line that never ends (a progress bar redrawn with \r) is cut rather than kept whole.
+    if (buf.size() > kMaxOutput) buf.erase(0, buf.size() - kMaxTail);
+  }
+  read_end.reset();
+  if (!buf.empty()) {
+    tail += buf + "\n";
+    if (tail.size() > kMaxTail) tail.erase(0, tail.size() - kMaxTail);
+    line(buf);
+  }
+  return wait_status(pid);
 }
 
 }  // namespace sbx

@@ -55,47 +55,6 @@ std::string read_all(const fs::path& p) {
   return s.str();
 }
 
-// Run argv with stderr and stdout on a pipe; each line goes to `line`; the last lines are kept
-// for the error. mmdebstrap prints one "I: ..." line per phase, which is the progress shown.
-Result<int> run_streaming(const std::vector<std::string>& argv, const std::function<void(const std::string&)>& line,
-                          std::string& tail) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(ErrorCode::io, "pipe: " + errno_text());
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
-  if (pid == 0) {
-    const int null = ::open("/dev/null", O_RDONLY);
-    ::dup2(null, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  std::string buf;
-  char chunk[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    buf.append(chunk, static_cast<size_t>(n));
-    for (size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
-      const std::string l = buf.substr(0, nl);
-      tail += l + "\n";
-      if (tail.size() > 8192) tail.erase(0, tail.size() - 8192);
-      line(l);
-    }
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 }  // namespace
 
 std::string DevRecipe::digest() const {
@@ -173,7 +132,7 @@ Result<fs::path> dev_base_layer(const DevRecipe& recipe, const ImportOptions& o)
   constexpr std::uint64_t kSteps = std::size(kPhases) + 1;
   ProgressMeter meter(o.meter, "dev image (mmdebstrap)", kSteps, "phases");
   std::string tail;
-  const int rc = SBX_TRY(run_streaming(argv, [&](const std::string& l) {
+  const int rc = SBX_TRY(run_tool_lines(argv, [&](const std::string& l) {
     sbx::log::get("image")->debug("mmdebstrap: {}", l);
     for (std::uint64_t i = 0; i < std::size(kPhases); ++i)
       if (l.find(kPhases[i]) != std::string::npos) {

@@ -5,9 +5,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/fd.h"
 #include "common/process.h"
 #include "supervisor/state.h"
 
@@ -36,7 +36,7 @@ Result<pid_t> spawn_supervisor(const std::filesystem::path& dir) {
     ::dup2(devnull, 0);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
-    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    close_fds_from(3);
     if (::chdir(dir_s.c_str()) != 0) ::_exit(127);
     sigset_t none;
     sigemptyset(&none);

@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #include "common/run_tool.h"
 
@@ -57,4 +59,47 @@ TEST_CASE("find_tool finds a program on PATH and names the package when it is mi
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().code == sbx::ErrorCode::not_found);
   CHECK(missing.error().hint.find("sbx-tools") != std::string::npos);
+}
+
+namespace {
+
+// A descriptor open without O_CLOEXEC, as one inherited from a parent would be.
+struct LeakyFd {
+  int fd = ::open("/dev/null", O_RDONLY);
+  ~LeakyFd() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("run_tool gives the tool no descriptor but its stdio, even one without O_CLOEXEC", "[common][run_tool]") {
+  LeakyFd leaky;
+  REQUIRE(leaky.fd > 2);
+  auto r = sbx::run_tool({"/bin/sh", "-c", "test -e /proc/$$/fd/" + std::to_string(leaky.fd) + " && echo leaked || echo clean"});
+  REQUIRE(r.has_value());
+  CHECK(r->output == "clean\n");
+}
+
+TEST_CASE("run_tool_lines hands over each line as it comes and keeps the tail", "[common][run_tool]") {
+  LeakyFd leaky;
+  std::vector<std::string> lines;
+  std::string tail;
+  auto rc = sbx::run_tool_lines({"/bin/sh", "-c", "echo one; echo two >&2; test -e /proc/$$/fd/" + std::to_string(leaky.fd) +
+                                                      " && echo leaked; printf 'no newline'; exit 4"},
+                                [&](const std::string& l) { lines.push_back(l); }, tail);
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 4);
+  CHECK(lines == std::vector<std::string>{"one", "two", "no newline"});
+  CHECK(tail == "one\ntwo\nno newline\n");
+}
+
+TEST_CASE("run_tool_lines keeps only the last 8 KiB as the tail", "[common][run_tool]") {
+  std::string tail;
+  std::size_t count = 0;
+  auto rc = sbx::run_tool_lines({"/bin/sh", "-c", "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done"},
+                                [&](const std::string&) { ++count; }, tail);
+  REQUIRE(rc.has_value());
+  CHECK(*rc == 0);
+  CHECK(count == 2000);
+  CHECK(tail.size() <= 8192);
+  CHECK(tail.ends_with("line-1999\n"));
 }
