@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
+#include <map>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -24,9 +25,13 @@ struct Packer {
   archive* a = nullptr;
   AgentLayerLimits limits;
   AgentLayerStats stats;
+  // Regular files with more than one link, by (device, inode): the first path written for each.
+  // Claude Code's postinstall hard-links its ~400 MB native binary to bin/claude.exe; written
+  // twice, that would be a third of the layer.
+  std::map<std::pair<dev_t, ino_t>, std::string> first_path;
 
   Result<void> header(const std::string& path, const struct stat& st, mode_t type, unsigned perm, std::int64_t size,
-                      const std::string& link = {}) {
+                      const std::string& link = {}, const std::string& hardlink = {}) {
     if (++stats.entries > limits.max_entries)
       return fail(ErrorCode::invalid, "the agent layer has more than " + std::to_string(limits.max_entries) + " entries");
     archive_entry* e = archive_entry_new();
@@ -38,6 +43,7 @@ struct Packer {
     archive_entry_set_mtime(e, st.st_mtim.tv_sec, 0);
     archive_entry_set_size(e, size);
     if (!link.empty()) archive_entry_set_symlink(e, link.c_str());
+    if (!hardlink.empty()) archive_entry_set_hardlink(e, hardlink.c_str());
     const int rc = archive_write_header(a, e);
     archive_entry_free(e);
     if (rc != ARCHIVE_OK) return fail(ErrorCode::io, std::string("cannot write the agent layer: ") + archive_error_string(a));
@@ -84,6 +90,16 @@ struct Packer {
         struct stat fst{};
         ::fstat(f.get(), &fst);
         if (!S_ISREG(fst.st_mode)) { ++stats.skipped; continue; }
+        // A second name of a file already written becomes a hard link to that earlier entry
+        // (always one of this tar's own paths, whatever the VM linked).
+        if (fst.st_nlink > 1) {
+          const auto [it, first] = first_path.try_emplace({fst.st_dev, fst.st_ino}, child);
+          if (!first) {
+            SBX_TRY_VOID(header(child, fst, AE_IFREG, perm, 0, {}, it->second));
+            ++stats.hardlinks;
+            continue;
+          }
+        }
         stats.bytes += static_cast<std::uint64_t>(fst.st_size);
         if (stats.bytes > limits.max_bytes)
           return fail(ErrorCode::invalid, "the agent layer is larger than " + std::to_string(limits.max_bytes >> 20) + " MiB");

@@ -4,6 +4,7 @@
 // rooted at usr/local/. The tree came from a VM that ran npm install scripts, so it is hostile:
 // it is walked without following symlinks, only directories, regular files and symlinks are
 // kept, every entry is owned by root, set-id bits are dropped, and size and count are bounded.
+// Several names of one file stay one file: the later ones are hard links in the tar.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -21,6 +22,7 @@ struct AgentLayerLimits {
 /// What pack_agent_layer wrote.
 struct AgentLayerStats {
   std::uint64_t entries = 0, bytes = 0, skipped = 0;
+  std::uint64_t hardlinks = 0;  // entries written as a hard link to an earlier one (their bytes are not counted twice)
 };
 
 /// Pack the npm prefix `prefix` into the tar `out` with every path under usr/local/.

@@ -146,8 +146,10 @@ Result<GuestAdditions> add_guest_files(int root_fd, std::map<std::string, EntryM
 Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const std::map<std::string, EntryMeta>* meta) {
   auto mkfs = SBX_TRY(find_tool("mkfs.ext4", "e2fsprogs"));
   // Size: every file rounded to 4 KiB blocks, a block per directory and symlink, inode tables,
-  // plus 10% and 32 MiB of slack for ext4's own metadata.
+  // plus 10% and 32 MiB of slack for ext4's own metadata. A file with several names (hard links,
+  // which mkfs -d keeps) is counted once.
   std::uint64_t blocks = 0, inodes = 16;
+  std::set<std::pair<dev_t, ino_t>> linked;
   std::vector<std::string> paths;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
@@ -155,8 +157,10 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
     ++inodes;
     const auto st = it->symlink_status(ec);
     if (fs::is_regular_file(st)) {
+      struct stat ls{};
+      const bool again = ::lstat(it->path().c_str(), &ls) == 0 && ls.st_nlink > 1 && !linked.insert({ls.st_dev, ls.st_ino}).second;
       std::error_code e2;
-      blocks += (it->file_size(e2) + 4095) / 4096 + 1;
+      if (!again) blocks += (it->file_size(e2) + 4095) / 4096 + 1;
     } else {
       blocks += 1;
     }

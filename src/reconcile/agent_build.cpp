@@ -309,8 +309,9 @@ Result<image::PreparedImage> prepare_agent_image(const config::NpmPackage& packa
     return fail(ErrorCode::runtime, "npm installed " + package.name + "@" + installed + ", not " + version);
   const fs::path tar = layers / ("agent-" + id.substr(7, 32) + ".tar");
   const image::AgentLayerStats stats = SBX_TRY(image::pack_agent_layer(stage / "out" / "prefix", tar));
-  sbx::log::get("image")->info("agent layer {}: {} entries, {} bytes, {} skipped, built in {:.1f} s", tar.string(), stats.entries,
-                               stats.bytes, stats.skipped, duration<double>(steady_clock::now() - t0).count());
+  sbx::log::get("image")->info("agent layer {}: {} entries ({} hard links), {} bytes, {} skipped, built in {:.1f} s", tar.string(),
+                               stats.entries, stats.hardlinks, stats.bytes, stats.skipped,
+                               duration<double>(steady_clock::now() - t0).count());
   const image::DevRecipe recipe = SBX_TRY(image::dev_recipe());
   const fs::path base = SBX_TRY(image::dev_base_layer(recipe, o));
   auto p = SBX_TRY(image::import_layer_tars({base, tar}, id, "agent", reference, o));
