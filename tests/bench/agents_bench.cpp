@@ -178,8 +178,8 @@ int main(int argc, char** argv) {
   std::printf("  claude-code, first sbx up (layer + boot)    %8.1f s\n", s(agent_first));
   std::printf("  claude-code, cached sbx up (fresh disk)     %8.1f s   -> agent layer %.1f s%s\n", s(median(agent_cached_fresh)),
               s(agent_first - median(agent_cached_fresh)), cold ? "" : " (warm cache: nothing built)");
-  std::printf("  agent layer tar (%s)        %8.1f MiB\n", layer.filename().c_str(),
-              static_cast<double>(fs::file_size(layer)) / (1 << 20));
+  std::printf("  agent layer tar                             %8.1f MiB (%s)\n", static_cast<double>(fs::file_size(layer)) / (1 << 20),
+              layer.filename().c_str());
   std::printf("  examples/hello sbx up (baseline)            %8.1f s\n", s(median(hello)));
   std::printf("  claude-code sbx up, cached, disk kept       %8.1f s   (%.2fx hello)\n", s(median(agent_cached)),
               median(agent_cached) / median(hello));
