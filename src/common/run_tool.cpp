@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
+#include <string_view>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,38 @@ constexpr std::size_t kMaxTail = 8192;
   close_fds_from(3);
   ::execv(args[0], args.data());
   ::_exit(127);
+}
+
+// A started tool: its pid and the read end of its stdout and stderr.
+struct Started {
+  pid_t pid = -1;
+  Fd output;
+};
+
+Result<Started> start_tool(const std::vector<std::string>& argv) {
+  if (argv.empty()) return fail(ErrorCode::runtime, "run_tool: no program given");
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(ErrorCode::io, "pipe: " + errno_text());
+  Fd read_end(pipefd[0]), write_end(pipefd[1]);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
+  if (pid == 0) exec_child(args, write_end.get());
+  return Started{pid, std::move(read_end)};
+}
+
+// Read `fd` to its end (closing it), handing each chunk read to `chunk`.
+void drain(Fd& fd, const std::function<void(std::string_view)>& chunk) {
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    chunk(std::string_view(buf, static_cast<std::size_t>(n)));
+  }
+  fd.reset();
 }
 
 int wait_status(pid_t pid) {
@@ -53,67 +86,35 @@ Result<std::string> find_tool(const std::string& name, const std::string& packag
 }
 
 Result<ToolResult> run_tool(const std::vector<std::string>& argv) {
-  if (argv.empty()) return fail(ErrorCode::runtime, "run_tool: no program given");
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(ErrorCode::io, "pipe: " + errno_text());
-  Fd read_end(pipefd[0]), write_end(pipefd[1]);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
-  if (pid == 0) exec_child(args, write_end.get());
-  write_end.reset();
+  auto child = start_tool(argv);
+  if (!child) return std::unexpected(child.error());
   ToolResult r;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (r.output.size() < kMaxOutput) r.output.append(buf, static_cast<std::size_t>(n));
-  }
-  read_end.reset();
-  r.status = wait_status(pid);
+  drain(child->output, [&](std::string_view chunk) {
+    if (r.output.size() < kMaxOutput) r.output.append(chunk);
+  });
+  r.status = wait_status(child->pid);
   if (r.status == 127 && r.output.empty()) return fail(ErrorCode::runtime, "could not run " + argv[0]);
   return r;
 }
 
 Result<int> run_tool_lines(const std::vector<std::string>& argv, const std::function<void(const std::string&)>& line,
                            std::string& tail) {
-  if (argv.empty()) return fail(ErrorCode::runtime, "run_tool_lines: no program given");
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return fail(ErrorCode::io, "pipe: " + errno_text());
-  Fd read_end(pipefd[0]), write_end(pipefd[1]);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(ErrorCode::io, "fork: " + errno_text());
-  if (pid == 0) exec_child(args, write_end.get());
-  write_end.reset();
+  auto child = start_tool(argv);
+  if (!child) return std::unexpected(child.error());
+  const auto take = [&](const std::string& l) {
+    tail += l + "\n";
+    if (tail.size() > kMaxTail) tail.erase(0, tail.size() - kMaxTail);
+    line(l);
+  };
   std::string buf;
-  char chunk[4096];
-  for (;;) {
-    const ssize_t n = ::read(read_end.get(), chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    for (std::size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
-      const std::string l = buf.substr(0, nl);
-      tail += l + "\n";
-      if (tail.size() > kMaxTail) tail.erase(0, tail.size() - kMaxTail);
-      line(l);
-    }
+  drain(child->output, [&](std::string_view chunk) {
+    buf.append(chunk);
+    for (std::size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) take(buf.substr(0, nl));
     // A line that never ends (a progress bar redrawn with \r) is cut rather than kept whole.
     if (buf.size() > kMaxOutput) buf.erase(0, buf.size() - kMaxTail);
-  }
-  read_end.reset();
-  if (!buf.empty()) {
-    tail += buf + "\n";
-    if (tail.size() > kMaxTail) tail.erase(0, tail.size() - kMaxTail);
-    line(buf);
-  }
-  return wait_status(pid);
+  });
+  if (!buf.empty()) take(buf);
+  return wait_status(child->pid);
 }
 
 }  // namespace sbx

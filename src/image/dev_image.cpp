@@ -1,19 +1,14 @@
 #include "image/dev_image.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <fcntl.h>
 #include <fstream>
 #include <optional>
-#include <signal.h>
 #include <sstream>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/digest.h"
-#include "common/errno_text.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/run_tool.h"
