@@ -155,12 +155,14 @@ Result<void> make_image_disk(const fs::path& dir, const fs::path& image, const s
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     ++inodes;
-    const auto st = it->symlink_status(ec);
-    if (fs::is_regular_file(st)) {
-      struct stat ls{};
-      const bool again = ::lstat(it->path().c_str(), &ls) == 0 && ls.st_nlink > 1 && !linked.insert({ls.st_dev, ls.st_ino}).second;
-      std::error_code e2;
-      if (!again) blocks += (it->file_size(e2) + 4095) / 4096 + 1;
+    struct stat st{};
+    if (::lstat(it->path().c_str(), &st) != 0) {
+      ec = std::error_code(errno, std::generic_category());
+      break;
+    }
+    if (S_ISREG(st.st_mode)) {
+      const bool again = st.st_nlink > 1 && !linked.insert({st.st_dev, st.st_ino}).second;
+      if (!again) blocks += (static_cast<std::uint64_t>(st.st_size) + 4095) / 4096 + 1;
     } else {
       blocks += 1;
     }
