@@ -2,10 +2,7 @@
 // the root disk built from a tree with hard links.
 #include <catch2/catch.hpp>
 
-#include <archive.h>
 #include <archive_entry.h>
-#include <fstream>
-#include <map>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,41 +13,6 @@
 namespace fs = std::filesystem;
 using namespace sbx::image;
 using namespace sbx::image::test;
-
-namespace {
-
-struct TarEntry {
-  mode_t type = 0;
-  unsigned perm = 0;
-  std::int64_t size = 0;
-  std::string symlink, hardlink, data;
-  unsigned uid = 0, gid = 0;
-};
-
-std::map<std::string, TarEntry> read_tar(const fs::path& file) {
-  std::map<std::string, TarEntry> out;
-  archive* a = archive_read_new();
-  archive_read_support_format_tar(a);
-  REQUIRE(archive_read_open_filename(a, file.c_str(), 1 << 16) == ARCHIVE_OK);
-  archive_entry* e = nullptr;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    TarEntry t;
-    t.type = archive_entry_filetype(e);
-    t.perm = archive_entry_perm(e);
-    t.size = archive_entry_size(e);
-    t.uid = static_cast<unsigned>(archive_entry_uid(e));
-    t.gid = static_cast<unsigned>(archive_entry_gid(e));
-    if (const char* s = archive_entry_symlink(e)) t.symlink = s;
-    if (const char* h = archive_entry_hardlink(e)) t.hardlink = h;
-    char buf[4096];
-    for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) t.data.append(buf, static_cast<size_t>(n));
-    out[archive_entry_pathname(e)] = t;
-  }
-  archive_read_free(a);
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("an agent layer keeps files, symlinks and hard links, owned by root, without set-id bits", "[image][agent_layer]") {
   TempDir t;

@@ -62,6 +62,37 @@ void write_tar(const fs::path& file, const std::vector<Member>& members, const s
   archive_write_free(a);
 }
 
+std::map<std::string, TarEntry> read_tar(const fs::path& file) {
+  std::map<std::string, TarEntry> out;
+  archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  if (archive_read_open_filename(a, file.c_str(), 1 << 16) != ARCHIVE_OK) {
+    const std::string why = archive_error_string(a);
+    archive_read_free(a);
+    throw std::runtime_error("cannot read " + file.string() + ": " + why);
+  }
+  archive_entry* e = nullptr;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+    TarEntry t;
+    t.type = archive_entry_filetype(e);
+    t.perm = archive_entry_perm(e);
+    t.size = archive_entry_size(e);
+    t.uid = static_cast<unsigned>(archive_entry_uid(e));
+    t.gid = static_cast<unsigned>(archive_entry_gid(e));
+    t.xattrs = archive_entry_xattr_count(e) > 0;
+    if (const char* u = archive_entry_uname(e)) t.uname = u;
+    if (const char* l = archive_entry_symlink(e)) t.symlink = l;
+    if (const char* h = archive_entry_hardlink(e)) t.hardlink = h;
+    std::string buf(1 << 16, '\0');
+    for (la_ssize_t n; (n = archive_read_data(a, buf.data(), buf.size())) > 0;) t.data.append(buf.data(), static_cast<size_t>(n));
+    std::string name = archive_entry_pathname(e);
+    if (name.size() > 1 && name.back() == '/') name.pop_back();  // tar writers mark directories so
+    out[name] = std::move(t);
+  }
+  archive_read_free(a);
+  return out;
+}
+
 std::string read_file(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   std::stringstream ss;

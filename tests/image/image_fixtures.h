@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -23,6 +24,19 @@ struct Member {
 
 /// Write a tar of `members` to `file`; compression "", "gzip" or "zstd".
 void write_tar(const std::filesystem::path& file, const std::vector<Member>& members, const std::string& compression = "");
+/// One member of a tar, as read back.
+struct TarEntry {
+  mode_t type = 0;
+  unsigned perm = 0;
+  std::int64_t size = 0;
+  unsigned uid = 0, gid = 0;
+  std::string uname, symlink, hardlink, data;
+  bool xattrs = false;
+};
+/// Every member of the tar `file` by name (a directory's trailing '/' dropped); throws when the
+/// file cannot be opened.
+std::map<std::string, TarEntry> read_tar(const std::filesystem::path& file);
+
 /// The bytes of a file.
 std::string read_file(const std::filesystem::path& file);
 /// Write bytes to a file (parents created).

@@ -61,38 +61,6 @@ void write_guest_tar(const fs::path& file, const std::vector<GuestEntry>& entrie
   archive_write_free(a);
 }
 
-struct Written {
-  mode_t type = 0, perm = 0;
-  std::string data, hardlink;
-  unsigned uid = 0;
-  bool xattrs = false;
-  std::string uname;
-};
-
-std::map<std::string, Written> read_layer(const fs::path& file) {
-  std::map<std::string, Written> out;
-  archive* a = archive_read_new();
-  archive_read_support_format_tar(a);
-  REQUIRE(archive_read_open_filename(a, file.c_str(), 1 << 16) == ARCHIVE_OK);
-  archive_entry* e = nullptr;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    Written w;
-    w.type = archive_entry_filetype(e);
-    w.perm = archive_entry_perm(e);
-    w.uid = static_cast<unsigned>(archive_entry_uid(e));
-    w.xattrs = archive_entry_xattr_count(e) > 0;
-    if (const char* u = archive_entry_uname(e)) w.uname = u;
-    if (const char* h = archive_entry_hardlink(e)) w.hardlink = h;
-    std::string buf(1 << 16, '\0');
-    for (la_ssize_t n; (n = archive_read_data(a, buf.data(), buf.size())) > 0;) w.data.append(buf.data(), static_cast<size_t>(n));
-    std::string name = archive_entry_pathname(e);
-    if (name.size() > 1 && name.back() == '/') name.pop_back();  // tar writers mark directories so
-    out[name] = w;
-  }
-  archive_read_free(a);
-  return out;
-}
-
 struct Convert {
   TempDir tmp{"sbx-saved-layer"};
   fs::path in = tmp.path() / "guest.tar", out = tmp.path() / "layer.tar";
@@ -126,7 +94,7 @@ TEST_CASE("overlayfs whiteouts become .wh. files and opaque directories get .wh.
   CHECK(r->whiteouts == 3);
   CHECK(r->opaque_dirs == 1);
   CHECK(r->hardlinks == 1);
-  const auto layer = read_layer(c.out);
+  const auto layer = read_tar(c.out);
   CHECK(layer.count("etc/.wh.motd") == 1);
   CHECK(layer.count("etc/.wh.issue") == 1);
   CHECK(layer.count("etc/.wh.hosts.old") == 1);
@@ -148,7 +116,7 @@ TEST_CASE("an opaque root and a base tree: the base tree converts no whiteouts",
   Convert c;
   auto upper = c.run({{"./", AE_IFDIR, 0755}, {"./x", AE_IFREG, 0644, "x"}}, GuestTree::upper, {""});
   REQUIRE(upper.has_value());
-  CHECK(read_layer(c.out).count(".wh..wh..opq") == 1);
+  CHECK(read_tar(c.out).count(".wh..wh..opq") == 1);
   auto base = c.run({{"./dev", AE_IFDIR, 0755},
                      {"./dev/null", AE_IFCHR, 0666, "", "", false, makedev(1, 3)},
                      {"./dev/zero0", AE_IFCHR, 0666, "", "", false, makedev(0, 0)},
@@ -158,7 +126,7 @@ TEST_CASE("an opaque root and a base tree: the base tree converts no whiteouts",
   CHECK(base->whiteouts == 0);
   CHECK(base->opaque_dirs == 0);
   CHECK(base->skipped.size() == 3);
-  const auto layer = read_layer(c.out);
+  const auto layer = read_tar(c.out);
   CHECK(layer.size() == 1);
   CHECK(layer.count("dev") == 1);
 }
@@ -170,7 +138,7 @@ TEST_CASE("devices other than whiteouts are left out of an upper tree and listed
   REQUIRE(r.has_value());
   CHECK(r->whiteouts == 0);
   CHECK(r->skipped.size() == 2);
-  CHECK(read_layer(c.out).empty());
+  CHECK(read_tar(c.out).empty());
 }
 
 TEST_CASE("hostile guest streams are refused, naming the entry", "[image][save][security]") {
